@@ -1,0 +1,318 @@
+"""The hardware abstraction: one small interface per kind of instrument.
+
+Procedures speak only to these roles; the twin (`sqm.sims`) and the real drivers
+(`sqm.drivers`) fill them. SI units in and out: A, T, K, m, s, V; flux in Phi0.
+
+Safety lives here, once, in the concrete methods of the base classes
+(`ramp_to`, `set_setpoint`, `move_to`...): they check the station limits before any
+command is sent (reject, never clamp), ramp from the *measured* present value,
+and refuse when that value is unknown. Implementations only provide the primitive
+operations (the methods whose names start with an underscore).
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from enum import Enum
+
+from .errors import InstrumentError
+from .limits import StationLimits
+from .pacing import Pacer
+
+# A software ramp moves in steps this far apart in time (s).
+RAMP_STEP_INTERVAL_S = 0.1
+
+
+class Role(ABC):
+    """Common part of every role: limits, identity, snapshot, safe state."""
+
+    role_name: str = "role"
+
+    def __init__(self) -> None:
+        self._limits: StationLimits | None = None
+
+    def attach_limits(self, limits: StationLimits) -> None:
+        """Called once by the station builder."""
+        self._limits = limits
+
+    @property
+    def limits(self) -> StationLimits:
+        if self._limits is None:
+            raise InstrumentError(f"{self.role_name}: no station limits attached; refusing to drive it")
+        return self._limits
+
+    def identity(self) -> str:
+        """Who fills this role (model, serial), for snapshots and `sqm instruments`."""
+        return type(self).__name__
+
+    @abstractmethod
+    def snapshot(self) -> dict:
+        """Settings and readings worth keeping with every step (JSON-able, SI units)."""
+
+    @abstractmethod
+    def safe_state(self, pacer: Pacer) -> None:
+        """Bring the instrument to its safe state. Must not be interruptible."""
+
+
+def _require_known(value: float | None, what: str) -> float:
+    if value is None or not math.isfinite(value):
+        raise InstrumentError(f"{what} is unknown ({value!r}); refusing to ramp from it")
+    return float(value)
+
+
+class CurrentSource(Role):
+    """Bias current through the sample (A). Ramped in software from the measured value."""
+
+    role_name = "current_source"
+
+    @abstractmethod
+    def read_current(self) -> float:
+        """Measured output current (A)."""
+
+    @abstractmethod
+    def output_enabled(self) -> bool:
+        """Whether the output is on."""
+
+    @abstractmethod
+    def _apply_current(self, amps: float) -> None:
+        """Primitive: set the output to `amps`. Called only with checked, small steps."""
+
+    @abstractmethod
+    def _set_output(self, enabled: bool) -> None:
+        """Primitive: switch the output on or off (only ever at zero current)."""
+
+    def ramp_to(self, target: float, pacer: Pacer, rate: float | None = None) -> None:
+        """Ramp from the measured current to `target` (A) at `rate` (A/s, default: station's)."""
+        limits = self.limits
+        limits.bias_current.check(target)
+        rate = limits.bias_ramp.check(limits.bias_ramp.default if rate is None else rate)
+        present = _require_known(self.read_current(), "present bias current")
+        if not self.output_enabled():
+            if abs(present) > 0:
+                raise InstrumentError(f"output is off but reads {present:.6g} A; refusing to switch it on")
+            self._set_output(True)
+        step = rate * RAMP_STEP_INTERVAL_S
+        n_steps = max(1, math.ceil(abs(target - present) / step - 1e-9))
+        for index in range(1, n_steps + 1):
+            level = present + (target - present) * index / n_steps
+            self._apply_current(level)
+            pacer.wait(abs(target - present) / n_steps / rate)
+
+    def safe_state(self, pacer: Pacer) -> None:
+        """Ramp to zero at the default rate, then switch the output off."""
+        if self.output_enabled():
+            self.ramp_to(0.0, pacer)
+            self._set_output(False)
+
+    def snapshot(self) -> dict:
+        return {"identity": self.identity(), "current_A": self.read_current(), "output_enabled": self.output_enabled()}
+
+
+class MagnetState(Enum):
+    """What the magnet power supply reports (after the AMI 430's STATE? codes)."""
+
+    RAMPING = "ramping"
+    HOLDING = "holding"
+    PAUSED = "paused"
+    AT_ZERO = "at zero"
+    QUENCH = "quench"
+    HEATING_SWITCH = "heating switch"
+    COOLING_SWITCH = "cooling switch"
+    OTHER = "other"
+
+
+# States from which a new ramp may start.
+_RAMPABLE = {MagnetState.HOLDING, MagnetState.PAUSED, MagnetState.AT_ZERO}
+
+
+class Magnet(Role):
+    """Superconducting magnet, out-of-plane field (T). The supply ramps; we command and watch."""
+
+    role_name = "magnet"
+
+    # How often the state is polled during a ramp (s).
+    poll_interval_s = 0.5
+
+    @abstractmethod
+    def read_field(self) -> float:
+        """Measured field (T)."""
+
+    @abstractmethod
+    def state(self) -> MagnetState:
+        """The supply's state."""
+
+    @abstractmethod
+    def is_persistent(self) -> bool:
+        """True while the persistent switch is closed with the leads at zero."""
+
+    @abstractmethod
+    def _start_ramp(self, target: float, rate: float) -> None:
+        """Primitive: set the target (T) and rate (T/s) and start ramping."""
+
+    @abstractmethod
+    def _pause(self) -> None:
+        """Primitive: stop ramping and hold the present field."""
+
+    def ramp_to(self, target: float, pacer: Pacer, rate: float | None = None) -> None:
+        """Ramp from the measured field to `target` (T) and wait until holding."""
+        limits = self.limits
+        limits.field.check(target)
+        rate = limits.field_ramp.check(limits.field_ramp.default if rate is None else rate)
+        state = self.state()
+        if state is MagnetState.QUENCH:
+            raise InstrumentError("magnet is quenched; refusing to ramp")
+        if self.is_persistent():
+            raise InstrumentError("magnet is persistent; refusing to ramp the leads")
+        if state not in _RAMPABLE:
+            raise InstrumentError(f"magnet is {state.value}; refusing to ramp")
+        present = _require_known(self.read_field(), "present field")
+        expected_s = abs(target - present) / rate
+        deadline = pacer.now() + 1.5 * expected_s + 10 * self.poll_interval_s
+        self._start_ramp(target, rate)
+        try:
+            while True:
+                pacer.wait(min(self.poll_interval_s, max(expected_s, 1e-3)))
+                state = self.state()
+                if state is MagnetState.QUENCH:
+                    raise InstrumentError(f"magnet quenched during the ramp to {target:.6g} T")
+                if state in (MagnetState.HOLDING, MagnetState.AT_ZERO) and abs(self.read_field() - target) <= max(
+                    1e-3 * abs(target), 1e-7
+                ):
+                    return
+                if state not in (MagnetState.RAMPING, MagnetState.HOLDING, MagnetState.AT_ZERO):
+                    raise InstrumentError(f"magnet went to state '{state.value}' during a ramp")
+                if pacer.now() > deadline:
+                    raise InstrumentError(f"magnet did not reach {target:.6g} T in {1.5 * expected_s:.0f} s")
+        except BaseException:
+            self._pause()  # an abort or fault during a ramp must not leave it running
+            raise
+
+    def safe_state(self, pacer: Pacer) -> None:
+        """Ramp to zero field, unless persistent (then it holds) or quenched (then nothing to drive)."""
+        if self.is_persistent() or self.state() is MagnetState.QUENCH:
+            return
+        if abs(self.read_field()) > 0:
+            self.ramp_to(0.0, pacer)
+
+    def snapshot(self) -> dict:
+        return {
+            "identity": self.identity(),
+            "field_T": self.read_field(),
+            "state": self.state().value,
+            "persistent": self.is_persistent(),
+        }
+
+
+class TemperatureController(Role):
+    """Sample temperature (K) and its heater loop."""
+
+    role_name = "temperature"
+
+    @abstractmethod
+    def read_temperature(self) -> float:
+        """Measured sample temperature (K)."""
+
+    @abstractmethod
+    def read_setpoint(self) -> float:
+        """Heater setpoint (K)."""
+
+    @abstractmethod
+    def _write_setpoint(self, kelvin: float) -> None:
+        """Primitive: set the heater loop's setpoint (K) and enable the heater."""
+
+    @abstractmethod
+    def heater_off(self) -> None:
+        """Switch the heater off (the stage then cools towards base)."""
+
+    def set_setpoint(self, kelvin: float) -> None:
+        """Set the heater setpoint (K), after checking the station's range."""
+        self.limits.temperature.check(kelvin)
+        self._write_setpoint(kelvin)
+
+    def safe_state(self, pacer: Pacer) -> None:
+        """Leave the temperature alone: the setpoint in force is one the limits allowed."""
+
+    def snapshot(self) -> dict:
+        return {"identity": self.identity(), "temperature_K": self.read_temperature(), "setpoint_K": self.read_setpoint()}
+
+
+class Scanner(Role):
+    """Piezo scanner: x/y position over the sample and z height above it (m)."""
+
+    role_name = "scanner"
+
+    @abstractmethod
+    def position(self) -> tuple[float, float, float]:
+        """Present (x, y, z) in m; z is the sensor height above the sample surface."""
+
+    @abstractmethod
+    def _move_xy(self, x: float, y: float, pacer: Pacer) -> None:
+        """Primitive: move laterally to (x, y) m at the present height."""
+
+    @abstractmethod
+    def _move_z(self, z: float, pacer: Pacer) -> None:
+        """Primitive: move to height z (m)."""
+
+    def move_to(self, x: float, y: float, pacer: Pacer) -> None:
+        """Move laterally to (x, y) m after checking the scan range."""
+        self.limits.scanner_x.check(x)
+        self.limits.scanner_y.check(y)
+        self._move_xy(x, y, pacer)
+
+    def approach(self, height: float, pacer: Pacer) -> None:
+        """Bring the sensor to `height` (m) above the surface."""
+        self.limits.scanner_z.check(height)
+        self._move_z(height, pacer)
+
+    def retract(self, pacer: Pacer) -> None:
+        """Withdraw to the top of the z range."""
+        self._move_z(self.limits.scanner_z.maximum, pacer)
+
+    def safe_state(self, pacer: Pacer) -> None:
+        self.retract(pacer)
+
+    def snapshot(self) -> dict:
+        x, y, z = self.position()
+        return {"identity": self.identity(), "x_m": x, "y_m": y, "z_m": z}
+
+
+class SquidReadout(Role):
+    """Nano-SQUID readout: DC flux through the flux-locked loop (Phi0)."""
+
+    role_name = "squid"
+
+    @abstractmethod
+    def read_flux(self, integration_time: float, pacer: Pacer) -> float:
+        """Mean flux (Phi0) over `integration_time` seconds."""
+
+    @abstractmethod
+    def is_locked(self) -> bool:
+        """False when the flux-locked loop has lost lock (readings then mean nothing)."""
+
+    def safe_state(self, pacer: Pacer) -> None:
+        """Reading is harmless: nothing to do."""
+
+    def snapshot(self) -> dict:
+        return {"identity": self.identity(), "locked": self.is_locked()}
+
+
+class Voltmeter(Role):
+    """Four-probe voltage across the sample (V)."""
+
+    role_name = "voltmeter"
+
+    @abstractmethod
+    def read_voltage(self, integration_time: float, pacer: Pacer) -> float:
+        """Mean voltage (V) over `integration_time` seconds."""
+
+    def safe_state(self, pacer: Pacer) -> None:
+        """Reading is harmless: nothing to do."""
+
+    def snapshot(self) -> dict:
+        return {"identity": self.identity()}
+
+
+ROLE_TYPES: dict[str, type[Role]] = {
+    cls.role_name: cls for cls in (CurrentSource, Magnet, TemperatureController, Scanner, SquidReadout, Voltmeter)
+}
