@@ -1,0 +1,73 @@
+"""Procedure files: YAML lists of steps, parsed and validated before anything moves.
+
+    steps:
+      - zero_field_cool: {from_temperature: 8 K, to_temperature: 1.5 K}
+      - bias_sweep: {points: [0, 200 uA, -200 uA, 200 uA], step: 2 uA}
+
+Every error names the file, the step and the value, in one line.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from .errors import UserInputError
+from .limits import StationLimits
+from .procedures import PROCEDURES
+from .runner import Step
+from .station import _yaml_where
+
+_FILE_KEYS = {"steps", "description"}
+
+
+@dataclass
+class ProcedureFile:
+    source: str
+    text: str
+    steps: list[Step]
+
+    def validate(self, limits: StationLimits) -> None:
+        """Check every step against the station limits; the first failure raises."""
+        for step in self.steps:
+            try:
+                step.procedure.validate(limits)
+            except UserInputError as error:
+                raise UserInputError(f"{self.source}: step {step.index} ({step.procedure.name}): {error}") from None
+
+
+def load_procedure_file(path: str | Path) -> ProcedureFile:
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as error:
+        raise UserInputError(f"{path}: cannot read the procedure file ({error.strerror})") from None
+    return parse_procedure_text(text, str(path))
+
+
+def parse_procedure_text(text: str, source: str = "<procedure>") -> ProcedureFile:
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise UserInputError(f"{source}: not valid YAML ({_yaml_where(error)})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("steps"), list) or not data["steps"]:
+        raise UserInputError(f"{source}: a procedure file is a mapping with a non-empty list 'steps'")
+    unknown = set(data) - _FILE_KEYS
+    if unknown:
+        raise UserInputError(f"{source}: unknown key(s) {', '.join(sorted(unknown))} (allowed: steps, description)")
+    steps = []
+    for index, entry in enumerate(data["steps"], start=1):
+        if not (isinstance(entry, dict) and len(entry) == 1):
+            raise UserInputError(f"{source}: step {index}: write each step as '- procedure_name: {{parameters}}'")
+        (name, raw), = entry.items()
+        if name not in PROCEDURES:
+            known = ", ".join(sorted(PROCEDURES))
+            raise UserInputError(f"{source}: step {index}: unknown procedure {name!r} (known: {known})")
+        try:
+            procedure = PROCEDURES[name].from_raw(raw)
+        except UserInputError as error:
+            raise UserInputError(f"{source}: step {index} ({name}): {error}") from None
+        steps.append(Step(index, procedure))
+    return ProcedureFile(source, text, steps)

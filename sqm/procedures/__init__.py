@@ -1,0 +1,14 @@
+"""Procedures: named, parameterised steps written once against the roles."""
+
+from .base import Param, Procedure
+from .bias_sweep import BiasSweep
+from .park import Park
+from .set_state import SetState
+from .thermal_cycle import ThermalCycle
+from .zero_field_cool import ZeroFieldCool
+
+PROCEDURES: dict[str, type[Procedure]] = {
+    cls.name: cls for cls in (ZeroFieldCool, SetState, Park, BiasSweep, ThermalCycle)
+}
+
+__all__ = ["PROCEDURES", "Param", "Procedure"]

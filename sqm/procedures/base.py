@@ -1,0 +1,122 @@
+"""What a procedure is: named, typed parameters and a `run` written against roles.
+
+A procedure is built from the raw values of a procedure file (`from_raw`), which
+converts units and rejects unknown keys; `validate` checks every setpoint it will
+send against the station limits before anything moves; `run` talks only to the
+roles through a `StepContext` and records data through it.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from ..errors import UserInputError
+from ..limits import StationLimits
+from ..units import SI_UNITS, to_si
+
+if TYPE_CHECKING:
+    from ..runner import StepContext
+
+
+class _Required:
+    def __repr__(self) -> str:
+        return "required"
+
+
+REQUIRED: Any = _Required()
+
+
+@dataclass(frozen=True)
+class Param:
+    """One parameter: its dimension (a key of units.SI_UNITS), default and meaning.
+
+    `many=True` takes a list of quantities (e.g. the turning points of a sweep).
+    `positive=True` refuses zero and negative values.
+    """
+
+    name: str
+    dimension: str
+    default: Any = REQUIRED
+    doc: str = ""
+    many: bool = False
+    positive: bool = False
+
+    def convert(self, raw: Any) -> Any:
+        if self.many:
+            if not isinstance(raw, list) or not raw:
+                raise UserInputError(f"{self.name}: expected a non-empty list, got {raw!r}")
+            return [self._one(item) for item in raw]
+        return self._one(raw)
+
+    def _one(self, raw: Any) -> float:
+        try:
+            value = to_si(raw, self.dimension)
+        except UserInputError as error:
+            raise UserInputError(f"{self.name}: {error}") from None
+        if self.positive and not value > 0:
+            raise UserInputError(f"{self.name}: must be positive, got {raw!r}")
+        return value
+
+
+class Procedure(ABC):
+    """Base of every procedure. Subclasses set `name`, `params` and write `run`."""
+
+    name: ClassVar[str]
+    params: ClassVar[tuple[Param, ...]]
+    summary: ClassVar[str] = ""
+
+    def __init__(self, values: dict[str, Any]) -> None:
+        self.values = values
+
+    @classmethod
+    def from_raw(cls, raw: Any) -> "Procedure":
+        """Build from a procedure file's mapping; raises UserInputError naming the bad key."""
+        if raw is None:
+            raw = {}
+        if not isinstance(raw, dict):
+            raise UserInputError(f"parameters must be a mapping, got {raw!r}")
+        known = {param.name: param for param in cls.params}
+        unknown = sorted(set(raw) - set(known))
+        if unknown:
+            raise UserInputError(
+                f"unknown parameter(s) {', '.join(unknown)} (known: {', '.join(known) or 'none'})"
+            )
+        values: dict[str, Any] = {}
+        for param in cls.params:
+            if param.name in raw:
+                values[param.name] = param.convert(raw[param.name])
+            elif param.default is REQUIRED:
+                raise UserInputError(f"missing required parameter '{param.name}'")
+            else:
+                values[param.name] = None if param.default is None else param.convert(param.default)
+        procedure = cls(values)
+        procedure.check_consistency()
+        return procedure
+
+    def __getattr__(self, item: str) -> Any:
+        values = self.__dict__.get("values", {})
+        if item in values:
+            return values[item]
+        raise AttributeError(item)
+
+    def parameters_si(self) -> dict[str, Any]:
+        """Parameter values in SI units, keyed with their unit, for the file."""
+        units = {param.name: SI_UNITS[param.dimension] for param in self.params}
+        return {name: {"value": value, "units": units[name]} for name, value in self.values.items()}
+
+    def check_consistency(self) -> None:
+        """Checks between parameters that need no station (override where useful)."""
+
+    @abstractmethod
+    def validate(self, limits: StationLimits) -> None:
+        """Check every setpoint this step will send against the station limits."""
+
+    @abstractmethod
+    def run(self, ctx: "StepContext") -> None:
+        """Do the step. Speak only to roles (ctx.station) and record through ctx."""
+
+    def expected_points(self) -> int:
+        """How many data points the step records (for progress bars); 0 if unknown."""
+        return 0

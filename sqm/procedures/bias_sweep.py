@@ -1,0 +1,67 @@
+"""bias_sweep: sweep the bias current through turning points, reading the SQUID at each step."""
+
+from __future__ import annotations
+
+import math
+
+from ..errors import UserInputError
+from ..limits import StationLimits
+from .base import Param, Procedure
+
+
+def sweep_points(turning_points: list[float], step: float) -> list[tuple[float, int]]:
+    """The (current, branch) pairs of a sweep: equal steps no larger than `step` per segment.
+
+    Branch 0 starts at the first turning point; each later turning point ends a branch
+    and the next one begins after it, so every turning point is recorded once.
+    """
+    points = [(turning_points[0], 0)]
+    for branch, (start, end) in enumerate(zip(turning_points, turning_points[1:])):
+        count = max(1, math.ceil(abs(end - start) / step - 1e-9))
+        points.extend((start + (end - start) * k / count, branch) for k in range(1, count + 1))
+    return points
+
+
+class BiasSweep(Procedure):
+    name = "bias_sweep"
+    summary = "Sweep the bias through the turning points in steps; record flux, temperature, time and branch."
+    params = (
+        Param("points", "current", doc="turning points of the sweep (A)", many=True),
+        Param("step", "current", "2 uA", "largest step between readings (A)", positive=True),
+        Param("rate", "current_rate", None, "ramp rate (A/s); default: the station's", positive=True),
+        Param("settle", "time", "0.1 s", "wait after each step before reading (s)"),
+        Param("integration_time", "time", "0.5 s", "flux averaged this long at each point (s)", positive=True),
+    )
+
+    def check_consistency(self) -> None:
+        if self.settle < 0:
+            raise UserInputError("settle: must not be negative")
+
+    def validate(self, limits: StationLimits) -> None:
+        for current in self.points:
+            limits.bias_current.check(current)
+        if self.rate is not None:
+            limits.bias_ramp.check(self.rate)
+
+    def expected_points(self) -> int:
+        return len(sweep_points(self.points, self.step))
+
+    def run(self, ctx) -> None:
+        station = ctx.station
+        source, squid = station.current_source, station.squid
+        ctx.declare_series(
+            {"bias_current": "A", "flux": "Phi0", "temperature": "K", "time": "s", "branch": "1"},
+            signal="flux",
+            axes=["bias_current"],
+        )
+        for current, branch in sweep_points(self.points, self.step):
+            source.ramp_to(current, ctx, self.rate)
+            ctx.wait(self.settle)
+            flux = squid.read_flux(self.integration_time, ctx)
+            ctx.record(
+                bias_current=source.read_current(),
+                flux=flux,
+                temperature=station.temperature.read_temperature(),
+                time=ctx.now(),
+                branch=branch,
+            )

@@ -1,0 +1,58 @@
+"""Small pieces shared by procedures: settling the temperature, standard columns."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Callable
+
+from ..errors import InstrumentError
+
+if TYPE_CHECKING:
+    from ..runner import StepContext
+
+# Columns most steps record beside their own, with units.
+STATE_COLUMNS = {"time": "s", "temperature": "K", "field": "T", "bias_current": "A"}
+
+
+def record_state(ctx: "StepContext", **extra: float) -> None:
+    """Record time, temperature, field and bias current, plus `extra` columns."""
+    station = ctx.station
+    ctx.record(
+        time=ctx.now(),
+        temperature=station.temperature.read_temperature(),
+        field=station.magnet.read_field(),
+        bias_current=station.current_source.read_current(),
+        **extra,
+    )
+
+
+def settle_temperature(
+    ctx: "StepContext",
+    target: float,
+    tolerance: float,
+    hold: float,
+    timeout: float,
+    poll: float,
+    on_poll: Callable[[], None],
+) -> float:
+    """Set the heater to `target` (K) and wait until within `tolerance` (K) for `hold` (s).
+
+    Calls `on_poll()` every `poll` seconds (to record the approach). Returns the
+    seconds it took; raises InstrumentError after `timeout` seconds.
+    """
+    temperature = ctx.station.temperature
+    temperature.set_setpoint(target)
+    start = ctx.now()
+    stable_since: float | None = None
+    while True:
+        on_poll()
+        now = ctx.now()
+        reading = temperature.read_temperature()
+        if abs(reading - target) <= tolerance:
+            stable_since = now if stable_since is None else stable_since
+            if now - stable_since >= hold:
+                return now - start
+        else:
+            stable_since = None
+        if now - start > timeout:
+            raise InstrumentError(f"temperature {reading:.4g} K did not settle at {target:.4g} K within {timeout:.0f} s")
+        ctx.wait(poll)

@@ -1,0 +1,47 @@
+"""set: bring bias, field and/or temperature to given values (ramped, limits checked)."""
+
+from __future__ import annotations
+
+from ..errors import UserInputError
+from ..limits import StationLimits
+from .base import Param, Procedure
+from .common import STATE_COLUMNS, record_state, settle_temperature
+
+
+class SetState(Procedure):
+    name = "set"
+    summary = "Ramp the bias current and/or field, and/or settle the temperature, to the given values."
+    params = (
+        Param("bias_current", "current", None, "ramp the bias to this (A)"),
+        Param("field", "field", None, "ramp the magnet to this (T)"),
+        Param("temperature", "temperature", None, "settle the sample at this (K)", positive=True),
+        Param("tolerance", "temperature", "0.02 K", "temperature settled within this (K)", positive=True),
+        Param("hold", "time", "10 s", "temperature within tolerance this long (s)"),
+        Param("timeout", "time", "2 h", "give up settling after this long (s)", positive=True),
+    )
+
+    def check_consistency(self) -> None:
+        if self.bias_current is None and self.field is None and self.temperature is None:
+            raise UserInputError("give at least one of bias_current, field, temperature")
+
+    def validate(self, limits: StationLimits) -> None:
+        if self.bias_current is not None:
+            limits.bias_current.check(self.bias_current)
+        if self.field is not None:
+            limits.field.check(self.field)
+        if self.temperature is not None:
+            limits.temperature.check(self.temperature)
+
+    def expected_points(self) -> int:
+        return 1
+
+    def run(self, ctx) -> None:
+        station = ctx.station
+        ctx.declare_series(dict(STATE_COLUMNS), signal="temperature", axes=["time"])
+        if self.bias_current is not None:
+            station.current_source.ramp_to(self.bias_current, ctx)
+        if self.field is not None:
+            station.magnet.ramp_to(self.field, ctx)
+        if self.temperature is not None:
+            settle_temperature(ctx, self.temperature, self.tolerance, self.hold, self.timeout, 5.0, lambda: None)
+        record_state(ctx)

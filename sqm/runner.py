@@ -1,0 +1,248 @@
+"""The runner: executes a list of procedure steps in a worker thread.
+
+At every checkpoint it evaluates the interlocks and honours pause, resume and
+abort. Whatever happens (finish, abort, exception, Ctrl-C), its cleanup brings the
+station to its safe state and records, in the file, how each step and the run
+ended.
+"""
+
+from __future__ import annotations
+
+import threading
+import traceback
+from dataclasses import dataclass, field
+from typing import Callable
+
+from .errors import AbortRequested, InterlockTripped
+from .interlocks import InterlockSet
+from .procedures.base import Procedure
+from .station import Station
+from .store import RunStore, StepWriter
+
+Event = dict
+EventSink = Callable[[Event], None]
+
+
+@dataclass
+class RunOutcome:
+    """How a run ended."""
+
+    status: str  # "completed" | "aborted" | "failed"
+    error: str | None = None
+    safe_state_failures: list[str] = field(default_factory=list)
+    simulated_or_lab_seconds: float = 0.0
+
+
+class RunControl:
+    """Thread-safe pause / resume / abort flags shared by the runner and its callers."""
+
+    def __init__(self) -> None:
+        self._abort_reason: str | None = None
+        self._running = threading.Event()
+        self._running.set()
+        self._lock = threading.Lock()
+
+    def abort(self, reason: str = "aborted by the operator") -> None:
+        with self._lock:
+            if self._abort_reason is None:
+                self._abort_reason = reason
+        self._running.set()  # a paused run must wake up to abort
+
+    def pause(self) -> None:
+        self._running.clear()
+
+    def resume(self) -> None:
+        self._running.set()
+
+    @property
+    def paused(self) -> bool:
+        return not self._running.is_set()
+
+    @property
+    def abort_reason(self) -> str | None:
+        return self._abort_reason
+
+    def stop_requested(self) -> bool:
+        return self._abort_reason is not None or not self._running.is_set()
+
+    def wait_while_paused(self) -> None:
+        while not self._running.wait(0.1):
+            pass
+
+
+class StepContext:
+    """What a procedure sees: the station's roles, waiting, checkpoints and recording."""
+
+    def __init__(
+        self,
+        station: Station,
+        control: RunControl,
+        interlocks: InterlockSet,
+        writer: StepWriter,
+        emit: EventSink,
+        step_index: int,
+    ) -> None:
+        self.station = station
+        self._control = control
+        self._interlocks = interlocks
+        self._writer = writer
+        self._emit = emit
+        self._step_index = step_index
+        self._points = 0
+        self._next_interlock_check = float("-inf")
+
+    # Pacer protocol (roles wait through this) ---------------------------------
+    def now(self) -> float:
+        return self.station.clock.now()
+
+    def wait(self, seconds: float) -> None:
+        """Let `seconds` of station time pass, then checkpoint."""
+        self.station.clock.sleep(seconds, self._control.stop_requested)
+        self.checkpoint()
+
+    # Control -------------------------------------------------------------------
+    def checkpoint(self) -> None:
+        """Honour abort and pause, and read the interlocks when they are due."""
+        self._raise_if_aborted()
+        if self._control.paused:
+            self._emit({"type": "paused", "step": self._step_index})
+            self._control.wait_while_paused()
+            self._emit({"type": "resumed", "step": self._step_index})
+            self._raise_if_aborted()
+        now = self.now()
+        if now >= self._next_interlock_check:
+            self._next_interlock_check = now + self._interlocks.interval
+            tripped = self._interlocks.first_trip(self.station)
+            if tripped:
+                interlock, reason = tripped
+                self._emit({"type": "interlock", "step": self._step_index, "reason": reason})
+                if interlock.action == "abort":
+                    raise InterlockTripped(f"interlock {interlock.name}: {reason}")
+                self._control.pause()
+                self.checkpoint()
+
+    def _raise_if_aborted(self) -> None:
+        reason = self._control.abort_reason
+        if reason is not None:
+            raise AbortRequested(reason)
+
+    # Recording -----------------------------------------------------------------
+    def declare_series(self, columns: dict[str, str], signal: str, axes: list[str]) -> None:
+        self._writer.declare_series(columns, signal, axes)
+
+    def record(self, **values: float) -> None:
+        """Append one point to the step's data and report progress."""
+        self._writer.append(**values)
+        self._points += 1
+        self._emit({"type": "point", "step": self._step_index, "count": self._points, "values": values})
+
+    def note(self, key: str, value) -> None:
+        """Store a result or remark on the step's group."""
+        self._writer.set_attribute(key, value)
+
+
+@dataclass
+class Step:
+    """One line of a procedure file, parsed and validated."""
+
+    index: int  # 1-based
+    procedure: Procedure
+
+
+class Runner:
+    """Runs steps on a station into a store. Use `start()`/`join()` or `run()`."""
+
+    def __init__(
+        self,
+        station: Station,
+        steps: list[Step],
+        store: RunStore,
+        on_event: EventSink | None = None,
+        interlocks: InterlockSet | None = None,
+    ) -> None:
+        self.station = station
+        self.steps = steps
+        self.store = store
+        self.control = RunControl()
+        self._emit = on_event or (lambda event: None)
+        self._interlocks = interlocks or InterlockSet.from_config(station.interlock_config)
+        self._thread: threading.Thread | None = None
+        self.outcome: RunOutcome | None = None
+
+    # Control from other threads ---------------------------------------------------
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self.run, name="sqm-runner", daemon=True)
+        self._thread.start()
+
+    def join(self, timeout: float | None = None) -> RunOutcome | None:
+        if self._thread is not None:
+            self._thread.join(timeout)
+        return self.outcome
+
+    def is_alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def abort(self, reason: str = "aborted by the operator") -> None:
+        self.control.abort(reason)
+
+    def pause(self) -> None:
+        self.control.pause()
+
+    def resume(self) -> None:
+        self.control.resume()
+
+    # The run itself -----------------------------------------------------------------
+    def run(self) -> RunOutcome:
+        """Run every step, then make the station safe. Never raises for a step's failure."""
+        status, error = "completed", None
+        start_time = self.station.clock.now()
+        try:
+            for step in self.steps:
+                status, error = self._run_step(step)
+                if status != "completed":
+                    break
+        except BaseException as unexpected:  # e.g. KeyboardInterrupt in the worker
+            status, error = "aborted", f"{type(unexpected).__name__}: {unexpected}"
+            raise
+        finally:
+            failures = self.station.make_safe()
+            details = {"safe_state": "; ".join(failures) if failures else "safe"}
+            if error:
+                details["error"] = error
+            self.store.set_run_status(status, **details)
+            self.outcome = RunOutcome(status, error, failures, self.station.clock.now() - start_time)
+            self._emit({"type": "finished", "status": status, "error": error, "safe_state": details["safe_state"]})
+        return self.outcome
+
+    def _run_step(self, step: Step) -> tuple[str, str | None]:
+        procedure = step.procedure
+        writer = self.store.begin_step(
+            step.index, procedure.name, procedure.parameters_si(), self.station.snapshot()
+        )
+        self._emit(
+            {
+                "type": "step_started",
+                "step": step.index,
+                "procedure": procedure.name,
+                "expected_points": procedure.expected_points(),
+            }
+        )
+        context = StepContext(self.station, self.control, self._interlocks, writer, self._emit, step.index)
+        status, error = "completed", None
+        try:
+            context.checkpoint()
+            procedure.run(context)
+        except AbortRequested as stop:
+            status, error = "aborted", str(stop)
+        except InterlockTripped as trip:
+            status, error = "aborted", str(trip)
+        except Exception as failure:
+            status = "failed"
+            error = f"{type(failure).__name__}: {failure}"
+            writer.set_attribute("traceback", traceback.format_exc())
+        except BaseException as interrupt:  # KeyboardInterrupt, SystemExit: record, then let it go
+            writer.finish("aborted", f"{type(interrupt).__name__}")
+            raise
+        writer.finish(status, error)
+        self._emit({"type": "step_finished", "step": step.index, "status": status, "error": error})
+        return status, error
