@@ -1,0 +1,137 @@
+"""Simulated instruments: each fills one role by reading and commanding the World.
+
+They implement only the roles' primitives; the limits, ramps and refusals are the
+roles' own (sqm.roles), exactly as for the real drivers.
+"""
+
+from __future__ import annotations
+
+import math
+
+from sqm.pacing import Pacer
+from sqm.roles import CurrentSource, Magnet, MagnetState, Scanner, SquidReadout, TemperatureController, Voltmeter
+
+from .world import World
+
+SCANNER_SPEED = 20e-6  # m/s, lateral piezo moves
+Z_SPEED = 2e-6  # m/s, approach and retract
+
+
+class SimCurrentSource(CurrentSource):
+    def __init__(self, world: World) -> None:
+        super().__init__()
+        self.world = world
+
+    def identity(self) -> str:
+        return "SQM twin bias source (Keithley 6221 stand-in)"
+
+    def read_current(self) -> float:
+        return self.world.bias_current if self.world.bias_output else 0.0
+
+    def output_enabled(self) -> bool:
+        return self.world.bias_output
+
+    def _apply_current(self, amps: float) -> None:
+        self.world.set_bias_current(amps)
+
+    def _set_output(self, enabled: bool) -> None:
+        self.world.bias_output = enabled
+        if not enabled:
+            self.world.set_bias_current(0.0)
+
+
+class SimMagnet(Magnet):
+    def __init__(self, world: World) -> None:
+        super().__init__()
+        self.world = world
+
+    def identity(self) -> str:
+        return "SQM twin magnet (AMI 430 stand-in)"
+
+    def read_field(self) -> float:
+        return self.world.field
+
+    def state(self) -> MagnetState:
+        return self.world.magnet_state
+
+    def is_persistent(self) -> bool:
+        return False
+
+    def _start_ramp(self, target: float, rate: float) -> None:
+        self.world.start_field_ramp(target, rate)
+
+    def _pause(self) -> None:
+        self.world.pause_field_ramp()
+
+
+class SimTemperatureController(TemperatureController):
+    def __init__(self, world: World) -> None:
+        super().__init__()
+        self.world = world
+
+    def identity(self) -> str:
+        return "SQM twin temperature controller (Lake Shore 336 stand-in)"
+
+    def read_temperature(self) -> float:
+        return self.world.thermometer_reading()
+
+    def read_setpoint(self) -> float:
+        return self.world.heater_setpoint
+
+    def _write_setpoint(self, kelvin: float) -> None:
+        self.world.heater_setpoint = kelvin
+        self.world.heater_on = True
+
+    def heater_off(self) -> None:
+        self.world.heater_on = False
+
+
+class SimScanner(Scanner):
+    def __init__(self, world: World) -> None:
+        super().__init__()
+        self.world = world
+
+    def identity(self) -> str:
+        return "SQM twin scanner (NI DAQ + piezo stand-in)"
+
+    def position(self) -> tuple[float, float, float]:
+        x, y, z = self.world.position
+        return x, y, z
+
+    def _move_xy(self, x: float, y: float, pacer: Pacer) -> None:
+        x0, y0, _ = self.world.position
+        pacer.wait(math.hypot(x - x0, y - y0) / SCANNER_SPEED)
+        self.world.position[0:2] = [x, y]
+
+    def _move_z(self, z: float, pacer: Pacer) -> None:
+        pacer.wait(abs(z - self.world.position[2]) / Z_SPEED)
+        self.world.position[2] = z
+
+
+class SimSquidReadout(SquidReadout):
+    def __init__(self, world: World) -> None:
+        super().__init__()
+        self.world = world
+
+    def identity(self) -> str:
+        return "SQM twin nano-SQUID (flux-locked loop stand-in)"
+
+    def read_flux(self, integration_time: float, pacer: Pacer) -> float:
+        pacer.wait(integration_time)
+        return self.world.sensor_flux() + self.world.flux_noise.sample(integration_time)
+
+    def is_locked(self) -> bool:
+        return self.world.squid_locked
+
+
+class SimVoltmeter(Voltmeter):
+    def __init__(self, world: World) -> None:
+        super().__init__()
+        self.world = world
+
+    def identity(self) -> str:
+        return "SQM twin nanovoltmeter (Keithley 2182A stand-in)"
+
+    def read_voltage(self, integration_time: float, pacer: Pacer) -> float:
+        pacer.wait(integration_time)
+        return self.world.voltmeter_reading(integration_time)

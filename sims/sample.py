@@ -1,0 +1,45 @@
+"""The sample of the paper as the twin's lumped model sees it: an Fe(Se,Te) flake,
+~80 x 50 um, two domains of different superfluid density, leads on the top edge.
+
+Coordinates in m, origin at the flake centre, y up. The lower domain (y below the
+boundary) is the stronger superconductor and holds the park point of Fig. 3a.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+UM = 1e-6
+
+
+@dataclass(frozen=True)
+class FlakeGeometry:
+    """Rectangular flake split into an upper and a lower domain (m)."""
+
+    half_width: float = 40 * UM
+    half_height: float = 25 * UM
+    domain_boundary_y: float = 0.0
+
+    def domain_at(self, x: float, y: float) -> str | None:
+        """'lower', 'upper', or None when (x, y) is off the flake."""
+        if abs(x) > self.half_width or abs(y) > self.half_height:
+            return None
+        return "lower" if y < self.domain_boundary_y else "upper"
+
+
+@dataclass(frozen=True)
+class SuperconductorParameters:
+    """Temperature scales of the film (PHYSICS.md layer D)."""
+
+    critical_temperature: float = 6.0  # K
+    critical_current_zero_t: float = 264e-6  # A; I_c(1.5 K) = 240 uA
+    normal_resistance: float = 2.0  # ohm, four-probe, above T_c (phenomenological value)
+
+    def superfluid_fraction(self, temperature: float) -> float:
+        """rho_s = 1 - (T/T_c)^2, zero at and above T_c."""
+        t = temperature / self.critical_temperature
+        return max(0.0, 1.0 - t * t)
+
+    def critical_current(self, temperature: float) -> float:
+        """I_c(T) = I_c0 (1 - t^2)^(3/2) (A)."""
+        return self.critical_current_zero_t * self.superfluid_fraction(temperature) ** 1.5

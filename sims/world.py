@@ -1,0 +1,200 @@
+"""The twin's world: the state of cryostat, magnet, bias, scanner and sample,
+evolving in simulated time.
+
+The simulated clock calls `advance(dt)` whenever time passes; everything that
+has dynamics (thermal lag, magnet ramp, sensor drift, thermal erasure of the
+magnetic state) is integrated there. The simulated instruments read and command
+this world; they never see each other.
+
+Sample response (this first slice): the lumped model R of PHYSICS.md. The lower
+domain carries the park-point bias loop and its field loop; the upper domain its
+field loop and a larger Oersted coupling (it is nearer the current path along the
+top edge); above the top edge the Oersted flux has the opposite sign. The spatial
+film model replaces this map when it exists.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from sqm.roles import MagnetState
+
+from .lumped import (
+    LOWER_DOMAIN_FIELD_PARAMETERS,
+    UPPER_DOMAIN_FIELD_PARAMETERS,
+    BiasLoopParameters,
+    LumpedBiasLoop,
+    LumpedFieldLoop,
+)
+from .noise import FluxNoise
+from .sample import FlakeGeometry, SuperconductorParameters
+
+UM = 1e-6
+
+
+@dataclass
+class WorldSettings:
+    """Parameters of the twin that a station file may set (SI units)."""
+
+    seed: int = 20231
+    base_temperature: float = 1.5  # K, the cryostat with the heater off
+    start_temperature: float = 8.0  # K, the sample when the twin is switched on (above T_c: virgin)
+    thermal_time_constant: float = 30.0  # s, first-order lag of the sample stage
+    temperature_noise: float = 0.5e-3  # K rms of a thermometer reading
+    flux_noise_white: float = 1e-6  # Phi0/sqrt(Hz)
+    flux_noise_corner: float = 0.1  # Hz, 1/f corner
+    voltage_noise: float = 10e-9  # V/sqrt(Hz), nanovoltmeter input noise
+    scan_height: float = 1 * UM  # m, height at which the lumped model is calibrated
+    upper_oersted_ratio: float = 2.0  # Oersted coupling of the upper domain / lower (phenomenological)
+    above_edge_oersted_ratio: float = -1.5  # above the top edge, outside the flake (opposite sign)
+    bias: BiasLoopParameters = field(default_factory=BiasLoopParameters)
+    superconductor: SuperconductorParameters = field(default_factory=SuperconductorParameters)
+    geometry: FlakeGeometry = field(default_factory=FlakeGeometry)
+
+
+class World:
+    """Everything the simulated instruments act on. Times in s, SI units throughout."""
+
+    def __init__(self, settings: WorldSettings | None = None) -> None:
+        self.settings = s = settings or WorldSettings()
+        seed_sequence = np.random.SeedSequence(s.seed)
+        sample_seed, noise_seed, thermometer_seed, voltmeter_seed = seed_sequence.spawn(4)
+        sample_rng = np.random.default_rng(sample_seed)
+        self.bias_loop = LumpedBiasLoop(s.bias, sample_rng)
+        self.field_loops = {
+            "lower": LumpedFieldLoop(LOWER_DOMAIN_FIELD_PARAMETERS, sample_rng),
+            "upper": LumpedFieldLoop(UPPER_DOMAIN_FIELD_PARAMETERS, sample_rng),
+        }
+        self.flux_noise = FluxNoise(np.random.default_rng(noise_seed), s.flux_noise_white, s.flux_noise_corner)
+        self._thermometer_rng = np.random.default_rng(thermometer_seed)
+        self._voltmeter_rng = np.random.default_rng(voltmeter_seed)
+        self.time = 0.0
+        # Cryostat
+        self.temperature = s.start_temperature
+        self.heater_setpoint = s.start_temperature
+        self.heater_on = True
+        # Bias source
+        self.bias_current = 0.0
+        self.bias_output = False
+        # Magnet supply
+        self.field = 0.0
+        self.field_target = 0.0
+        self.field_rate = 0.0
+        self.magnet_state = MagnetState.AT_ZERO
+        # Scanner: starts retracted over the flake centre
+        self.position = [0.0, 0.0, 10 * UM]
+        # Sensor
+        self.squid_locked = True
+        self._anneal_magnetic_state()
+
+    # Time ----------------------------------------------------------------------
+    def advance(self, dt: float) -> None:
+        """Let `dt` seconds of simulated time pass."""
+        self.time += dt
+        self._advance_temperature(dt)
+        self._advance_magnet(dt)
+        self.flux_noise.advance(dt)
+
+    def _advance_temperature(self, dt: float) -> None:
+        s = self.settings
+        goal = max(self.heater_setpoint, s.base_temperature) if self.heater_on else s.base_temperature
+        self.temperature = goal + (self.temperature - goal) * math.exp(-dt / s.thermal_time_constant)
+        # The relaxation is monotone, so the highest temperature of the interval is at one of its ends:
+        # annealing at the end captures a warming; a cooling anneals nothing new.
+        self._anneal_magnetic_state()
+
+    def _anneal_magnetic_state(self) -> None:
+        critical = self.settings.superconductor.critical_temperature
+        self.bias_loop.anneal(self.temperature, critical)
+        for loop in self.field_loops.values():
+            loop.anneal(self.temperature, critical)
+
+    def _advance_magnet(self, dt: float) -> None:
+        if self.magnet_state is not MagnetState.RAMPING:
+            return
+        distance = self.field_target - self.field
+        reach = self.field_rate * dt
+        if abs(distance) <= reach:
+            self.field = self.field_target
+            self.magnet_state = MagnetState.HOLDING
+        else:
+            self.field += math.copysign(reach, distance)
+        # A ramp is monotone: driving the hysterons at its end captures it.
+        if self.superconducting:
+            for loop in self.field_loops.values():
+                loop.drive(self.field)
+
+    # Commands from the simulated instruments --------------------------------------
+    def set_bias_current(self, amps: float) -> None:
+        self.bias_current = amps
+        if self.superconducting and not self.resistive:
+            self.bias_loop.drive(amps)
+
+    def start_field_ramp(self, target: float, rate: float) -> None:
+        self.field_target = target
+        self.field_rate = rate
+        self.magnet_state = MagnetState.RAMPING
+
+    def pause_field_ramp(self) -> None:
+        if self.magnet_state is MagnetState.RAMPING:
+            self.magnet_state = MagnetState.PAUSED
+
+    # Derived state -------------------------------------------------------------------
+    @property
+    def superconducting(self) -> bool:
+        return self.temperature < self.settings.superconductor.critical_temperature
+
+    @property
+    def resistive(self) -> bool:
+        """True when the bias exceeds I_c(T) or the film is normal (no screening then)."""
+        sc = self.settings.superconductor
+        return abs(self.bias_current) > sc.critical_current(self.temperature)
+
+    def thermometer_reading(self) -> float:
+        return self.temperature + self._thermometer_rng.normal(0.0, self.settings.temperature_noise)
+
+    def sample_voltage(self) -> float:
+        """Noise-free four-probe voltage (V): zero while superconducting below I_c(T), ohmic otherwise."""
+        if self.resistive:
+            return self.settings.superconductor.normal_resistance * self.bias_current
+        return 0.0
+
+    def voltmeter_reading(self, integration_time: float) -> float:
+        """Four-probe voltage (V) averaged over `integration_time` s, with nanovoltmeter noise."""
+        sigma = self.settings.voltage_noise / math.sqrt(2.0 * integration_time)
+        return self.sample_voltage() + self._voltmeter_rng.normal(0.0, sigma)
+
+    def _domain_flux(self, loop, drive: float) -> float:
+        """Flux of one lumped loop at its present drive, without driving it (a pure read).
+
+        Above T_c the film neither screens nor carries anomalous currents: only the
+        bias current's own field remains (and a field gives none).
+        """
+        if not self.superconducting:
+            return -self.settings.bias.flux_per_current * drive if loop is self.bias_loop else 0.0
+        return loop.reversible_flux(drive) + loop.hysteretic_flux()
+
+    def sensor_flux(self) -> float:
+        """Noise-free flux (Phi0) through the pickup loop at the present position."""
+        s = self.settings
+        x, y, z = self.position
+        domain = s.geometry.domain_at(x, y)
+        oersted = s.bias.flux_per_current
+        if domain == "lower":
+            flux = self._domain_flux(self.bias_loop, self.bias_current) + self._domain_flux(
+                self.field_loops["lower"], self.field
+            )
+        elif domain == "upper":
+            flux = -s.upper_oersted_ratio * oersted * self.bias_current + self._domain_flux(
+                self.field_loops["upper"], self.field
+            )
+        elif y > s.geometry.half_height and abs(x) <= s.geometry.half_width:
+            flux = s.above_edge_oersted_ratio * (-oersted) * self.bias_current
+        else:
+            flux = 0.0
+        # Phenomenological height fall-off: the lumped model is calibrated at the scan height.
+        height_factor = min(1.0, (s.scan_height / max(z, 1e-9)) ** 2)
+        return flux * height_factor

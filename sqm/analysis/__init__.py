@@ -1,0 +1,1 @@
+"""Analysis: pure functions on measured arrays (SI units in, flux in Phi0)."""
