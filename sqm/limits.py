@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .errors import LimitError, UserInputError
-from .units import SI_UNITS, to_si
+from .units import SI_UNITS, format_si, to_si
 
 
 @dataclass(frozen=True)
@@ -30,8 +30,8 @@ class Range:
         if not (self.minimum <= value <= self.maximum):
             unit = SI_UNITS[self.dimension]
             raise LimitError(
-                f"{self.quantity} {value:.6g} {unit} is outside the station limits "
-                f"[{self.minimum:.6g}, {self.maximum:.6g}] {unit}"
+                f"{self.quantity} {format_si(value, unit)} is outside the station limits "
+                f"[{format_si(self.minimum, unit)}, {format_si(self.maximum, unit)}]"
             )
         return value
 
@@ -49,7 +49,8 @@ class Rate:
         unit = SI_UNITS[self.dimension]
         if not (0 < rate <= self.maximum):
             raise LimitError(
-                f"{self.quantity} {rate:.6g} {unit} is outside the station limits (0, {self.maximum:.6g}] {unit}"
+                f"{self.quantity} {format_si(rate, unit)} is outside the station limits "
+                f"(0, {format_si(self.maximum, unit)}]"
             )
         return rate
 

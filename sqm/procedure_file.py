@@ -34,8 +34,8 @@ class ProcedureFile:
         for step in self.steps:
             try:
                 step.procedure.validate(limits)
-            except UserInputError as error:
-                raise UserInputError(f"{self.source}: step {step.index} ({step.procedure.name}): {error}") from None
+            except UserInputError as error:  # keep the type (LimitError stays LimitError)
+                raise type(error)(f"{self.source}: step {step.index} ({step.procedure.name}): {error}") from None
 
 
 def load_procedure_file(path: str | Path) -> ProcedureFile:

@@ -95,7 +95,7 @@ class CurrentSource(Role):
         step = rate * RAMP_STEP_INTERVAL_S
         n_steps = max(1, math.ceil(abs(target - present) / step - 1e-9))
         for index in range(1, n_steps + 1):
-            level = present + (target - present) * index / n_steps
+            level = target if index == n_steps else present + (target - present) * index / n_steps
             self._apply_current(level)
             pacer.wait(abs(target - present) / n_steps / rate)
 

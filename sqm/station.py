@@ -66,6 +66,7 @@ class Station:
         backend_name = data.get("backend")
         if not isinstance(backend_name, str):
             raise UserInputError(f"{source}: 'backend' is missing (e.g. 'backend: sim')")
+        builder = _find_backend(backend_name, source)
         unknown = set(data) - _STATION_KEYS - {backend_name}
         if unknown:
             raise UserInputError(f"{source}: unknown key(s) {', '.join(sorted(unknown))}")
@@ -73,7 +74,6 @@ class Station:
             limits = StationLimits.from_mapping(data.get("limits"))
         except UserInputError as error:
             raise UserInputError(f"{source}: {error}") from None
-        builder = _find_backend(backend_name, source)
         try:
             backend = builder(data.get(backend_name) or {}, limits)
         except UserInputError as error:

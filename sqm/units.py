@@ -103,7 +103,16 @@ def _tidy(number: float) -> float:
     return float(f"{number:.12g}")
 
 
-def format_si(value: float, dimension: str) -> str:
-    """A short human reading of an SI value (`2.000e-04 A`), for messages."""
-    unit = SI_UNITS[dimension]
-    return f"{value:.4g} {unit}".strip()
+_PREFIXES = [(1e-9, "n"), (1e-6, "u"), (1e-3, "m"), (1.0, ""), (1e3, "k")]
+
+
+def format_si(value: float, unit: str) -> str:
+    """A short human reading with an SI prefix: 0.0003, 'A' -> '300 uA'."""
+    if not unit or value == 0 or not math.isfinite(value) or unit == "K":
+        return f"{value:.6g} {unit}".strip()
+    magnitude = abs(value)
+    scale, prefix = _PREFIXES[0]
+    for candidate, candidate_prefix in _PREFIXES:
+        if magnitude >= candidate * 0.9999999:
+            scale, prefix = candidate, candidate_prefix
+    return f"{value / scale:.6g} {prefix}{unit}"

@@ -1,0 +1,162 @@
+"""The `sqm` command line.
+
+    sqm run PROCEDURE.yaml [--station STATION.yaml] [--out DIR]
+    sqm check PROCEDURE.yaml [--station STATION.yaml]
+    sqm demo [--out DIR]
+    sqm show FILE.h5
+
+Exit status: 0 success; 2 bad input (one line, no traceback, nothing moved);
+1 a step failed; 3 the run was aborted (operator, Ctrl-C or interlock).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+
+from .errors import UserInputError
+from .progress import ProgressBars
+from .runner import RunOutcome
+from .station import DEFAULT_STATION
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_ABORTED = 0, 1, 2, 3
+EXIT_STATUS = {"completed": EXIT_OK, "failed": EXIT_FAILED, "aborted": EXIT_ABORTED}
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, status 2, like every other user error
+        raise UserInputError(f"{self.prog}: {message}")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="sqm", description="Scanning SQUID microscope control and its digital twin.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    run = commands.add_parser("run", help="run a procedure file; prints the .h5 path")
+    run.add_argument("procedure", type=Path)
+    run.add_argument("--station", type=Path, default=DEFAULT_STATION)
+    run.add_argument("--out", type=Path, default=Path("runs"))
+    check = commands.add_parser("check", help="validate a procedure file and dry-run it on the twin")
+    check.add_argument("procedure", type=Path)
+    check.add_argument("--station", type=Path, default=DEFAULT_STATION)
+    demo = commands.add_parser("demo", help="the paper's experiment on the twin: HDF5 and PNG figures")
+    demo.add_argument("--out", type=Path, default=Path("demo-output"))
+    show = commands.add_parser("show", help="what a run file holds")
+    show.add_argument("file", type=Path)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        arguments = _parser().parse_args(argv)
+        return COMMANDS[arguments.command](arguments)
+    except UserInputError as error:
+        print(f"sqm: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def _duration(seconds: float) -> str:
+    return str(timedelta(seconds=round(seconds)))
+
+
+def _cmd_run(arguments) -> int:
+    from .session import load, new_run_path, start_run
+
+    station, procedure_file = load(arguments.procedure, arguments.station)
+    path = new_run_path(arguments.out, procedure_file.source)
+    started = time.perf_counter()
+    runner, store = start_run(station, procedure_file, path, ProgressBars())
+    outcome = _wait_with_ctrl_c(runner, store)
+    store.close()
+    print(path)
+    return _report(outcome, time.perf_counter() - started)
+
+
+def _wait_with_ctrl_c(runner, store) -> RunOutcome:
+    """First Ctrl-C: abort cleanly (station made safe). Second: leave at once."""
+    interrupts = 0
+
+    def on_interrupt(signum, frame) -> None:
+        nonlocal interrupts
+        interrupts += 1
+        if interrupts == 1:
+            print("\nsqm: Ctrl-C: aborting; making the station safe (Ctrl-C again to quit at once)", file=sys.stderr)
+            runner.abort("Ctrl-C from the operator")
+            return
+        print("sqm: second Ctrl-C: quitting now; the station may NOT be safe", file=sys.stderr)
+        try:
+            store.set_run_status("aborted", error="forced exit (second Ctrl-C); safe state not confirmed")
+            store.close()
+        finally:
+            os._exit(130)
+
+    previous = signal.signal(signal.SIGINT, on_interrupt)
+    try:
+        while runner.is_alive():
+            runner.join(0.1)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    return runner.outcome
+
+
+def _report(outcome: RunOutcome, wall_seconds: float) -> int:
+    lab = _duration(outcome.simulated_or_lab_seconds)
+    if outcome.status == "completed":
+        print(f"completed: {lab} of lab time in {wall_seconds:.1f} s", file=sys.stderr)
+    else:
+        print(f"sqm: run {outcome.status}: {outcome.error}", file=sys.stderr)
+    if outcome.safe_state_failures:
+        print(f"sqm: WARNING: station not confirmed safe: {'; '.join(outcome.safe_state_failures)}", file=sys.stderr)
+    return EXIT_STATUS[outcome.status]
+
+
+def _cmd_check(arguments) -> int:
+    from .session import dry_run, load
+
+    station, procedure_file = load(arguments.procedure, arguments.station)
+    started = time.perf_counter()
+    outcome = dry_run(procedure_file, station)
+    wall = time.perf_counter() - started
+    if outcome.status != "completed":
+        print(f"sqm: check: the dry run on the twin ended {outcome.status}: {outcome.error}", file=sys.stderr)
+        return EXIT_FAILED
+    print(
+        f"{procedure_file.source}: {len(procedure_file.steps)} steps valid for station '{station.name}'; "
+        f"dry run on the twin: {_duration(outcome.simulated_or_lab_seconds)} of lab time "
+        f"({outcome.simulated_or_lab_seconds:.0f} s), {wall:.1f} s wall"
+    )
+    return EXIT_OK
+
+
+def _cmd_demo(arguments) -> int:
+    from .demo import run_demo
+
+    result = run_demo(arguments.out, ProgressBars())
+    summary = result.bias_loop
+    print(result.run.path)
+    for figure in result.figures:
+        print(figure)
+    print(
+        f"bias loop: virgin minimum {summary.virgin_minimum * 1e6:.1f} uA, zero crossing "
+        f"{summary.virgin_zero_crossing * 1e6:.1f} uA, switching {summary.switching_current * 1e6:.1f} uA, "
+        f"remanence {summary.remanence * 1e3:+.3f} mPhi0",
+        file=sys.stderr,
+    )
+    return _report(result.run.outcome, result.run.wall_seconds)
+
+
+def _cmd_show(arguments) -> int:
+    from .show import describe
+
+    print(describe(arguments.file))
+    return EXIT_OK
+
+
+COMMANDS = {"run": _cmd_run, "check": _cmd_check, "demo": _cmd_demo, "show": _cmd_show}
+
+if __name__ == "__main__":
+    sys.exit(main())

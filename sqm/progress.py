@@ -1,0 +1,39 @@
+"""Progress on the command line: one tqdm bar per step, fed by runner events."""
+
+from __future__ import annotations
+
+import sys
+
+from tqdm import tqdm
+
+
+class ProgressBars:
+    """An event sink for the runner that draws a bar per step (only on a terminal)."""
+
+    def __init__(self, enabled: bool | None = None) -> None:
+        # None: draw only when stderr is a terminal (CI logs stay clean).
+        self._disable = (not sys.stderr.isatty()) if enabled is None else not enabled
+        self._bar: tqdm | None = None
+
+    def __call__(self, event: dict) -> None:
+        kind = event["type"]
+        if kind == "step_started":
+            self._close()
+            total = event["expected_points"] or None
+            self._bar = tqdm(
+                total=total,
+                desc=f"{event['step']:>2} {event['procedure']}",
+                unit="pt",
+                disable=self._disable,
+                leave=True,
+                dynamic_ncols=True,
+            )
+        elif kind == "point" and self._bar is not None:
+            self._bar.update(1)
+        elif kind in ("step_finished", "finished"):
+            self._close()
+
+    def _close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None

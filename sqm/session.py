@@ -1,0 +1,115 @@
+"""The scripting API: load, check and run procedure files, the same way the CLI does.
+
+    from sqm.session import run_procedure
+    path = run_procedure("configs/procedures/fig3_bias_loop.yaml", out_dir="runs")
+
+Everything a script needs sits here; the command line is a thin layer on top.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from .procedure_file import ProcedureFile, load_procedure_file, parse_procedure_text
+from .runner import EventSink, RunOutcome, Runner
+from .station import DEFAULT_STATION, Station
+from .store import RunStore
+
+
+@dataclass
+class RunResult:
+    """Where a run was written and how it ended."""
+
+    path: Path
+    outcome: RunOutcome
+    wall_seconds: float
+
+    @property
+    def lab_seconds(self) -> float:
+        """Station-clock seconds the run took (simulated on the twin)."""
+        return self.outcome.simulated_or_lab_seconds
+
+
+def load(procedure: str | Path, station: str | Path | Station | None = None) -> tuple[Station, ProcedureFile]:
+    """Build the station and parse and validate the procedure against its limits.
+
+    Raises UserInputError (one line) on any problem; nothing has moved then.
+    """
+    if not isinstance(station, Station):
+        station = Station.from_file(station or DEFAULT_STATION)
+    procedure_file = load_procedure_file(procedure) if _is_path(procedure) else parse_procedure_text(str(procedure))
+    procedure_file.validate(station.limits)
+    return station, procedure_file
+
+
+def _is_path(procedure: str | Path) -> bool:
+    return isinstance(procedure, Path) or "\n" not in str(procedure)
+
+
+def new_run_path(out_dir: str | Path, procedure_source: str) -> Path:
+    """A fresh file name: <out_dir>/<UTC time>_<procedure file stem>.h5."""
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(procedure_source).stem) or "run"
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    path = Path(out_dir) / f"{stamp}_{stem}.h5"
+    counter = 1
+    while path.exists():
+        counter += 1
+        path = Path(out_dir) / f"{stamp}_{stem}-{counter}.h5"
+    return path
+
+
+def start_run(
+    station: Station,
+    procedure_file: ProcedureFile,
+    path: Path,
+    on_event: EventSink | None = None,
+    in_memory: bool = False,
+) -> tuple[Runner, RunStore]:
+    """Open the run file and start the runner in its worker thread."""
+    store = RunStore(
+        path,
+        backend=station.backend.kind,
+        station_text=station.text,
+        procedure_text=procedure_file.text,
+        in_memory=in_memory,
+    )
+    runner = Runner(station, procedure_file.steps, store, on_event=on_event)
+    runner.start()
+    return runner, store
+
+
+def run_procedure(
+    procedure: str | Path,
+    station: str | Path | Station | None = None,
+    out_dir: str | Path = "runs",
+    on_event: EventSink | None = None,
+) -> RunResult:
+    """Validate, run to the end (blocking) and close the file. Returns where it went."""
+    station, procedure_file = load(procedure, station)
+    path = new_run_path(out_dir, procedure_file.source)
+    started = time.perf_counter()
+    runner, store = start_run(station, procedure_file, path, on_event)
+    try:
+        outcome = runner.join()
+    finally:
+        store.close()
+    return RunResult(path, outcome, time.perf_counter() - started)
+
+
+def dry_run(procedure_file: ProcedureFile, station: Station) -> RunOutcome:
+    """Run the steps on a fresh twin that carries `station`'s limits; nothing is written."""
+    twin = Station.from_file(DEFAULT_STATION)
+    twin.limits = station.limits
+    for role in twin.backend.roles.values():
+        role.attach_limits(station.limits)
+    store = RunStore("dry-run.h5", backend=twin.backend.kind, station_text=station.text,
+                     procedure_text=procedure_file.text, in_memory=True)
+    try:
+        runner = Runner(twin, procedure_file.steps, store)
+        return runner.run()
+    finally:
+        store.close()

@@ -1,0 +1,151 @@
+"""The command line as a user meets it: exit statuses, one-line errors, files, Ctrl-C, SIGKILL."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from sqm.cli import main
+from sqm.procedures.bias_sweep import sweep_points
+
+from ..conftest import CONFIGS, REPO, twin_station_text
+
+UA = 1e-6
+FIG3 = CONFIGS / "procedures" / "fig3_bias_loop.yaml"
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+BAD_INPUT = [
+    ("steps: [park: {x: 1 um", "not valid YAML"),
+    ("steps:\n  - teleport: {}", "step 1: unknown procedure 'teleport'"),
+    ("steps:\n  - bias_sweep: {points: [0, 200 uA], stride: 3}", "step 1 (bias_sweep): unknown parameter(s) stride"),
+    ("steps:\n  - bias_sweep: {points: [0, 200 K]}", "step 1 (bias_sweep): points: '200 K' is not a current"),
+    ("steps:\n  - bias_sweep: {points: [0, 260 uA]}", "bias current 260 uA is outside the station limits"),
+]
+
+
+@pytest.mark.parametrize("command", ["run", "check"])
+@pytest.mark.parametrize("text, message", BAD_INPUT)
+def test_bad_procedure_files_exit_2_with_one_line_and_no_file(tmp_path, capsys, command, text, message):
+    procedure = _write(tmp_path / "bad.yaml", text)
+    out = tmp_path / "out"
+    arguments = [command, str(procedure)] + (["--out", str(out)] if command == "run" else [])
+    assert main(arguments) == 2
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("sqm: error: ")
+    assert str(procedure) in lines[0] and message in lines[0]
+    assert "Traceback" not in captured.err + captured.out
+    assert not out.exists()  # nothing was run, nothing written
+
+
+def test_missing_files_and_bad_arguments_are_one_line_errors(tmp_path, capsys):
+    assert main(["run", str(tmp_path / "nope.yaml")]) == 2
+    assert "cannot read the procedure file" in capsys.readouterr().err
+    assert main(["run", str(FIG3), "--station", str(tmp_path / "nope.yaml")]) == 2
+    assert "cannot read the station file" in capsys.readouterr().err
+    assert main(["frobnicate"]) == 2
+    assert "invalid choice" in capsys.readouterr().err
+    assert main(["show", str(_write(tmp_path / "x.h5", "not hdf5"))]) == 2
+    assert "not a readable HDF5 file" in capsys.readouterr().err
+
+
+def test_bad_station_file_is_a_one_line_error(tmp_path, capsys):
+    station = _write(tmp_path / "station.yaml", twin_station_text().replace("backend: sim", "backend: warp"))
+    assert main(["check", str(FIG3), "--station", str(station)]) == 2
+    err = capsys.readouterr().err
+    assert "unknown backend 'warp' (known: sim" in err and len(err.strip().splitlines()) == 1
+
+
+def test_check_validates_and_prints_the_simulated_lab_duration(capsys):
+    assert main(["check", str(FIG3)]) == 0
+    out = capsys.readouterr().out
+    assert "3 steps valid" in out and "dry run on the twin" in out
+    seconds = float(out.split("of lab time (")[1].split(" s)")[0])
+    assert 600 < seconds < 3600  # a ZFC and 501 points at >= 1.1 s each
+
+
+def test_run_prints_the_path_of_a_complete_file_and_show_describes_it(tmp_path, capsys):
+    assert main(["run", str(FIG3), "--out", str(tmp_path)]) == 0
+    path = Path(capsys.readouterr().out.strip())
+    assert path.parent == tmp_path and path.suffix == ".h5"
+    with h5py.File(path, "r") as h5:
+        assert h5.attrs["procedure"] == FIG3.read_text()
+        assert "backend: sim" in h5.attrs["station"]
+        assert h5.attrs["status"] == "completed"
+    assert main(["show", str(path)]) == 0
+    shown = capsys.readouterr().out
+    assert "003_bias_sweep  [completed]" in shown and "data/flux: (501,) [Phi0] (signal)" in shown
+
+
+# A long sweep without the cool-down, so the child is sweeping soon after it starts:
+# 501 points of >= 1.2 s of lab time at pace 100 take ~6 s of wall time.
+SLOW_SWEEP = """
+steps:
+  - park: {x: 30 um, y: -15 um}
+  - bias_sweep: {points: [0, 200 uA, -200 uA, 200 uA], step: 2 uA, integration_time: 1 s}
+"""
+
+
+def _spawn_run(tmp_path: Path) -> subprocess.Popen:
+    station = _write(tmp_path / "slow.yaml", twin_station_text(pace=100.0))
+    procedure = _write(tmp_path / "slow_sweep.yaml", SLOW_SWEEP)
+    command = [sys.executable, "-m", "sqm.cli", "run", str(procedure), "--station", str(station),
+               "--out", str(tmp_path / "out")]
+    return subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _wait_until_sweeping(child: subprocess.Popen, tmp_path: Path) -> None:
+    """The run file appears when the run starts; the sweep follows within ~0.5 s of wall time."""
+    deadline = time.monotonic() + 30
+    while not list((tmp_path / "out").glob("*.h5")):
+        assert child.poll() is None and time.monotonic() < deadline, "the run did not start"
+        time.sleep(0.05)
+    time.sleep(2.0)
+    assert child.poll() is None, "the run ended before the test could interrupt it"
+
+
+def test_ctrl_c_aborts_cleanly_with_the_station_safe_and_the_file_marked(tmp_path):
+    child = _spawn_run(tmp_path)
+    _wait_until_sweeping(child, tmp_path)
+    child.send_signal(signal.SIGINT)
+    out, err = child.communicate(timeout=60)
+    assert child.returncode == 3, err
+    assert "Ctrl-C: aborting" in err and "Traceback" not in err
+    path = Path(out.strip())
+    with h5py.File(path, "r") as h5:
+        assert h5.attrs["status"] == "aborted" and h5.attrs["safe_state"] == "safe"
+        assert h5["002_bias_sweep"].attrs["status"] == "aborted"
+        assert "Ctrl-C" in h5["002_bias_sweep"].attrs["error"]
+
+
+def test_sigkill_leaves_a_readable_file_with_every_flushed_point_intact(tmp_path):
+    child = _spawn_run(tmp_path)
+    _wait_until_sweeping(child, tmp_path)
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait(timeout=10)
+    (path,) = (tmp_path / "out").glob("*.h5")
+    with h5py.File(path, "r") as h5:
+        assert h5.attrs["status"] == "running"  # nobody could record an end
+        sweep = h5["002_bias_sweep"]
+        assert sweep.attrs["status"] == "running"
+        data = {name: sweep["data"][name][()] for name in sweep["data"]}
+    count = len(data["flux"])
+    assert count > 20  # points of the seconds before the kill are there
+    assert all(len(column) == count for column in data.values())
+    expected = sweep_points([0.0, 200 * UA, -200 * UA, 200 * UA], 2 * UA)[:count]
+    np.testing.assert_allclose(data["bias_current"], [current for current, _ in expected], atol=1e-12)
+    np.testing.assert_array_equal(data["branch"], [branch for _, branch in expected])
+    assert np.all(np.isfinite(data["flux"])) and np.all(np.diff(data["time"]) > 0)

@@ -1,0 +1,37 @@
+"""Clocks: the simulated one advances at once and notifies; the real one sleeps interruptibly."""
+
+import time
+
+from sqm.clock import RealClock, SimulatedClock
+
+
+def test_simulated_clock_advances_without_waiting_and_notifies_in_order():
+    clock = SimulatedClock()
+    seen = []
+    clock.add_listener(lambda dt: seen.append(("a", dt)))
+    clock.add_listener(lambda dt: seen.append(("b", dt)))
+    started = time.perf_counter()
+    clock.sleep(6 * 3600)
+    assert time.perf_counter() - started < 0.5  # six hours, not waited
+    assert clock.now() == 6 * 3600
+    assert seen == [("a", 6 * 3600), ("b", 6 * 3600)]
+    clock.sleep(0)
+    clock.sleep(-1)
+    assert len(seen) == 2  # zero and negative sleeps are no-ops
+
+
+def test_paced_simulated_clock_takes_wall_time_in_proportion():
+    clock = SimulatedClock(pace=100.0)
+    started = time.perf_counter()
+    clock.sleep(20.0)  # 0.2 s of wall time
+    elapsed = time.perf_counter() - started
+    assert 0.15 < elapsed < 2.0
+    assert clock.now() == 20.0
+
+
+def test_real_clock_sleep_returns_early_on_stop_request():
+    clock = RealClock()
+    deadline = time.monotonic() + 0.1
+    started = time.perf_counter()
+    clock.sleep(30.0, should_stop=lambda: time.monotonic() > deadline)
+    assert time.perf_counter() - started < 1.0

@@ -1,0 +1,84 @@
+"""Procedure files: every mistake is one line naming file, step and value, and nothing moves."""
+
+from __future__ import annotations
+
+import pytest
+
+from sqm.errors import LimitError, UserInputError
+from sqm.procedure_file import parse_procedure_text
+from sqm.procedures.bias_sweep import sweep_points
+from sqm.session import load
+
+from ..core.test_role_safety import PRIMITIVES
+
+UA = 1e-6
+
+BAD_FILES = [
+    ("steps: [zero_field_cool: {from_temperature: 8 K", "not valid YAML (line"),
+    ("- just a list", "a mapping with a non-empty list 'steps'"),
+    ("steps: []", "non-empty list 'steps'"),
+    ("steps:\n  - warp_drive: {speed: 9}", "step 1: unknown procedure 'warp_drive'"),
+    ("steps:\n  - park: {x: 1 um, y: 2 um, colour: red}", "step 1 (park): unknown parameter(s) colour"),
+    ("steps:\n  - park: {x: 1 um}", "step 1 (park): missing required parameter 'y'"),
+    (
+        "steps:\n  - set: {temperature: 2 K}\n  - bias_sweep: {points: [0, 200 K], step: 2 uA}",
+        "step 2 (bias_sweep): points: '200 K' is not a current",
+    ),
+    ("steps:\n  - bias_sweep: {points: [0, 200 uA], step: 0 uA}", "step 1 (bias_sweep): step: must be positive"),
+    ("steps:\n  - bias_sweep: {points: 200 uA}", "points: expected a non-empty list"),
+    ("steps:\n  - set: {}", "give at least one of"),
+    ("steps:\n  - park: {x: 1 um, y: 2 um}\n  - [a, b]", "step 2: write each step as"),
+    ("steps:\n  - park: {x: 1 um, y: 2 um}\nrepeat: 3", "unknown key(s) repeat"),
+]
+
+
+@pytest.mark.parametrize("text, message", BAD_FILES)
+def test_malformed_procedure_files_give_one_line_naming_the_place(text, message):
+    with pytest.raises(UserInputError) as raised:
+        parse_procedure_text(text, "proc.yaml")
+    text_of_error = str(raised.value)
+    assert text_of_error.startswith("proc.yaml:")
+    assert message in text_of_error
+    assert "\n" not in text_of_error
+
+
+OUT_OF_LIMITS = [
+    ("steps:\n  - bias_sweep: {points: [0, 300 uA], step: 2 uA}", "step 1 (bias_sweep): bias current 300 uA is outside the station limits [-250 uA, 250 uA]"),
+    ("steps:\n  - bias_sweep: {points: [0, 100 uA], rate: 1 mA/s}", "bias ramp rate"),
+    ("steps:\n  - set: {field: 25 G}", "step 1 (set): field 2.5 mT is outside the station limits"),
+    ("steps:\n  - zero_field_cool: {from_temperature: 300 K}", "temperature setpoint 300 K"),
+    ("steps:\n  - park: {x: 0, y: 0}\n  - park: {x: 70 um, y: 0}", "step 2 (park): scanner x 70 um"),
+    ("steps:\n  - thermal_cycle: {anneal_temperature: 12 K}", "temperature setpoint 12 K"),
+]
+
+
+@pytest.mark.parametrize("text, message", OUT_OF_LIMITS)
+def test_setpoints_beyond_the_station_limits_are_refused_before_anything_is_sent(twin, monkeypatch, text, message):
+    sent = []
+    for role_name, methods in PRIMITIVES.items():
+        for method in methods:
+            monkeypatch.setattr(twin.backend.roles[role_name], method, lambda *a, _m=method: sent.append(_m))
+    clock_before = twin.clock.now()
+    with pytest.raises(LimitError) as raised:
+        load(text, twin)
+    assert message in str(raised.value)
+    assert "outside the station limits" in str(raised.value)
+    assert sent == []
+    assert twin.clock.now() == clock_before
+
+
+def test_sweep_points_visit_every_turning_point_once_in_equal_steps():
+    points = sweep_points([0.0, 200 * UA, -200 * UA, 200 * UA], 2 * UA)
+    currents = [current for current, _ in points]
+    branches = [branch for _, branch in points]
+    assert len(points) == 1 + 100 + 200 + 200
+    assert currents[0] == 0.0 and currents[100] == pytest.approx(200 * UA)
+    assert currents[300] == pytest.approx(-200 * UA) and currents[-1] == pytest.approx(200 * UA)
+    assert branches[:101] == [0] * 101 and branches[101:301] == [1] * 200 and branches[301:] == [2] * 200
+    steps = [abs(b - a) for a, b in zip(currents, currents[1:])]
+    assert max(steps) == pytest.approx(2 * UA) and min(steps) == pytest.approx(2 * UA)
+
+
+def test_uneven_segments_take_equal_steps_no_larger_than_asked():
+    points = sweep_points([0.0, 5 * UA], 2 * UA)
+    assert [current / UA for current, _ in points] == pytest.approx([0.0, 5 / 3, 10 / 3, 5.0], rel=1e-12)
