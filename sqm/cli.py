@@ -19,7 +19,7 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-from .errors import UserInputError
+from .errors import InstrumentError, UserInputError
 from .progress import ProgressBars
 from .runner import RunOutcome
 from .station import DEFAULT_STATION
@@ -57,6 +57,9 @@ def main(argv: list[str] | None = None) -> int:
     except UserInputError as error:
         print(f"sqm: error: {error}", file=sys.stderr)
         return EXIT_USAGE
+    except InstrumentError as error:  # e.g. a station whose instruments do not answer
+        print(f"sqm: instrument error: {error}", file=sys.stderr)
+        return EXIT_FAILED
 
 
 def _duration(seconds: float) -> str:
@@ -64,16 +67,25 @@ def _duration(seconds: float) -> str:
 
 
 def _cmd_run(arguments) -> int:
-    from .session import load, new_run_path, start_run
+    from .session import load
 
     station, procedure_file = load(arguments.procedure, arguments.station)
-    path = new_run_path(arguments.out, procedure_file.source)
-    started = time.perf_counter()
-    runner, store = start_run(station, procedure_file, path, ProgressBars())
-    outcome = _wait_with_ctrl_c(runner, store)
-    store.close()
+    path, outcome = _execute(station, procedure_file, arguments.out)
     print(path)
-    return _report(outcome, time.perf_counter() - started)
+    return _report(outcome)
+
+
+def _execute(station, procedure_file, out_dir: Path) -> tuple[Path, RunOutcome]:
+    """Run with a progress bar and Ctrl-C handling; returns the file and the outcome."""
+    from .session import new_run_path, start_run
+
+    path = new_run_path(out_dir, procedure_file.source)
+    runner, store = start_run(station, procedure_file, path, ProgressBars())
+    try:
+        outcome = _wait_with_ctrl_c(runner, store)
+    finally:
+        store.close()
+    return path, outcome
 
 
 def _wait_with_ctrl_c(runner, store) -> RunOutcome:
@@ -103,10 +115,10 @@ def _wait_with_ctrl_c(runner, store) -> RunOutcome:
     return runner.outcome
 
 
-def _report(outcome: RunOutcome, wall_seconds: float) -> int:
+def _report(outcome: RunOutcome) -> int:
     lab = _duration(outcome.simulated_or_lab_seconds)
     if outcome.status == "completed":
-        print(f"completed: {lab} of lab time in {wall_seconds:.1f} s", file=sys.stderr)
+        print(f"completed: {lab} of lab time", file=sys.stderr)
     else:
         print(f"sqm: run {outcome.status}: {outcome.error}", file=sys.stderr)
     if outcome.safe_state_failures:
@@ -133,20 +145,24 @@ def _cmd_check(arguments) -> int:
 
 
 def _cmd_demo(arguments) -> int:
-    from .demo import run_demo
+    from .demo import FIG3_PROCEDURE, draw_figures
+    from .session import load
 
-    result = run_demo(arguments.out, ProgressBars())
-    summary = result.bias_loop
-    print(result.run.path)
-    for figure in result.figures:
-        print(figure)
+    station, procedure_file = load(FIG3_PROCEDURE, DEFAULT_STATION)
+    path, outcome = _execute(station, procedure_file, arguments.out)
+    print(path)
+    if outcome.status != "completed":
+        return _report(outcome)
+    summary, outputs = draw_figures(path, arguments.out)
+    for output in outputs:
+        print(output)
     print(
         f"bias loop: virgin minimum {summary.virgin_minimum * 1e6:.1f} uA, zero crossing "
         f"{summary.virgin_zero_crossing * 1e6:.1f} uA, switching {summary.switching_current * 1e6:.1f} uA, "
         f"remanence {summary.remanence * 1e3:+.3f} mPhi0",
         file=sys.stderr,
     )
-    return _report(result.run.outcome, result.run.wall_seconds)
+    return _report(outcome)
 
 
 def _cmd_show(arguments) -> int:

@@ -31,17 +31,24 @@ class DemoResult:
 
 def run_demo(out_dir: str | Path = "demo-output", on_event: EventSink | None = None) -> DemoResult:
     """Run the Fig. 3 procedure on the twin and draw its figures into `out_dir`."""
-    out_dir = Path(out_dir)
     result = run_procedure(FIG3_PROCEDURE, DEFAULT_STATION, out_dir, on_event)
     if result.outcome.status != "completed":
         raise RuntimeError(f"the demo run ended {result.outcome.status}: {result.outcome.error}")
-    sweep = find_step(read_steps(result.path), "bias_sweep")
+    summary, outputs = draw_figures(result.path, out_dir)
+    return DemoResult(result, outputs, summary)
+
+
+def draw_figures(run_file: Path, out_dir: str | Path) -> tuple[BiasLoopSummary, list[Path]]:
+    """Fig. 3a-b and the loop features (JSON) from a run file's last bias_sweep step."""
+    out_dir = Path(out_dir)
+    sweep = find_step(read_steps(run_file), "bias_sweep")
     current, flux, branch = sweep.data["bias_current"], sweep.data["flux"], sweep.data["branch"]
     summary = summarize_bias_loop(current, flux, branch)
-    figures = [
+    summary_path = out_dir / "fig3_summary.json"
+    summary_path.write_text(json.dumps({"run": str(run_file), **summary.as_dict()}, indent=2) + "\n")
+    outputs = [
         bias_loop_figure(current, flux, branch, summary, out_dir / "fig3a_bias_loop.png"),
         induced_loop_figure(current, flux, branch, summary, out_dir / "fig3b_induced_loop.png"),
+        summary_path,
     ]
-    summary_path = out_dir / "fig3_summary.json"
-    summary_path.write_text(json.dumps({"run": str(result.path), **summary.as_dict()}, indent=2) + "\n")
-    return DemoResult(result, figures + [summary_path], summary)
+    return summary, outputs

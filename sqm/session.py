@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from .errors import UserInputError
 from .procedure_file import ProcedureFile, load_procedure_file, parse_procedure_text
 from .runner import EventSink, RunOutcome, Runner
 from .station import DEFAULT_STATION, Station
@@ -70,13 +71,16 @@ def start_run(
     in_memory: bool = False,
 ) -> tuple[Runner, RunStore]:
     """Open the run file and start the runner in its worker thread."""
-    store = RunStore(
-        path,
-        backend=station.backend.kind,
-        station_text=station.text,
-        procedure_text=procedure_file.text,
-        in_memory=in_memory,
-    )
+    try:
+        store = RunStore(
+            path,
+            backend=station.backend.kind,
+            station_text=station.text,
+            procedure_text=procedure_file.text,
+            in_memory=in_memory,
+        )
+    except OSError as error:
+        raise UserInputError(f"{path}: cannot create the run file ({error})") from None
     runner = Runner(station, procedure_file.steps, store, on_event=on_event)
     runner.start()
     return runner, store

@@ -9,7 +9,7 @@ from .common import STATE_COLUMNS, record_state, settle_temperature
 
 class ThermalCycle(Procedure):
     name = "thermal_cycle"
-    summary = "Warm to anneal_temperature, hold, cool back to base_temperature (bias and field as they are)."
+    summary = "Retract, warm to anneal_temperature, hold, cool back to base_temperature (bias and field as they are)."
     params = (
         Param("anneal_temperature", "temperature", doc="T_a: warm to this (K)", positive=True),
         Param("base_temperature", "temperature", "1.5 K", "cool back to this (K)", positive=True),
@@ -25,6 +25,7 @@ class ThermalCycle(Procedure):
 
     def run(self, ctx) -> None:
         ctx.declare_series(dict(STATE_COLUMNS), signal="temperature", axes=["time"])
+        ctx.station.scanner.retract(ctx)  # thermal contraction moves the sample by microns
 
         def log() -> None:
             record_state(ctx)

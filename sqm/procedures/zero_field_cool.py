@@ -9,7 +9,7 @@ from .common import STATE_COLUMNS, record_state, settle_temperature
 
 class ZeroFieldCool(Procedure):
     name = "zero_field_cool"
-    summary = "Warm to from_temperature (above T_c: erases the magnetic state), zero bias and field, cool to base."
+    summary = "Zero bias and field, retract, warm to from_temperature (above T_c: erases the magnetic state), cool to base."
     params = (
         Param("from_temperature", "temperature", "8 K", "warm to this temperature first (K); above T_c", positive=True),
         Param("to_temperature", "temperature", "1.5 K", "base temperature to cool to (K)", positive=True),
@@ -23,14 +23,12 @@ class ZeroFieldCool(Procedure):
         limits.temperature.check(self.from_temperature)
         limits.temperature.check(self.to_temperature)
 
-    def expected_points(self) -> int:
-        return 0
-
     def run(self, ctx) -> None:
         station = ctx.station
         ctx.declare_series(dict(STATE_COLUMNS), signal="temperature", axes=["time"])
         station.current_source.ramp_to(0.0, ctx)
         station.magnet.ramp_to(0.0, ctx)
+        station.scanner.retract(ctx)  # thermal contraction moves the sample by microns
 
         def log() -> None:
             record_state(ctx)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -14,6 +15,7 @@ import numpy as np
 import pytest
 
 from sqm.cli import main
+from sqm.progress import ProgressBars
 from sqm.procedures.bias_sweep import sweep_points
 
 from ..conftest import CONFIGS, REPO, twin_station_text
@@ -149,3 +151,25 @@ def test_sigkill_leaves_a_readable_file_with_every_flushed_point_intact(tmp_path
     np.testing.assert_allclose(data["bias_current"], [current for current, _ in expected], atol=1e-12)
     np.testing.assert_array_equal(data["branch"], [branch for _, branch in expected])
     assert np.all(np.isfinite(data["flux"])) and np.all(np.diff(data["time"]) > 0)
+
+
+def test_demo_writes_the_run_file_both_figures_and_the_loop_features(tmp_path, capsys):
+    assert main(["demo", "--out", str(tmp_path)]) == 0
+    printed = [Path(line) for line in capsys.readouterr().out.split()]
+    assert [path.suffix for path in printed] == [".h5", ".png", ".png", ".json"]
+    assert {path.name for path in printed[1:]} == {"fig3a_bias_loop.png", "fig3b_induced_loop.png", "fig3_summary.json"}
+    for png in printed[1:3]:
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20_000
+    features = json.loads(printed[3].read_text())
+    assert features["switching_current"] == pytest.approx(-120e-6, abs=5e-6)
+    assert features["run"] == str(printed[0])
+
+
+def test_progress_bars_count_the_points_of_each_step(capsys):
+    bars = ProgressBars(enabled=True)
+    bars({"type": "step_started", "step": 3, "procedure": "bias_sweep", "expected_points": 4})
+    for count in range(1, 5):
+        bars({"type": "point", "step": 3, "count": count, "values": {}})
+    bars({"type": "step_finished", "step": 3, "status": "completed", "error": None})
+    err = capsys.readouterr().err
+    assert "3 bias_sweep" in err and "4/4" in err

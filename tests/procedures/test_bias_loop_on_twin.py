@@ -117,6 +117,7 @@ def test_thermal_cycle_above_tc_erases_and_the_next_virgin_sweep_repeats(tmp_pat
         PREAMBLE
         + """  - bias_sweep: {points: [0, 200 uA, -200 uA, 200 uA, 0], step: 2 uA, integration_time: 1 s}
   - thermal_cycle: {anneal_temperature: 7 K, base_temperature: 1.5 K}
+  - park: {x: 30 um, y: -15 um}
   - bias_sweep: {points: [0, 200 uA, -200 uA, 200 uA], step: 2 uA, integration_time: 1 s}
 """
     )

@@ -7,7 +7,7 @@ import pytest
 from sqm.errors import LimitError, UserInputError
 from sqm.procedure_file import parse_procedure_text
 from sqm.procedures.bias_sweep import sweep_points
-from sqm.session import load
+from sqm.session import load, start_run
 
 from ..core.test_role_safety import PRIMITIVES
 
@@ -82,3 +82,21 @@ def test_sweep_points_visit_every_turning_point_once_in_equal_steps():
 def test_uneven_segments_take_equal_steps_no_larger_than_asked():
     points = sweep_points([0.0, 5 * UA], 2 * UA)
     assert [current / UA for current, _ in points] == pytest.approx([0.0, 5 / 3, 10 / 3, 5.0], rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    "step", ["zero_field_cool: {from_temperature: 7 K}", "thermal_cycle: {anneal_temperature: 3 K, hold: 10 s}"]
+)
+def test_temperature_changes_happen_with_the_sensor_retracted(twin, tmp_path, step):
+    heights_while_changing = []
+
+    def watch(event):
+        if event["type"] == "point" and event["step"] == 2:
+            heights_while_changing.append(twin.scanner.position()[2])
+
+    station, procedure_file = load(f"steps:\n  - park: {{x: 0, y: 0}}\n  - {step}\n", twin)
+    runner, store = start_run(station, procedure_file, tmp_path / "run.h5", watch)
+    assert runner.join().status == "completed"
+    store.close()
+    assert len(heights_while_changing) > 5
+    assert set(heights_while_changing) == {twin.limits.scanner_z.maximum}
