@@ -1,0 +1,1 @@
+"""Thin-film electrodynamics of the twin on a grid (PHYSICS.md layer A and E)."""
