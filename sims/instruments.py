@@ -8,8 +8,19 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from sqm.pacing import Pacer
-from sqm.roles import CurrentSource, Magnet, MagnetState, Scanner, SquidReadout, TemperatureController, Voltmeter
+from sqm.roles import (
+    CurrentSource,
+    Magnet,
+    MagnetState,
+    Scanner,
+    ScanLine,
+    SquidReadout,
+    TemperatureController,
+    Voltmeter,
+)
 
 from .world import World
 
@@ -107,6 +118,14 @@ class SimScanner(Scanner):
         pacer.wait(abs(z - self.world.position[2]) / Z_SPEED)
         self.world.position[2] = z
 
+    def _scan_line(self, line: ScanLine, readout: SquidReadout, signal: str, pacer: Pacer) -> np.ndarray:
+        """Fly to the line's start, then sample it at constant speed, as a DAQ line would."""
+        self._move_xy(*line.start, pacer)
+        pacer.wait(line.duration)
+        xs, ys = line.points()
+        self.world.position[0:2] = [xs[-1], ys[-1]]
+        return self.world.sensor_reading(xs, ys, signal, line.dwell)
+
 
 class SimSquidReadout(SquidReadout):
     def __init__(self, world: World) -> None:
@@ -116,9 +135,20 @@ class SimSquidReadout(SquidReadout):
     def identity(self) -> str:
         return "SQM twin nano-SQUID (flux-locked loop stand-in)"
 
+    @property
+    def pickup_radius(self) -> float:
+        return self.world.settings.sensor.pickup_radius
+
     def read_flux(self, integration_time: float, pacer: Pacer) -> float:
+        return self._read("flux", integration_time, pacer)
+
+    def read_susceptibility(self, integration_time: float, pacer: Pacer) -> float:
+        return self._read("susceptibility", integration_time, pacer)
+
+    def _read(self, signal: str, integration_time: float, pacer: Pacer) -> float:
         pacer.wait(integration_time)
-        return self.world.sensor_flux() + self.world.flux_noise.sample(integration_time)
+        x, y, _ = self.world.position
+        return float(self.world.sensor_reading(x, y, signal, integration_time))
 
     def is_locked(self) -> bool:
         return self.world.squid_locked

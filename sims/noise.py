@@ -24,7 +24,7 @@ class FluxNoise:
         self.white = white
         self.corner = corner
         self._taus = np.logspace(-1, 3, 5)  # s: 1/f from ~1e-4 Hz up to ~2 Hz
-        self._sigma = white * math.sqrt(corner * math.log(10.0))
+        self._sigma = white * math.sqrt(corner * math.log(10.0))  # per process, see module docstring
         self._drift = self._rng.normal(0.0, self._sigma, self._taus.size) if self._sigma > 0 else np.zeros(5)
 
     def advance(self, dt: float) -> None:
@@ -36,7 +36,12 @@ class FluxNoise:
             size=self._taus.size
         )
 
-    def sample(self, integration_time: float) -> float:
-        """Noise (Phi0) on a reading averaged over `integration_time` seconds."""
-        white = self.white / math.sqrt(2.0 * integration_time) if self.white > 0 else 0.0
-        return float(self._drift.sum() + (self._rng.normal(0.0, white) if white > 0 else 0.0))
+    def sample(self, integration_time: float, shape: tuple[int, ...] = ()) -> np.ndarray | float:
+        """Noise (Phi0) on readings each averaged over `integration_time` seconds.
+
+        With a `shape`, one value per reading of a hardware-timed line: the white part
+        is independent, the slow part common (it is what makes lines drift apart).
+        """
+        white = self.white / math.sqrt(2.0 * integration_time)
+        noise = self._drift.sum() + self._rng.normal(0.0, white, shape)
+        return float(noise) if shape == () else noise

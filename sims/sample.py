@@ -34,6 +34,14 @@ class SuperconductorParameters:
     critical_temperature: float = 6.0  # K
     critical_current_zero_t: float = 264e-6  # A; I_c(1.5 K) = 240 uA
     normal_resistance: float = 2.0  # ohm, four-probe, above T_c (phenomenological value)
+    # Pearl lengths Lambda = lambda^2 / d at T = 0 (m): the lower domain has the larger
+    # superfluid density (lambda 1.22 um, d 0.3 um gives 5 um); the upper one half of it.
+    pearl_length_lower: float = 5e-6
+    pearl_length_upper: float = 10e-6
+
+    def pearl_length(self, domain: str) -> float:
+        """Lambda(T = 0) of 'lower' or 'upper' (m)."""
+        return {"lower": self.pearl_length_lower, "upper": self.pearl_length_upper}[domain]
 
     def superfluid_fraction(self, temperature: float) -> float:
         """rho_s = 1 - (T/T_c)^2, zero at and above T_c."""

@@ -6,11 +6,9 @@ has dynamics (thermal lag, magnet ramp, sensor drift, thermal erasure of the
 magnetic state) is integrated there. The simulated instruments read and command
 this world; they never see each other.
 
-Sample response (this first slice): the lumped model R of PHYSICS.md. The lower
-domain carries the park-point bias loop and its field loop; the upper domain its
-field loop and a larger Oersted coupling (it is nearer the current path along the
-top edge); above the top edge the Oersted flux has the opposite sign. The spatial
-film model replaces this map when it exists.
+The sample's response (flux and susceptibility at the sensor, hysteresis, thermal
+erasure) is the job of `self.sample`: for now the lumped model of
+`lumped_sample.LumpedSample`.
 """
 
 from __future__ import annotations
@@ -22,17 +20,21 @@ import numpy as np
 
 from sqm.roles import MagnetState
 
-from .lumped import (
-    LOWER_DOMAIN_FIELD_PARAMETERS,
-    UPPER_DOMAIN_FIELD_PARAMETERS,
-    BiasLoopParameters,
-    LumpedBiasLoop,
-    LumpedFieldLoop,
-)
+from .lumped import BiasLoopParameters
+from .lumped_sample import LumpedSample
 from .noise import FluxNoise
 from .sample import FlakeGeometry, SuperconductorParameters
 
 UM = 1e-6
+
+
+@dataclass(frozen=True)
+class SensorGeometry:
+    """The nano-SQUID's loops (m): pickup loop for magnetometry, field coil for susceptometry."""
+
+    pickup_radius: float = 0.5 * UM
+    field_coil_radius: float = 1.5 * UM
+    susceptometry_noise: float = 0.02  # Phi0/A per sqrt(Hz), lock-in reading (phenomenological)
 
 
 @dataclass
@@ -50,6 +52,7 @@ class WorldSettings:
     scan_height: float = 1 * UM  # m, height at which the lumped model is calibrated
     upper_oersted_ratio: float = 2.0  # Oersted coupling of the upper domain / lower (phenomenological)
     above_edge_oersted_ratio: float = -1.5  # above the top edge, outside the flake (opposite sign)
+    sensor: "SensorGeometry" = field(default_factory=lambda: SensorGeometry())
     bias: BiasLoopParameters = field(default_factory=BiasLoopParameters)
     superconductor: SuperconductorParameters = field(default_factory=SuperconductorParameters)
     geometry: FlakeGeometry = field(default_factory=FlakeGeometry)
@@ -61,16 +64,20 @@ class World:
     def __init__(self, settings: WorldSettings | None = None) -> None:
         self.settings = s = settings or WorldSettings()
         seed_sequence = np.random.SeedSequence(s.seed)
-        sample_seed, noise_seed, thermometer_seed, voltmeter_seed = seed_sequence.spawn(4)
-        sample_rng = np.random.default_rng(sample_seed)
-        self.bias_loop = LumpedBiasLoop(s.bias, sample_rng)
-        self.field_loops = {
-            "lower": LumpedFieldLoop(LOWER_DOMAIN_FIELD_PARAMETERS, sample_rng),
-            "upper": LumpedFieldLoop(UPPER_DOMAIN_FIELD_PARAMETERS, sample_rng),
-        }
+        sample_seed, noise_seed, thermometer_seed, voltmeter_seed, lockin_seed = seed_sequence.spawn(5)
+        self.sample = LumpedSample(
+            np.random.default_rng(sample_seed),
+            s.bias,
+            s.superconductor,
+            s.geometry,
+            s.scan_height,
+            s.upper_oersted_ratio,
+            s.above_edge_oersted_ratio,
+        )
         self.flux_noise = FluxNoise(np.random.default_rng(noise_seed), s.flux_noise_white, s.flux_noise_corner)
         self._thermometer_rng = np.random.default_rng(thermometer_seed)
         self._voltmeter_rng = np.random.default_rng(voltmeter_seed)
+        self._lockin_rng = np.random.default_rng(lockin_seed)
         self.time = 0.0
         # Cryostat
         self.temperature = s.start_temperature
@@ -107,10 +114,7 @@ class World:
         self._anneal_magnetic_state()
 
     def _anneal_magnetic_state(self) -> None:
-        critical = self.settings.superconductor.critical_temperature
-        self.bias_loop.anneal(self.temperature, critical)
-        for loop in self.field_loops.values():
-            loop.anneal(self.temperature, critical)
+        self.sample.anneal(self.temperature)
 
     def _advance_magnet(self, dt: float) -> None:
         if self.magnet_state is not MagnetState.RAMPING:
@@ -124,14 +128,13 @@ class World:
             self.field += math.copysign(reach, distance)
         # A ramp is monotone: driving the hysterons at its end captures it.
         if self.superconducting:
-            for loop in self.field_loops.values():
-                loop.drive(self.field)
+            self.sample.drive_field(self.field)
 
     # Commands from the simulated instruments --------------------------------------
     def set_bias_current(self, amps: float) -> None:
         self.bias_current = amps
         if self.superconducting and not self.resistive:
-            self.bias_loop.drive(amps)
+            self.sample.drive_bias(amps)
 
     def start_field_ramp(self, target: float, rate: float) -> None:
         self.field_target = target
@@ -167,34 +170,24 @@ class World:
         sigma = self.settings.voltage_noise / math.sqrt(2.0 * integration_time)
         return self.sample_voltage() + self._voltmeter_rng.normal(0.0, sigma)
 
-    def _domain_flux(self, loop, drive: float) -> float:
-        """Flux of one lumped loop at its present drive, without driving it (a pure read).
+    def sensor_signal(self, xs, ys, signal: str) -> np.ndarray:
+        """Noise-free 'flux' (Phi0) or 'susceptibility' (Phi0/A) at (xs, ys) and the present height."""
+        z = self.position[2]
+        if signal == "flux":
+            return self.sample.flux(xs, ys, z, self.bias_current, self.field, self.temperature)
+        return self.sample.susceptibility(xs, ys, z, self.temperature, self.settings.sensor)
 
-        Above T_c the film neither screens nor carries anomalous currents: only the
-        bias current's own field remains (and a field gives none).
-        """
-        if not self.superconducting:
-            return -self.settings.bias.flux_per_current * drive if loop is self.bias_loop else 0.0
-        return loop.reversible_flux(drive) + loop.hysteretic_flux()
+    def sensor_reading(self, xs, ys, signal: str, dwell: float) -> np.ndarray:
+        """What the readout reports at (xs, ys) when each sample is averaged `dwell` s:
+        the noise-free signal plus sensor noise (flux: white + the slow 1/f drift, which
+        is common to a line; susceptibility: the lock-in's white noise)."""
+        clean = np.asarray(self.sensor_signal(xs, ys, signal), dtype=float)
+        if signal == "flux":
+            return clean + self.flux_noise.sample(dwell, clean.shape)
+        sigma = self.settings.sensor.susceptometry_noise / np.sqrt(2.0 * dwell)
+        return clean + self._lockin_rng.normal(0.0, sigma, clean.shape)
 
     def sensor_flux(self) -> float:
         """Noise-free flux (Phi0) through the pickup loop at the present position."""
-        s = self.settings
-        x, y, z = self.position
-        domain = s.geometry.domain_at(x, y)
-        oersted = s.bias.flux_per_current
-        if domain == "lower":
-            flux = self._domain_flux(self.bias_loop, self.bias_current) + self._domain_flux(
-                self.field_loops["lower"], self.field
-            )
-        elif domain == "upper":
-            flux = -s.upper_oersted_ratio * oersted * self.bias_current + self._domain_flux(
-                self.field_loops["upper"], self.field
-            )
-        elif y > s.geometry.half_height and abs(x) <= s.geometry.half_width:
-            flux = s.above_edge_oersted_ratio * (-oersted) * self.bias_current
-        else:
-            flux = 0.0
-        # Phenomenological height fall-off: the lumped model is calibrated at the scan height.
-        height_factor = min(1.0, (s.scan_height / max(z, 1e-9)) ** 2)
-        return flux * height_factor
+        x, y, _ = self.position
+        return float(self.sensor_signal(x, y, "flux"))

@@ -28,7 +28,7 @@ class ProgressBars:
                 leave=True,
                 dynamic_ncols=True,
             )
-        elif kind == "point" and self._bar is not None:
+        elif kind in ("point", "line") and self._bar is not None:
             self._bar.update(1)
         elif kind in ("step_finished", "finished"):
             self._close()

@@ -14,7 +14,10 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from enum import Enum
+
+import numpy as np
 
 from .errors import InstrumentError
 from .limits import StationLimits
@@ -237,6 +240,40 @@ class TemperatureController(Role):
         return {"identity": self.identity(), "temperature_K": self.read_temperature(), "setpoint_K": self.read_setpoint()}
 
 
+# What a SQUID readout can measure, with the units of the stored values.
+SIGNAL_UNITS = {"flux": "Phi0", "susceptibility": "Phi0/A"}
+
+
+@dataclass(frozen=True)
+class ScanLine:
+    """A straight line scanned at constant speed: `n_points` evenly spaced samples
+    from `start` to `end` (x, y in m), taking `duration` seconds in all."""
+
+    start: tuple[float, float]
+    end: tuple[float, float]
+    n_points: int
+    duration: float
+
+    def __post_init__(self) -> None:
+        if self.n_points < 2:
+            raise ValueError("a scan line needs at least 2 points")
+        if not self.duration > 0:
+            raise ValueError("a scan line needs a positive duration")
+
+    def points(self) -> tuple[np.ndarray, np.ndarray]:
+        """x and y (m) of the samples, each shape (n_points,)."""
+        fraction = np.linspace(0.0, 1.0, self.n_points)
+        return (
+            self.start[0] + fraction * (self.end[0] - self.start[0]),
+            self.start[1] + fraction * (self.end[1] - self.start[1]),
+        )
+
+    @property
+    def dwell(self) -> float:
+        """Seconds spent on each sample (s)."""
+        return self.duration / self.n_points
+
+
 class Scanner(Role):
     """Piezo scanner: x/y position over the sample and z height above it (m)."""
 
@@ -269,6 +306,26 @@ class Scanner(Role):
         """Withdraw to the top of the z range."""
         self._move_z(self.limits.scanner_z.maximum, pacer)
 
+    @abstractmethod
+    def _scan_line(self, line: ScanLine, readout: "SquidReadout", signal: str, pacer: Pacer) -> np.ndarray:
+        """Primitive: one hardware-timed line, position and readout synchronised."""
+
+    def scan_line(self, line: ScanLine, readout: "SquidReadout", signal: str, pacer: Pacer) -> np.ndarray:
+        """Scan one line at the present height and return the readout's `signal` at each point.
+
+        Both ends are checked against the scan range before anything moves (the range
+        is a rectangle, so the whole segment is then inside it).
+        """
+        if signal not in SIGNAL_UNITS:
+            raise ValueError(f"unknown signal {signal!r} (known: {', '.join(SIGNAL_UNITS)})")
+        for x, y in (line.start, line.end):
+            self.limits.scanner_x.check(x)
+            self.limits.scanner_y.check(y)
+        values = np.asarray(self._scan_line(line, readout, signal, pacer), dtype=float)
+        if values.shape != (line.n_points,):
+            raise InstrumentError(f"scanner returned {values.shape} samples for a line of {line.n_points}")
+        return values
+
     def safe_state(self, pacer: Pacer) -> None:
         self.retract(pacer)
 
@@ -282,19 +339,36 @@ class SquidReadout(Role):
 
     role_name = "squid"
 
+    @property
+    @abstractmethod
+    def pickup_radius(self) -> float:
+        """Radius (m) of the pickup loop: the point-spread function of flux images."""
+
     @abstractmethod
     def read_flux(self, integration_time: float, pacer: Pacer) -> float:
         """Mean flux (Phi0) over `integration_time` seconds."""
 
     @abstractmethod
+    def read_susceptibility(self, integration_time: float, pacer: Pacer) -> float:
+        """AC susceptometry through the lock-in: pickup flux per field-coil current (Phi0/A)."""
+
+    @abstractmethod
     def is_locked(self) -> bool:
         """False when the flux-locked loop has lost lock (readings then mean nothing)."""
+
+    def read(self, signal: str, integration_time: float, pacer: Pacer) -> float:
+        """Read `signal` ('flux' in Phi0 or 'susceptibility' in Phi0/A)."""
+        if signal == "flux":
+            return self.read_flux(integration_time, pacer)
+        if signal == "susceptibility":
+            return self.read_susceptibility(integration_time, pacer)
+        raise ValueError(f"unknown signal {signal!r} (known: {', '.join(SIGNAL_UNITS)})")
 
     def safe_state(self, pacer: Pacer) -> None:
         """Reading is harmless: nothing to do."""
 
     def snapshot(self) -> dict:
-        return {"identity": self.identity(), "locked": self.is_locked()}
+        return {"identity": self.identity(), "locked": self.is_locked(), "pickup_radius_m": self.pickup_radius}
 
 
 class Voltmeter(Role):

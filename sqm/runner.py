@@ -136,6 +136,19 @@ class StepContext:
         self._points += 1
         self._emit({"type": "point", "step": self._step_index, "count": self._points, "values": values})
 
+    def declare_image(self, name: str, units: str, rows, columns, extra_axes=None) -> None:
+        """An image filled line by line: rows/columns are (axis name, values, units)."""
+        self._writer.declare_image(name, units, rows, columns, extra_axes)
+
+    def record_line(self, name: str, row: int, values) -> None:
+        """Store one scanned line of image `name` (flushed at once) and report it."""
+        self._writer.write_line(name, row, values)
+        self._emit({"type": "line", "step": self._step_index, "name": name, "row": row, "values": values})
+
+    def add_dataset(self, name: str, values, units: str) -> None:
+        """Store a derived array beside the step's data (e.g. a reconstructed current density)."""
+        self._writer.add_dataset(name, values, units)
+
     def note(self, key: str, value) -> None:
         """Store a result or remark on the step's group."""
         self._writer.set_attribute(key, value)

@@ -144,6 +144,56 @@ class StepWriter:
             self._data = data
             self._columns = dict(columns)
 
+    def declare_image(
+        self,
+        name: str,
+        units: str,
+        rows: tuple[str, np.ndarray, str],
+        columns: tuple[str, np.ndarray, str],
+        extra_axes: dict[str, tuple[np.ndarray, str]] | None = None,
+    ) -> None:
+        """Create an NXdata group holding image `name`, filled with NaN until scanned.
+
+        `rows` and `columns` are (axis name, values, units), e.g. ("y", y, "m") and
+        ("x", x, "m") for a raster, or ("bias_current", I, "A") and ("distance", s, "m")
+        for repeated line cuts. Lines are written with `write_line` as they are
+        scanned; chunks are one line, so a 1024 x 1024 scan streams to disk.
+        `extra_axes` adds more datasets (name -> (values, units)).
+        """
+        (row_name, row_values, row_units), (column_name, column_values, column_units) = rows, columns
+        with self._store._lock:
+            data = self._group.create_group("data")
+            data.attrs["NX_class"] = "NXdata"
+            data.attrs["signal"] = name
+            data.attrs["axes"] = [row_name, column_name]
+            image = data.create_dataset(
+                name,
+                shape=(len(row_values), len(column_values)),
+                dtype="f8",
+                chunks=(1, len(column_values)),
+                fillvalue=np.nan,
+            )
+            image.attrs["units"] = units
+            axes = [(row_name, row_values, row_units), (column_name, column_values, column_units)]
+            axes += [(key, values, unit) for key, (values, unit) in (extra_axes or {}).items()]
+            for axis_name, values, axis_units in axes:
+                axis = data.create_dataset(axis_name, data=np.asarray(values, dtype="f8"))
+                axis.attrs["units"] = axis_units
+            self._data = data
+
+    def write_line(self, name: str, row: int, values: np.ndarray) -> None:
+        """Store line `row` of image `name` and flush: a crash loses only the line in progress."""
+        with self._store._lock:
+            self._data[name][row, :] = values
+            self._store._file.flush()
+
+    def add_dataset(self, name: str, values: np.ndarray, units: str) -> None:
+        """Store a derived array (e.g. the current density of an image) beside the data."""
+        with self._store._lock:
+            dataset = self._data.create_dataset(name, data=np.asarray(values, dtype="f8"))
+            dataset.attrs["units"] = units
+            self._store._file.flush()
+
     def append(self, **values: float) -> None:
         """Add one point; a declared column left out is stored as NaN."""
         unknown = set(values) - set(self._columns)

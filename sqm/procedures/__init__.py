@@ -2,13 +2,15 @@
 
 from .base import Param, Procedure
 from .bias_sweep import BiasSweep
+from .line_cut import LineCut
 from .park import Park
+from .raster_scan import RasterScan
 from .set_state import SetState
 from .thermal_cycle import ThermalCycle
 from .zero_field_cool import ZeroFieldCool
 
 PROCEDURES: dict[str, type[Procedure]] = {
-    cls.name: cls for cls in (ZeroFieldCool, SetState, Park, BiasSweep, ThermalCycle)
+    cls.name: cls for cls in (ZeroFieldCool, SetState, Park, BiasSweep, ThermalCycle, RasterScan, LineCut)
 }
 
 __all__ = ["PROCEDURES", "Param", "Procedure"]

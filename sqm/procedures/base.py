@@ -32,8 +32,11 @@ REQUIRED: Any = _Required()
 class Param:
     """One parameter: its dimension (a key of units.SI_UNITS), default and meaning.
 
-    `many=True` takes a list of quantities (e.g. the turning points of a sweep).
+    `many=True` takes a list of quantities (e.g. the turning points of a sweep);
+    `count` fixes its length (e.g. 2 for a [start, stop] range).
     `positive=True` refuses zero and negative values.
+    `choices` makes it a word from a fixed set (dimension "text"); dimension "flag"
+    takes true/false.
     """
 
     name: str
@@ -42,11 +45,27 @@ class Param:
     doc: str = ""
     many: bool = False
     positive: bool = False
+    count: int | None = None
+    choices: tuple[str, ...] = ()
+
+    @property
+    def units(self) -> str:
+        return SI_UNITS.get(self.dimension, "")
 
     def convert(self, raw: Any) -> Any:
+        if self.dimension == "text":
+            if raw not in self.choices:
+                raise UserInputError(f"{self.name}: expected one of {', '.join(self.choices)}, got {raw!r}")
+            return raw
+        if self.dimension == "flag":
+            if not isinstance(raw, bool):
+                raise UserInputError(f"{self.name}: expected true or false, got {raw!r}")
+            return raw
         if self.many:
             if not isinstance(raw, list) or not raw:
                 raise UserInputError(f"{self.name}: expected a non-empty list, got {raw!r}")
+            if self.count is not None and len(raw) != self.count:
+                raise UserInputError(f"{self.name}: expected {self.count} values, got {len(raw)}")
             return [self._one(item) for item in raw]
         return self._one(raw)
 
@@ -103,7 +122,7 @@ class Procedure(ABC):
 
     def parameters_si(self) -> dict[str, Any]:
         """Parameter values in SI units, keyed with their unit, for the file."""
-        units = {param.name: SI_UNITS[param.dimension] for param in self.params}
+        units = {param.name: param.units for param in self.params}
         return {name: {"value": value, "units": units[name]} for name, value in self.values.items()}
 
     def check_consistency(self) -> None:

@@ -1,0 +1,77 @@
+"""line_cut: one line across an edge, scanned again at each of a list of bias currents."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..limits import StationLimits
+from ..roles import SIGNAL_UNITS, ScanLine
+from .base import Param, Procedure
+
+
+class LineCut(Procedure):
+    name = "line_cut"
+    summary = "Scan one line (e.g. across an edge) at each bias current in turn; edge current density per bias."
+    params = (
+        Param("start", "length", doc="[x, y] where the line starts (m)", many=True, count=2),
+        Param("end", "length", doc="[x, y] where it ends (m)", many=True, count=2),
+        Param("bias_currents", "current", doc="bias currents, in the order applied (A)", many=True),
+        Param("spacing", "length", "0.25 um", "distance between samples (m)", positive=True),
+        Param("line_time", "time", "1 s", "time to scan the line once (s)", positive=True),
+        Param("height", "length", "1 um", "sensor height above the surface (m)", positive=True),
+    )
+
+    @property
+    def n_points(self) -> int:
+        return int(math.floor(self.length / self.spacing + 1e-9)) + 1
+
+    @property
+    def length(self) -> float:
+        return math.dist(self.start, self.end)
+
+    def check_consistency(self) -> None:
+        from ..errors import UserInputError
+
+        if self.n_points < 8:
+            raise UserInputError(f"the line holds {self.n_points} samples; at least 8 are needed")
+
+    def validate(self, limits: StationLimits) -> None:
+        for x, y in (self.start, self.end):
+            limits.scanner_x.check(x)
+            limits.scanner_y.check(y)
+        limits.scanner_z.check(self.height)
+        for current in self.bias_currents:
+            limits.bias_current.check(current)
+
+    def expected_points(self) -> int:
+        return len(self.bias_currents)
+
+    def run(self, ctx) -> None:
+        from ..analysis.edge_profile import peak_edge_current
+
+        station = ctx.station
+        scanner, squid = station.scanner, station.squid
+        end = (self.start[0] + (self.end[0] - self.start[0]) * (self.n_points - 1) * self.spacing / self.length,
+               self.start[1] + (self.end[1] - self.start[1]) * (self.n_points - 1) * self.spacing / self.length)
+        line = ScanLine(tuple(self.start), end, self.n_points, self.line_time)
+        xs, ys = line.points()
+        distance = np.arange(self.n_points) * self.spacing
+        ctx.declare_image(
+            "flux",
+            SIGNAL_UNITS["flux"],
+            ("bias_current", np.asarray(self.bias_currents), "A"),
+            ("distance", distance, "m"),
+            extra_axes={"x": (xs, "m"), "y": (ys, "m")},
+        )
+        scanner.retract(ctx)
+        scanner.move_to(*line.start, ctx)
+        scanner.approach(self.height, ctx)
+        peaks = []
+        for row, current in enumerate(self.bias_currents):
+            station.current_source.ramp_to(current, ctx)
+            profile = scanner.scan_line(line, squid, "flux", ctx)
+            ctx.record_line("flux", row, profile)
+            peaks.append(peak_edge_current(profile, self.spacing, self.height, squid.pickup_radius))
+        ctx.add_dataset("peak_edge_current", np.asarray(peaks), "A/m")
