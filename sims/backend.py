@@ -5,6 +5,7 @@ from the `sim:` block of a station file.
     sim:
       seed: 20231            # every random number of the twin derives from it
       pace: null             # simulated s per wall s; null = as fast as possible
+      sample: film           # film: the spatial model; lumped: model R at the park point
       base_temperature: 1.5 K
       thermal_time_constant: 30 s
       flux_noise: 1 uPhi0    # white density, per sqrt(Hz)
@@ -52,10 +53,13 @@ def build_backend(config: dict, limits: StationLimits) -> Backend:
     seed = config.pop("seed", WorldSettings.seed)
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise UserInputError(f"sim.seed must be an integer, got {seed!r}")
-    settings = WorldSettings(seed=seed)
+    sample_model = config.pop("sample", WorldSettings.sample_model)
+    if sample_model not in ("film", "lumped"):
+        raise UserInputError(f"sim.sample must be 'film' or 'lumped', got {sample_model!r}")
+    settings = WorldSettings(seed=seed, sample_model=sample_model)
     for key in list(config):
         if key not in _SETTINGS:
-            raise UserInputError(f"sim: unknown setting {key!r} (known: pace, seed, {', '.join(_SETTINGS)})")
+            raise UserInputError(f"sim: unknown setting {key!r} (known: pace, seed, sample, {', '.join(_SETTINGS)})")
         name, dimension = _SETTINGS[key]
         try:
             settings = replace(settings, **{name: to_si(config.pop(key), dimension)})

@@ -47,6 +47,11 @@ class LumpedSample:
             "upper": LumpedFieldLoop(UPPER_DOMAIN_FIELD_PARAMETERS, rng),
         }
 
+    @property
+    def oersted_coupling(self) -> float:
+        """k: minus the flux per bias current at the park point (Phi0/A)."""
+        return self.bias.flux_per_current
+
     # Drives -------------------------------------------------------------------------
     def drive_bias(self, current: float) -> None:
         self.bias_loop.drive(current)
@@ -92,27 +97,33 @@ class LumpedSample:
         return flux * self._height_factor(z)
 
     def susceptibility(self, xs, ys, z: float, temperature: float, coil) -> np.ndarray:
-        """Susceptometry (Phi0/A) at (xs, ys): the infinite-film value of the domain below.
-
-        `coil` gives field_coil_radius and pickup_radius (m). Off the flake or above
-        T_c there is no screening.
-        """
-        from .film.susceptometry import mutual_inductance_infinite_film
-
-        xs, ys = np.broadcast_arrays(np.asarray(xs, dtype=float), np.asarray(ys, dtype=float))
-        rho = self.superconductor.superfluid_fraction(temperature)
-        if rho <= 0:
-            return np.zeros(xs.shape)
-        values = {
-            domain: mutual_inductance_infinite_film(
-                coil.field_coil_radius, coil.pickup_radius, z, self.superconductor.pearl_length(domain) / rho
-            )
-            for domain in ("lower", "upper")
-        }
-        g = self.geometry
-        on_flake = (np.abs(xs) <= g.half_width) & (np.abs(ys) <= g.half_height)
-        return np.where(on_flake, np.where(ys < g.domain_boundary_y, values["lower"], values["upper"]), 0.0)
+        return infinite_film_susceptibility(self.superconductor, self.geometry, xs, ys, z, temperature, coil)
 
     def _height_factor(self, z: float) -> float:
         # Phenomenological fall-off: the lumped model is calibrated at the scan height only.
         return min(1.0, (self.scan_height / max(z, 1e-9)) ** 2)
+
+
+def infinite_film_susceptibility(
+    superconductor: SuperconductorParameters, geometry: FlakeGeometry, xs, ys, z: float, temperature: float, coil
+) -> np.ndarray:
+    """Susceptometry (Phi0/A) at (xs, ys): the infinite-film value of the domain below.
+
+    An approximation of the finite flake (no edge effects, labelled as such): `coil`
+    gives field_coil_radius and pickup_radius (m). Off the flake or above T_c there
+    is no screening. It does not depend on the magnetic state (golden check 6).
+    """
+    from .film.susceptometry import mutual_inductance_infinite_film
+
+    xs, ys = np.broadcast_arrays(np.asarray(xs, dtype=float), np.asarray(ys, dtype=float))
+    rho = superconductor.superfluid_fraction(temperature)
+    if rho <= 0:
+        return np.zeros(xs.shape)
+    values = {
+        domain: mutual_inductance_infinite_film(
+            coil.field_coil_radius, coil.pickup_radius, z, superconductor.pearl_length(domain) / rho
+        )
+        for domain in ("lower", "upper")
+    }
+    on_flake = (np.abs(xs) <= geometry.half_width) & (np.abs(ys) <= geometry.half_height)
+    return np.where(on_flake, np.where(ys < geometry.domain_boundary_y, values["lower"], values["upper"]), 0.0)

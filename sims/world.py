@@ -7,8 +7,8 @@ magnetic state) is integrated there. The simulated instruments read and command
 this world; they never see each other.
 
 The sample's response (flux and susceptibility at the sensor, hysteresis, thermal
-erasure) is the job of `self.sample`: for now the lumped model of
-`lumped_sample.LumpedSample`.
+erasure) is the job of `self.sample`: the spatial film model
+(`film_sample.FilmSample`) or PHYSICS.md's lumped model R (`lumped_sample.LumpedSample`).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import numpy as np
 from sqm.roles import MagnetState
 
 from .lumped import BiasLoopParameters
+from .film_sample import FilmSample
 from .lumped_sample import LumpedSample
 from .noise import FluxNoise
 from .sample import FlakeGeometry, SuperconductorParameters
@@ -42,6 +43,7 @@ class WorldSettings:
     """Parameters of the twin that a station file may set (SI units)."""
 
     seed: int = 20231
+    sample_model: str = "film"  # "film": the spatial model; "lumped": model R at the park point
     base_temperature: float = 1.5  # K, the cryostat with the heater off
     start_temperature: float = 8.0  # K, the sample when the twin is switched on (above T_c: virgin)
     thermal_time_constant: float = 30.0  # s, first-order lag of the sample stage
@@ -65,15 +67,23 @@ class World:
         self.settings = s = settings or WorldSettings()
         seed_sequence = np.random.SeedSequence(s.seed)
         sample_seed, noise_seed, thermometer_seed, voltmeter_seed, lockin_seed = seed_sequence.spawn(5)
-        self.sample = LumpedSample(
-            np.random.default_rng(sample_seed),
-            s.bias,
-            s.superconductor,
-            s.geometry,
-            s.scan_height,
-            s.upper_oersted_ratio,
-            s.above_edge_oersted_ratio,
-        )
+        sample_rng = np.random.default_rng(sample_seed)
+        if s.sample_model == "film":
+            self.sample = FilmSample(
+                sample_rng, s.bias, s.superconductor, s.geometry, s.scan_height, s.sensor.pickup_radius
+            )
+        elif s.sample_model == "lumped":
+            self.sample = LumpedSample(
+                sample_rng,
+                s.bias,
+                s.superconductor,
+                s.geometry,
+                s.scan_height,
+                s.upper_oersted_ratio,
+                s.above_edge_oersted_ratio,
+            )
+        else:
+            raise ValueError(f"unknown sample model {s.sample_model!r} (film or lumped)")
         self.flux_noise = FluxNoise(np.random.default_rng(noise_seed), s.flux_noise_white, s.flux_noise_corner)
         self._thermometer_rng = np.random.default_rng(thermometer_seed)
         self._voltmeter_rng = np.random.default_rng(voltmeter_seed)

@@ -17,62 +17,86 @@ from sqm.readback import find_step, read_steps
 from sqm.session import run_procedure
 from sqm.station import Station
 
-from ..conftest import CONFIGS, run_on_station
+from ..conftest import CONFIGS, run_on_station, twin_station_text
 
 UA = 1e-6
-K_OERSTED = 5.0  # Phi0/A, the twin's Oersted coupling at the park point
 PREAMBLE = """
 steps:
   - zero_field_cool: {from_temperature: 8 K, to_temperature: 1.5 K}
   - park: {x: 30 um, y: -15 um}
 """
+# Sensor noise on a 4 s reading: ~0.35 uPhi0 white plus ~0.6 uPhi0 of slow 1/f drift.
+# Point-by-point comparisons on the noisy run allow this much on top of the physics
+# tolerance (about 5 % of the remanence); the noise-free run gets none.
+NOISE_ALLOWANCE = 4e-6  # Phi0
 
 
-@pytest.fixture(scope="module")
-def fig3_run(tmp_path_factory):
-    result = run_procedure(CONFIGS / "procedures" / "fig3_bias_loop.yaml", out_dir=tmp_path_factory.mktemp("fig3"))
+def _run_fig3(out_dir, **sim):
+    station = Station.from_text(twin_station_text(**sim))
+    k = station.squid.world.sample.oersted_coupling
+    result = run_procedure(CONFIGS / "procedures" / "fig3_bias_loop.yaml", station, out_dir)
     assert result.outcome.status == "completed", result.outcome.error
     sweep = find_step(read_steps(result.path), "bias_sweep")
     assert sweep.status == "completed"
-    return result, sweep
+    summary = summarize_bias_loop(sweep.data["bias_current"], sweep.data["flux"], sweep.data["branch"])
+    return result, sweep, summary, k
 
 
-@pytest.fixture(scope="module")
-def summary(fig3_run):
-    _, sweep = fig3_run
-    return summarize_bias_loop(sweep.data["bias_current"], sweep.data["flux"], sweep.data["branch"])
+@pytest.fixture(scope="module", params=["noise-free", "with sensor noise"])
+def fig3(request, tmp_path_factory):
+    """The Fig. 3 procedure on the spatial twin: (result, sweep, summary, k, allowance)."""
+    out = tmp_path_factory.mktemp("fig3")
+    if request.param == "noise-free":
+        return (*_run_fig3(out, flux_noise=0.0), 0.0)
+    return (*_run_fig3(out), NOISE_ALLOWANCE)
 
 
-def test_check8_virgin_flux_is_linear_with_negative_slope_below_100uA(fig3_run, summary):
-    _, sweep = fig3_run
-    assert summary.oersted_slope == pytest.approx(-K_OERSTED, rel=0.05)
+def test_check8_virgin_flux_is_linear_with_negative_slope_below_100uA(fig3):
+    _, sweep, summary, k, allowance = fig3
+    assert summary.oersted_slope == pytest.approx(-k, rel=0.05)
     current, flux = split_branches(sweep.data["bias_current"], sweep.data["flux"], sweep.data["branch"])[0]
-    linear = (current >= 10 * UA) & (current <= 100 * UA)
-    deviation = np.abs(flux[linear] + K_OERSTED * current[linear]) / (K_OERSTED * current[linear])
-    assert deviation.max() < 0.05
+    linear = (current > 0) & (current <= 100 * UA)
+    deviation = np.abs(flux[linear] + k * current[linear])
+    assert np.all(deviation < 0.05 * k * current[linear] + allowance)
+    assert linear.sum() >= 49  # 2, 4, ... 100 uA (the last one within rounding)
 
 
-def test_check9_virgin_minimum_zero_crossing_and_positive_end(summary):
+def test_check9_virgin_minimum_zero_crossing_and_positive_end(fig3):
+    _, _, summary, _, _ = fig3
     assert summary.virgin_minimum == pytest.approx(137 * UA, abs=5 * UA)
     assert summary.virgin_zero_crossing == pytest.approx(160 * UA, abs=5 * UA)
     assert summary.virgin_flux_at_max > 0
 
 
-def test_check10_major_loop_from_plus_200(summary):
+def test_check10_major_loop_from_plus_200(fig3):
+    _, _, summary, k, _ = fig3
     assert summary.descending_dips
-    assert summary.remanence > 0
+    assert summary.remanence == pytest.approx(k * 128.9 * UA, rel=0.05)
     assert summary.switching_current == pytest.approx(-120 * UA, abs=5 * UA)
     assert summary.flux_at_min < 0
 
 
-def test_check11_antisymmetry_and_merge_with_the_virgin_curve(summary):
-    # exact in the model; the recorded loop carries sensor noise and drift of a few uPhi0
-    assert summary.antisymmetry_error < 0.03 * summary.remanence
-    assert summary.merge_error_above_145uA < 0.02 * summary.remanence
+def test_check11_antisymmetry_and_merge_with_the_virgin_curve(fig3):
+    _, _, summary, _, allowance = fig3
+    assert summary.antisymmetry_error < 0.02 * summary.remanence + allowance
+    assert summary.merge_error_above_145uA < 0.02 * summary.remanence + allowance
 
 
-def test_the_file_records_the_sweep_as_designed(fig3_run):
-    result, sweep = fig3_run
+def test_the_spatial_and_lumped_models_agree_at_the_park_point(tmp_path_factory):
+    _, film_sweep, film, k_film = _run_fig3(tmp_path_factory.mktemp("film"), flux_noise=0.0)
+    _, lumped_sweep, lumped, k_lumped = _run_fig3(tmp_path_factory.mktemp("lumped"), flux_noise=0.0, sample="lumped")
+    # The same loop in units of each model's Oersted coupling k. They differ by the
+    # film's edge band (2.4 % of the remanence at the park point, from 120 uA on) and
+    # by their independent draws of hysterons where the loop is steep.
+    np.testing.assert_allclose(film_sweep.data["bias_current"], lumped_sweep.data["bias_current"])
+    difference = film_sweep.data["flux"] / k_film - lumped_sweep.data["flux"] / k_lumped  # A
+    assert np.max(np.abs(difference)) < 0.05 * 128.9 * UA
+    for name in ("virgin_minimum", "virgin_zero_crossing", "switching_current"):
+        assert getattr(film, name) == pytest.approx(getattr(lumped, name), abs=2 * UA)
+
+
+def test_the_file_records_the_sweep_as_designed(fig3):
+    result, sweep, _, _, _ = fig3
     assert set(sweep.units.items()) >= {
         ("bias_current", "A"),
         ("flux", "Phi0"),
@@ -81,7 +105,7 @@ def test_the_file_records_the_sweep_as_designed(fig3_run):
         ("branch", "1"),
     }
     assert len(sweep.data["flux"]) == 501
-    assert np.all(np.diff(sweep.data["time"]) >= 1.1)  # settle 0.1 s + integration 1 s per point, at least
+    assert np.all(np.diff(sweep.data["time"]) >= 4.1)  # settle 0.1 s + integration 4 s per point, at least
     assert np.all(np.abs(sweep.data["temperature"] - 1.5) < 0.03)
     with h5py.File(result.path, "r") as h5:
         assert h5.attrs["backend"] == "sim" and h5.attrs["status"] == "completed"
@@ -89,50 +113,56 @@ def test_the_file_records_the_sweep_as_designed(fig3_run):
 
 
 def _remanence_after_peak(station, tmp_path, peak_uA: float) -> float:
-    text = PREAMBLE + f"  - bias_sweep: {{points: [0, {peak_uA} uA, 0], step: 2 uA, integration_time: 1 s}}\n"
+    text = PREAMBLE + f"  - bias_sweep: {{points: [0, {peak_uA} uA, 0], step: 2 uA, integration_time: 4 s}}\n"
     path, outcome = run_on_station(station, text, tmp_path)
     assert outcome.status == "completed"
     sweep = find_step(read_steps(path), "bias_sweep")
     return float(sweep.data["flux"][-1])
 
 
-MAJOR_REMANENCE = 128.9 * UA * K_OERSTED  # Phi0, amplitude x Oersted coupling
+def _major_remanence(station) -> float:
+    return 128.9 * UA * station.squid.world.sample.oersted_coupling  # Phi0, model R's A times k
 
 
 @pytest.mark.parametrize("peak_uA", [100, 120, 135, -135])
 def test_check8_no_remanence_after_peaks_up_to_135uA(tmp_path, peak_uA):
-    remanence = _remanence_after_peak(Station.from_file(CONFIGS / "stations" / "sim.yaml"), tmp_path, peak_uA)
-    assert abs(remanence) < 0.02 * MAJOR_REMANENCE
+    # The edge band switches at 120 uA (check 12); seen from the park point 15 um away
+    # its remanence is 2.4 % of the major loop's, so the bound is 3 % plus sensor noise.
+    station = Station.from_file(CONFIGS / "stations" / "sim.yaml")
+    remanence = _remanence_after_peak(station, tmp_path, peak_uA)
+    assert abs(remanence) < 0.03 * _major_remanence(station) + NOISE_ALLOWANCE
 
 
 @pytest.mark.parametrize("peak_uA", [150, 200, -150, -200])
 def test_check10_remanence_takes_the_sign_of_the_peak_current(tmp_path, peak_uA):
-    remanence = _remanence_after_peak(Station.from_file(CONFIGS / "stations" / "sim.yaml"), tmp_path, peak_uA)
+    station = Station.from_file(CONFIGS / "stations" / "sim.yaml")
+    remanence = _remanence_after_peak(station, tmp_path, peak_uA)
     assert np.sign(remanence) == np.sign(peak_uA)
-    assert abs(remanence) > 0.3 * MAJOR_REMANENCE
+    assert abs(remanence) > 0.3 * _major_remanence(station)
 
 
 def test_thermal_cycle_above_tc_erases_and_the_next_virgin_sweep_repeats(tmp_path, twin):
     text = (
         PREAMBLE
-        + """  - bias_sweep: {points: [0, 200 uA, -200 uA, 200 uA, 0], step: 2 uA, integration_time: 1 s}
+        + """  - bias_sweep: {points: [0, 200 uA, -200 uA, 200 uA, 0], step: 2 uA, integration_time: 4 s}
   - thermal_cycle: {anneal_temperature: 7 K, base_temperature: 1.5 K}
   - park: {x: 30 um, y: -15 um}
-  - bias_sweep: {points: [0, 200 uA, -200 uA, 200 uA], step: 2 uA, integration_time: 1 s}
+  - bias_sweep: {points: [0, 200 uA, -200 uA, 200 uA], step: 2 uA, integration_time: 4 s}
 """
     )
     path, outcome = run_on_station(twin, text, tmp_path)
     assert outcome.status == "completed"
     steps = read_steps(path)
     first, second = (step for step in steps if step.procedure == "bias_sweep")
+    major = _major_remanence(twin)
     remanence_before = first.data["flux"][-1]
-    assert remanence_before > 0.9 * MAJOR_REMANENCE  # the state the cycle has to erase
+    assert remanence_before > 0.9 * major  # the state the cycle has to erase
     cycle = find_step(steps, "thermal_cycle")
     assert cycle.data["temperature"].max() > 6.5  # it really went above T_c
-    assert abs(second.data["flux"][0]) < 0.02 * MAJOR_REMANENCE  # virgin again: no remanence
+    assert abs(second.data["flux"][0]) < 0.02 * major + NOISE_ALLOWANCE  # virgin again: no remanence
     virgin_first = split_branches(first.data["bias_current"], first.data["flux"], first.data["branch"])[0]
     virgin_second = split_branches(second.data["bias_current"], second.data["flux"], second.data["branch"])[0]
-    assert np.max(np.abs(virgin_second[1] - virgin_first[1])) < 0.03 * MAJOR_REMANENCE
+    assert np.max(np.abs(virgin_second[1] - virgin_first[1])) < 0.03 * major + 2 * NOISE_ALLOWANCE
     summary = summarize_bias_loop(second.data["bias_current"], second.data["flux"], second.data["branch"])
     assert summary.virgin_minimum == pytest.approx(137 * UA, abs=5 * UA)
     assert summary.virgin_zero_crossing == pytest.approx(160 * UA, abs=5 * UA)
@@ -142,7 +172,7 @@ def test_thermal_cycle_above_tc_erases_and_the_next_virgin_sweep_repeats(tmp_pat
 def test_partial_thermal_erasure_follows_the_blocking_temperatures(tmp_path, twin, anneal_K, low, high):
     text = (
         PREAMBLE
-        + f"""  - bias_sweep: {{points: [0, -200 uA, 0], step: 4 uA, integration_time: 1 s}}
+        + f"""  - bias_sweep: {{points: [0, -200 uA, 0], step: 4 uA, integration_time: 4 s}}
   - thermal_cycle: {{anneal_temperature: {anneal_K} K, base_temperature: 1.5 K}}
   - park: {{x: 30 um, y: -15 um, integration_time: 2 s}}
 """
@@ -152,5 +182,5 @@ def test_partial_thermal_erasure_follows_the_blocking_temperatures(tmp_path, twi
     steps = read_steps(path)
     before = find_step(steps, "bias_sweep").data["flux"][-1]
     after = find_step(steps, "park").data["flux"][-1]
-    assert before < -0.9 * MAJOR_REMANENCE
+    assert before < -0.9 * _major_remanence(twin)
     assert low <= after / before <= high

@@ -1,0 +1,275 @@
+"""The spatial twin of the flake: a thin film on a grid whose currents, magnetisation
+and stray field come from PHYSICS.md layers A-C, read by the sensor anywhere.
+
+What is computed from physics (once per sample, cached):
+- the bias-current distribution between the two top leads (masked Pearl solve with
+  terminal boundary conditions, leads continued beyond the window), per ampere;
+- the Meissner screening current of an out-of-plane field, per tesla;
+- the anomalous currents of an in-plane surface magnetisation pointing along
+  z x K_s (M_J ~ n x J_s, easy axis perpendicular to the local supercurrent), for each
+  population of cells below, per unit magnetisation; the bottom surface carries
+  -M_J, so the two surfaces' anomalous currents add (factor 2) and their in-plane
+  stray fields cancel.
+
+Phenomenological (labelled as such, PHYSICS.md's open question): the hysterons are
+grouped in populations that see one drive each, the bias current itself (in A,
+the park-point calibration of model R), not the local phase gradient:
+- `lower_bulk`: the lower domain; coercivity 140 uA;
+- `lower_edge`: lower-domain cells within 2 um of the film edge; coercivity 0.86 of
+  that (the edge-current jump at 120 uA);
+The upper domain carries no bias-driven magnetisation (model R has none, and the
+paper reports the bias loop of the lower domain only). The local current sets only
+the easy axis. The amplitude kappa M_s is fixed so that
+the saturated magnetisation gives the model-R remanence A k at the park point, with k
+the film's own Oersted coupling there; the reversible quintic term of model R is a
+reversible magnetisation of the same pattern. Field-driven hysteresis (Fig. 4) keeps
+the lumped per-domain loops, mapped onto each domain's Meissner-current pattern with
+an amplitude set at its probe point to model R's ratio A_D/chi_D times the film's own
+Meissner coupling chi_D there (a calibration, not yet a prediction).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import numpy as np
+import scipy.interpolate
+import scipy.ndimage
+
+from .film.anomalous import AnomalousCurrentSolver
+from .film.forward import ForwardModel
+from .film.grid import Grid, sheet_current
+from .film.pearl import PearlSolver
+from .film.terminals import BiasCurrent, Lead, Terminals
+from .lumped import (
+    LOWER_DOMAIN_FIELD_PARAMETERS,
+    UPPER_DOMAIN_FIELD_PARAMETERS,
+    BiasLoopParameters,
+    LumpedFieldLoop,
+)
+from .lumped_sample import infinite_film_susceptibility
+from .preisach import PreisachEnsemble
+from .sample import FlakeGeometry, SuperconductorParameters
+
+UM = 1e-6
+
+
+@dataclass(frozen=True)
+class FilmLayout:
+    """Grid and leads of the spatial model (m)."""
+
+    cell: float = 0.5 * UM
+    margin: float = 15 * UM  # film to window edge: the window covers the whole scan range
+    lead_width: float = 4 * UM
+    lead_inset: float = 5 * UM  # lead centre from the flake's left/right end
+    park_point: tuple[float, float] = (30 * UM, -15 * UM)
+    upper_probe: tuple[float, float] = (-20 * UM, 12 * UM)
+    edge_band: float = 2 * UM  # cells this close to the edge switch early
+    edge_coercivity_ratio: float = 0.86
+
+
+@dataclass
+class _Population:
+    name: str
+    ensemble: PreisachEnsemble
+    drive: str  # "bias" or "field"
+    g_unit: np.ndarray  # stream function (A) of both surfaces' anomalous currents, unit amplitude
+    scale: float = 1.0  # amplitude (kappa M_s) per unit pattern, set by the calibration
+
+
+@dataclass(frozen=True)
+class FilmFields:
+    """The sample's linear responses on the grid, computed once (see module docstring)."""
+
+    grid: Grid
+    mask: np.ndarray
+    domain_lower: np.ndarray
+    edge_band: np.ndarray
+    bias: BiasCurrent
+    g_meissner: np.ndarray  # A per T of applied field
+    g_patterns: dict = field(default_factory=dict)  # population -> g (A) per unit magnetisation
+
+
+@lru_cache(maxsize=4)
+def film_fields(geometry: FlakeGeometry, superconductor: SuperconductorParameters, layout: FilmLayout,
+                temperature: float) -> FilmFields:
+    """Solve the film once for these parameters (a few seconds); cached for the process."""
+    width = 2 * (geometry.half_width + layout.margin)
+    height = 2 * (geometry.half_height + layout.margin)
+    # pad 4: a strongly screening film filling the window otherwise sees ~1 % of its periodic images
+    grid = Grid(int(round(width / layout.cell)), int(round(height / layout.cell)), layout.cell, pad_factor=4)
+    x, y = grid.mesh()
+    mask = (np.abs(x) < geometry.half_width) & (np.abs(y) < geometry.half_height)
+    lower = mask & (y < geometry.domain_boundary_y)
+    rho = superconductor.superfluid_fraction(temperature)
+    pearl = np.where(lower, superconductor.pearl_length("lower"), superconductor.pearl_length("upper")) / rho
+    solver = PearlSolver(grid, mask, pearl)
+    terminals = Terminals(
+        source=Lead("top", -geometry.half_width + layout.lead_inset, layout.lead_width),
+        drain=Lead("top", geometry.half_width - layout.lead_inset, layout.lead_width),
+    )
+    bias = BiasCurrent(solver, terminals)
+    g_meissner = solver.screen(1.0)
+    edge = mask & (scipy.ndimage.distance_transform_edt(mask) * layout.cell <= layout.edge_band)
+    anomalous = AnomalousCurrentSolver(mask, layout.cell)
+
+    def pattern(cells: np.ndarray, kx: np.ndarray, ky: np.ndarray) -> np.ndarray:
+        # easy axis along z x K: (-Ky, Kx), unit length; both surfaces add (factor 2)
+        norm = np.hypot(kx, ky)
+        norm = np.where(norm > 0, norm, 1.0)
+        return 2 * anomalous.stream_function(np.where(cells, -ky / norm, 0), np.where(cells, kx / norm, 0))
+
+    kx_bias, ky_bias = bias.sheet_current(1.0)
+    kx_meissner, ky_meissner = sheet_current(grid, g_meissner)
+    patterns = {
+        "lower_bulk": pattern(lower & ~edge, kx_bias, ky_bias),
+        "lower_edge": pattern(lower & edge, kx_bias, ky_bias),
+        "field_lower": pattern(lower, kx_meissner, ky_meissner),
+        "field_upper": pattern(mask & ~lower, kx_meissner, ky_meissner),
+    }
+    return FilmFields(grid, mask, lower, edge, bias, g_meissner, patterns)
+
+
+class FilmSample:
+    """The flake on a grid: flux and susceptibility at the sensor, hysteresis, erasure.
+
+    Same interface as LumpedSample. Currents in A, fields in T, lengths in m, flux in Phi0.
+    """
+
+    def __init__(
+        self,
+        rng: np.random.Generator,
+        bias: BiasLoopParameters,
+        superconductor: SuperconductorParameters,
+        geometry: FlakeGeometry,
+        scan_height: float,
+        pickup_radius: float,
+        layout: FilmLayout = FilmLayout(),
+        base_temperature: float = 1.5,
+    ) -> None:
+        self.bias = bias
+        self.superconductor = superconductor
+        self.geometry = geometry
+        self.scan_height = scan_height
+        self.pickup_radius = pickup_radius
+        self.layout = layout
+        self.fields = film_fields(geometry, superconductor, layout, base_temperature)
+        self._maps: dict[tuple[str, float], np.ndarray] = {}
+        self.populations = self._make_populations(rng)
+        self.field_loops = {
+            "lower": LumpedFieldLoop(LOWER_DOMAIN_FIELD_PARAMETERS, rng),
+            "upper": LumpedFieldLoop(UPPER_DOMAIN_FIELD_PARAMETERS, rng),
+        }
+        self._calibrate()
+
+    # Set-up ----------------------------------------------------------------------------
+    def _make_populations(self, rng: np.random.Generator) -> list[_Population]:
+        b, layout = self.bias, self.layout
+
+        def ensemble(coercivity: float) -> PreisachEnsemble:
+            return PreisachEnsemble(
+                b.n_pairs, coercivity, b.sigma_coercivity, b.sigma_bias, rng, b.blocking_mean_K, b.blocking_sigma_K
+            )
+
+        patterns = self.fields.g_patterns
+        return [
+            _Population("lower_bulk", ensemble(b.coercivity), "bias", patterns["lower_bulk"]),
+            _Population("lower_edge", ensemble(layout.edge_coercivity_ratio * b.coercivity), "bias",
+                        patterns["lower_edge"]),
+        ]
+
+    def _calibrate(self) -> None:
+        """kappa M_s such that the saturated lower domain gives the model-R remanence at the park point."""
+        park = self.layout.park_point
+        self.oersted_coupling = -float(self._map_value("bias", park))  # k (Phi0/A), > 0
+        saturated = sum(self._map_value(f"pattern:{p.name}", park) for p in self.populations)
+        scale = self.oersted_coupling * self.bias.amplitude / saturated
+        for population in self.populations:
+            population.scale = scale
+        probes = {"lower": park, "upper": self.layout.upper_probe}
+        # chi_D (Phi0/T): the film's Meissner flux at each domain's probe point, diamagnetic (> 0 here)
+        self.meissner_coupling = {domain: -self._map_value("meissner", probe) for domain, probe in probes.items()}
+        self._field_scales = {
+            domain: self.field_loops[domain].params.amplitude_ratio
+            * self.meissner_coupling[domain]
+            / self._map_value(f"pattern:field_{domain}", probe)
+            for domain, probe in probes.items()
+        }
+
+    # Maps ------------------------------------------------------------------------------
+    def _g(self, name: str) -> np.ndarray:
+        if name == "meissner":
+            return self.fields.g_meissner
+        return self.fields.g_patterns[name.split(":", 1)[1]]
+
+    def _map(self, name: str, z: float) -> np.ndarray:
+        """Flux (Phi0) over the grid at height z of one linear response, per unit drive."""
+        key = (name, round(z, 12))
+        if key not in self._maps:
+            grid = self.fields.grid
+            model = ForwardModel(grid, z, self.pickup_radius)
+            if name == "bias":
+                spectrum = grid.to_k(self.fields.bias.bz(z, 1.0))
+                self._maps[key] = model.flux_from_sensor_bz_spectrum(spectrum)
+            else:
+                self._maps[key] = model.flux(self._g(name))
+        return self._maps[key]
+
+    def _map_value(self, name: str, point: tuple[float, float]) -> float:
+        return float(self._interpolate(self._map(name, self.scan_height), [point[0]], [point[1]])[0])
+
+    def _interpolate(self, image: np.ndarray, xs, ys) -> np.ndarray:
+        grid = self.fields.grid
+        interpolator = scipy.interpolate.RegularGridInterpolator(
+            (grid.y, grid.x), image, bounds_error=False, fill_value=0.0
+        )
+        return interpolator(np.column_stack([np.ravel(ys), np.ravel(xs)]))
+
+    # Drives ----------------------------------------------------------------------------
+    def drive_bias(self, current: float) -> None:
+        for population in self.populations:
+            population.ensemble.apply_drive(current)
+
+    def drive_field(self, field: float) -> None:
+        for loop in self.field_loops.values():
+            loop.drive(field)
+
+    def anneal(self, temperature: float) -> None:
+        critical = self.superconductor.critical_temperature
+        for population in self.populations:
+            population.ensemble.anneal(temperature, critical)
+        for loop in self.field_loops.values():
+            loop.anneal(temperature, critical)
+
+    def magnetisation(self) -> dict[str, float]:
+        """Mean hysteron state of each population (for tests and people)."""
+        return {p.name: p.ensemble.magnetisation() for p in self.populations}
+
+    # Readings --------------------------------------------------------------------------
+    def flux_image(self, z: float, bias_current: float, field: float, temperature: float) -> np.ndarray:
+        """Noise-free flux (Phi0) over the grid at height z."""
+        image = bias_current * self._map("bias", z)
+        if temperature >= self.superconductor.critical_temperature:
+            return image  # a normal film: the bias current's own field only
+        # Phenomenological reversible magnetisation (model R's quintic term), same pattern.
+        b = self.bias
+        reversible = b.quintic / b.amplitude * np.sign(bias_current) * abs(bias_current / b.reference_current) ** 5
+        for population in self.populations:
+            amplitude = population.scale * (population.ensemble.magnetisation() + reversible)
+            if amplitude:
+                image = image + amplitude * self._map(f"pattern:{population.name}", z)
+        image = image + field * self._map("meissner", z)
+        for domain, loop in self.field_loops.items():
+            amplitude = self._field_scales[domain] * loop.magnetisation()
+            if amplitude:
+                image = image + amplitude * self._map(f"pattern:field_{domain}", z)
+        return image
+
+    def flux(self, xs, ys, z: float, bias_current: float, field: float, temperature: float) -> np.ndarray:
+        xs, ys = np.broadcast_arrays(np.asarray(xs, dtype=float), np.asarray(ys, dtype=float))
+        image = self.flux_image(z, bias_current, field, temperature)
+        return self._interpolate(image, xs, ys).reshape(xs.shape)
+
+    def susceptibility(self, xs, ys, z: float, temperature: float, coil) -> np.ndarray:
+        return infinite_film_susceptibility(self.superconductor, self.geometry, xs, ys, z, temperature, coil)
