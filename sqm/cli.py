@@ -145,21 +145,27 @@ def _cmd_check(arguments) -> int:
 
 
 def _cmd_demo(arguments) -> int:
-    from .demo import FIG3_PROCEDURE, draw_figures
+    from .demo import DEMO_PARTS, write_summary
     from .session import load
 
-    station, procedure_file = load(FIG3_PROCEDURE, DEFAULT_STATION)
-    path, outcome = _execute(station, procedure_file, arguments.out)
-    print(path)
-    if outcome.status != "completed":
-        return _report(outcome)
-    summary, outputs = draw_figures(path, arguments.out)
-    for output in outputs:
-        print(output)
+    summary = {}
+    for name, procedure, make_figures in DEMO_PARTS:
+        station, procedure_file = load(procedure, DEFAULT_STATION)
+        path, outcome = _execute(station, procedure_file, arguments.out)
+        print(path)
+        if outcome.status != "completed":
+            return _report(outcome)
+        figures, summary[name] = make_figures(path, arguments.out)
+        summary[name]["run"] = str(path)
+        summary[name]["lab_seconds"] = outcome.simulated_or_lab_seconds
+        for figure in figures:
+            print(figure)
+    print(write_summary(arguments.out, summary))
+    loop = summary["fig3_bias_loop"]
     print(
-        f"bias loop: virgin minimum {summary.virgin_minimum * 1e6:.1f} uA, zero crossing "
-        f"{summary.virgin_zero_crossing * 1e6:.1f} uA, switching {summary.switching_current * 1e6:.1f} uA, "
-        f"remanence {summary.remanence * 1e3:+.3f} mPhi0",
+        f"bias loop: virgin minimum {loop['virgin_minimum'] * 1e6:.1f} uA, zero crossing "
+        f"{loop['virgin_zero_crossing'] * 1e6:.1f} uA, switching {loop['switching_current'] * 1e6:.1f} uA, "
+        f"remanence {loop['remanence'] * 1e6:+.1f} uPhi0",
         file=sys.stderr,
     )
     return _report(outcome)

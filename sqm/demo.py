@@ -1,54 +1,110 @@
 """`sqm demo`: the paper's experiment on the twin, written to HDF5 and PNG figures.
 
-For now: zero-field cool, park over the lower-right domain, the virgin bias sweep to
-+200 uA and the major loop +200 -> -200 -> +200 uA (Fig. 3a), and the same loop
-with the Oersted part removed (Fig. 3b).
+Three procedure files, one run file each:
+- fig3_bias_loop: zero-field cool, park over the lower-right domain, the virgin bias
+  sweep to +200 uA and the major loop (Fig. 3a, and 3b with the Oersted part removed);
+- fig2_images: flux images after ZFC, at +100, +200 uA, remanent, at -200 uA,
+  remanent, with the reconstructed current density (Fig. 2 d-l, and S2a);
+- fig3cd_edge: line cuts across the lower edge versus bias (Fig. 3c-d).
+The numbers each figure rests on go to demo_summary.json.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
-from .analysis.bias_loop import BiasLoopSummary, summarize_bias_loop
-from .figures import bias_loop_figure, induced_loop_figure
+import numpy as np
+
+from .analysis.bias_loop import summarize_bias_loop
+from .analysis.currents import image_correlation, oersted_subtraction
+from .figures import (
+    bias_loop_figure,
+    edge_cut_figure,
+    image_panels_figure,
+    induced_loop_figure,
+    oersted_subtraction_figure,
+)
 from .readback import find_step, read_steps
-from .runner import EventSink
-from .session import RunResult, run_procedure
 from .station import DEFAULT_STATION
 
-CONFIGS = DEFAULT_STATION.parent.parent
-FIG3_PROCEDURE = CONFIGS / "procedures" / "fig3_bias_loop.yaml"
+PROCEDURES = DEFAULT_STATION.parent.parent / "procedures"
+FIG3_PROCEDURE = PROCEDURES / "fig3_bias_loop.yaml"
+FIG2_PROCEDURE = PROCEDURES / "fig2_images.yaml"
+FIG3CD_PROCEDURE = PROCEDURES / "fig3cd_edge.yaml"
 
 
-@dataclass
-class DemoResult:
-    run: RunResult
-    figures: list[Path]  # PNGs, then the JSON of the loop features
-    bias_loop: BiasLoopSummary
-
-
-def run_demo(out_dir: str | Path = "demo-output", on_event: EventSink | None = None) -> DemoResult:
-    """Run the Fig. 3 procedure on the twin and draw its figures into `out_dir`."""
-    result = run_procedure(FIG3_PROCEDURE, DEFAULT_STATION, out_dir, on_event)
-    if result.outcome.status != "completed":
-        raise RuntimeError(f"the demo run ended {result.outcome.status}: {result.outcome.error}")
-    summary, outputs = draw_figures(result.path, out_dir)
-    return DemoResult(result, outputs, summary)
-
-
-def draw_figures(run_file: Path, out_dir: str | Path) -> tuple[BiasLoopSummary, list[Path]]:
-    """Fig. 3a-b and the loop features (JSON) from a run file's last bias_sweep step."""
-    out_dir = Path(out_dir)
+def bias_loop_figures(run_file: Path, out_dir: Path) -> tuple[list[Path], dict]:
+    """Fig. 3a-b from the run's last bias_sweep step, and the loop's features."""
     sweep = find_step(read_steps(run_file), "bias_sweep")
     current, flux, branch = sweep.data["bias_current"], sweep.data["flux"], sweep.data["branch"]
     summary = summarize_bias_loop(current, flux, branch)
-    summary_path = out_dir / "fig3_summary.json"
-    summary_path.write_text(json.dumps({"run": str(run_file), **summary.as_dict()}, indent=2) + "\n")
-    outputs = [
+    figures = [
         bias_loop_figure(current, flux, branch, summary, out_dir / "fig3a_bias_loop.png"),
         induced_loop_figure(current, flux, branch, summary, out_dir / "fig3b_induced_loop.png"),
-        summary_path,
     ]
-    return summary, outputs
+    return figures, summary.as_dict()
+
+
+def image_figures(run_file: Path, out_dir: Path) -> tuple[list[Path], dict]:
+    """Fig. 2 d-l and S2a from the run's raster_scan steps (ZFC, +100, +200, 0, -200, 0 uA)."""
+    scans = [step for step in read_steps(run_file) if step.procedure == "raster_scan"]
+    if len(scans) != 6:
+        raise ValueError(f"expected the 6 images of fig2_images.yaml, found {len(scans)}")
+    zfc, plus100, plus200, remanent_plus, minus200, remanent_minus = scans
+    x, y = zfc.data["x"], zfc.data["y"]
+
+    def flux(step, title):
+        return {"kind": "flux", "image": step.data["flux"], "x": x, "y": y, "title": title}
+
+    def current(step, title):
+        return {"kind": "current", "kx": step.data["Kx"], "ky": step.data["Ky"], "x": x, "y": y, "title": title}
+
+    panels = [
+        flux(zfc, "d  after ZFC"),
+        flux(plus100, "e  +100 \u00b5A"),
+        current(plus100, "f  J at +100 \u00b5A"),
+        flux(plus200, "g  +200 \u00b5A"),
+        current(plus200, "h  J at +200 \u00b5A"),
+        flux(remanent_plus, "i  remanent after +200 \u00b5A"),
+        flux(minus200, "j  \u2212200 \u00b5A"),
+        current(minus200, "k  J at \u2212200 \u00b5A"),
+        flux(remanent_minus, "l  remanent after \u2212200 \u00b5A"),
+    ]
+    subtracted = oersted_subtraction(plus200.data["flux"], plus100.data["flux"])
+    remanent = remanent_plus.data["flux"]
+    correlation = image_correlation(remanent, subtracted)
+    figures = [
+        image_panels_figure(panels, out_dir / "fig2_images.png", "Flux images and current density (Fig. 2)"),
+        oersted_subtraction_figure(remanent, subtracted, x, y, correlation, out_dir / "figS2a_remanent.png"),
+    ]
+    summary = {
+        "zfc_contrast_Phi0": float(np.ptp(zfc.data["flux"])),
+        "remanent_vs_oersted_subtracted_r": float(correlation),
+        "remanent_plus_vs_minus_r": float(image_correlation(remanent, -remanent_minus.data["flux"])),
+        "remanent_plus_max_Phi0": float(np.max(remanent)),
+    }
+    return figures, summary
+
+
+def edge_cut_figures(run_file: Path, out_dir: Path) -> tuple[list[Path], dict]:
+    """Fig. 3c-d from the run's line_cut step."""
+    cut = find_step(read_steps(run_file), "line_cut")
+    currents, peak = cut.data["bias_current"], cut.data["peak_edge_current"]
+    figure = edge_cut_figure(cut.data["distance"], cut.data["flux"], currents, peak, out_dir / "fig3cd_edge.png")
+    return [figure], {"bias_current_A": currents.tolist(), "peak_edge_current_A_per_m": peak.tolist()}
+
+
+# (name, procedure file, figure maker) in the order the demo runs them
+DEMO_PARTS: list[tuple[str, Path, Callable[[Path, Path], tuple[list[Path], dict]]]] = [
+    ("fig3_bias_loop", FIG3_PROCEDURE, bias_loop_figures),
+    ("fig2_images", FIG2_PROCEDURE, image_figures),
+    ("fig3cd_edge", FIG3CD_PROCEDURE, edge_cut_figures),
+]
+
+
+def write_summary(out_dir: Path, summary: dict) -> Path:
+    path = Path(out_dir) / "demo_summary.json"
+    path.write_text(json.dumps(summary, indent=2) + "\n")
+    return path

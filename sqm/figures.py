@@ -65,3 +65,79 @@ def _save(figure, path: Path) -> Path:
     figure.savefig(path)
     plt.close(figure)
     return path
+
+
+def _image_axes(axes, image, x, y, title, cmap="RdBu_r", symmetric=True, label="m\u03a6$_0$", scale=1e3):
+    values = image * scale
+    # Symmetric limits at the 99th percentile: the leads' field would otherwise wash out the flake.
+    limit = np.nanpercentile(np.abs(values), 99) if symmetric else None
+    shown = axes.imshow(
+        values,
+        origin="lower",
+        extent=[x[0] / UM_, x[-1] / UM_, y[0] / UM_, y[-1] / UM_],
+        cmap=cmap,
+        vmin=-limit if symmetric else None,
+        vmax=limit if symmetric else None,
+        interpolation="nearest",
+    )
+    axes.set_title(title, fontsize=9)
+    axes.set_xlabel("x (\u00b5m)", fontsize=8)
+    axes.set_ylabel("y (\u00b5m)", fontsize=8)
+    axes.tick_params(labelsize=7)
+    colourbar = axes.figure.colorbar(shown, ax=axes, fraction=0.046, pad=0.02)
+    colourbar.set_label(label, fontsize=7)
+    colourbar.ax.tick_params(labelsize=7)
+    return shown
+
+
+UM_ = 1e-6
+
+
+def current_density_axes(axes, kx, ky, x, y, title):
+    """|K| in greyscale with streamlines of the current, as the paper's Fig. 2 f/h/k."""
+    magnitude = np.hypot(kx, ky)
+    _image_axes(axes, magnitude, x, y, title, cmap="gray", symmetric=False, label="|K| (A/m)", scale=1.0)
+    axes.streamplot(x / UM_, y / UM_, kx, ky, density=1.1, color="tab:blue", linewidth=0.6, arrowsize=0.6)
+
+
+def image_panels_figure(panels: list[dict], path: Path, title: str, columns: int = 3) -> Path:
+    """A grid of flux images and current-density maps.
+
+    Each panel: {"kind": "flux"|"current", "title", "x", "y", and "image" or "kx","ky"}.
+    """
+    rows = int(np.ceil(len(panels) / columns))
+    figure, grid = plt.subplots(rows, columns, figsize=(4.2 * columns, 3.0 * rows), dpi=110, squeeze=False)
+    for axes, panel in zip(grid.flat, panels):
+        if panel["kind"] == "flux":
+            _image_axes(axes, panel["image"], panel["x"], panel["y"], panel["title"])
+        else:
+            current_density_axes(axes, panel["kx"], panel["ky"], panel["x"], panel["y"], panel["title"])
+    for axes in list(grid.flat)[len(panels):]:
+        axes.axis("off")
+    figure.suptitle(title, fontsize=11)
+    return _save(figure, path)
+
+
+def edge_cut_figure(distance, profiles, currents, peak_current, path: Path) -> Path:
+    """Fig. 3c-d: flux line cuts across the edge per bias, and the peak edge current density."""
+    figure, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8), dpi=130)
+    colours = plt.cm.viridis(np.linspace(0, 1, len(currents)))
+    for profile, current, colour in zip(profiles, currents, colours):
+        left.plot(distance / UM_, profile / MPHI0, color=colour, lw=1, label=f"{current / UA:.0f} \u00b5A")
+    left.set_xlabel("distance along the cut (\u00b5m)")
+    left.set_ylabel("\u03a6 (m\u03a6$_0$)")
+    left.set_title("Line cuts across the lower edge (Fig. 3c)", fontsize=10)
+    left.legend(fontsize=6, ncol=2)
+    right.plot(currents / UA, peak_current, "o-", color="black", ms=4)
+    right.set_xlabel("bias current I$_b$ (\u00b5A)")
+    right.set_ylabel("peak edge current density (A/m)")
+    right.set_title("Peak edge current density (Fig. 3d)", fontsize=10)
+    return _save(figure, path)
+
+
+def oersted_subtraction_figure(remanent, subtracted, x, y, correlation: float, path: Path) -> Path:
+    """Fig. S2a: remanent image after +200 uA beside Flux(200) - 2 Flux(100)."""
+    figure, (left, right) = plt.subplots(1, 2, figsize=(9, 3.4), dpi=120)
+    _image_axes(left, remanent, x, y, "remanent after +200 \u00b5A")
+    _image_axes(right, subtracted, x, y, f"\u03a6(200) \u2212 2\u03a6(100)   (r = {correlation:.3f})")
+    return _save(figure, path)

@@ -7,7 +7,7 @@ exp(-|k| h) g(k), and the disk pickup loop multiplies by pi R^2 2 J1(kR)/(kR).
 The inversion is windowed (Hann, up to the cutoff wave number) because it
 amplifies noise as exp(k h). The profile is extended by its end values before the
 FFT, which keeps the implied periodic jump away; readings within one cutoff
-wavelength of either end are not trustworthy and `peak_edge_current` ignores them.
+wavelength of either end are not trustworthy and `peak_current_across_edge` ignores them.
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ def sheet_current_from_profile(
     return current[pad : pad + flux.size]
 
 
-def peak_edge_current(
+def peak_current_across_edge(
     flux, spacing: float, height: float, pickup_radius: float, cutoff_wavelength: float | None = None
 ) -> float:
     """The largest |K| (A/m) along the cut, ignoring one cutoff wavelength at each end."""

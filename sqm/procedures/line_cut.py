@@ -49,7 +49,7 @@ class LineCut(Procedure):
         return len(self.bias_currents)
 
     def run(self, ctx) -> None:
-        from ..analysis.edge_profile import peak_edge_current
+        from ..analysis.edge_profile import peak_current_across_edge
 
         station = ctx.station
         scanner, squid = station.scanner, station.squid
@@ -73,5 +73,5 @@ class LineCut(Procedure):
             station.current_source.ramp_to(current, ctx)
             profile = scanner.scan_line(line, squid, "flux", ctx)
             ctx.record_line("flux", row, profile)
-            peaks.append(peak_edge_current(profile, self.spacing, self.height, squid.pickup_radius))
+            peaks.append(peak_current_across_edge(profile, self.spacing, self.height, squid.pickup_radius))
         ctx.add_dataset("peak_edge_current", np.asarray(peaks), "A/m")

@@ -11,8 +11,6 @@ from ..limits import StationLimits
 from ..roles import SIGNAL_UNITS, ScanLine
 from .base import Param, Procedure
 
-# An image this small cannot hold the reconstruction window (pixels per side).
-MIN_PIXELS_FOR_RECONSTRUCTION = 16
 
 
 def axis_points(span: list[float], pixel_size: float) -> np.ndarray:
@@ -27,7 +25,7 @@ class RasterScan(Procedure):
     params = (
         Param("x", "length", doc="[start, stop] of each line (m)", many=True, count=2),
         Param("y", "length", doc="[first, last] line (m)", many=True, count=2),
-        Param("pixel_size", "length", "1 um", "pixel side (m)", positive=True),
+        Param("pixel_size", "length", "0.5 um", "pixel side (m)", positive=True),
         Param("line_time", "time", "1 s", "time to scan one line (s)", positive=True),
         Param("signal", "text", "flux", "what to image", choices=tuple(SIGNAL_UNITS)),
         Param("height", "length", "1 um", "sensor height above the surface (m)", positive=True),
@@ -40,14 +38,22 @@ class RasterScan(Procedure):
         for axis in ("x", "y"):
             if len(axis_points(self.values[axis], self.pixel_size)) < 2:
                 raise UserInputError(f"{axis}: the range holds fewer than 2 pixels of {self.pixel_size:.3g} m")
-        if self.reconstruct and self.signal == "flux":
-            smallest = min(len(self.x_pixels), len(self.y_pixels))
-            if smallest < MIN_PIXELS_FOR_RECONSTRUCTION:
-                raise UserInputError(
-                    f"image of {len(self.x_pixels)} x {len(self.y_pixels)} pixels is too small for the "
-                    f"current reconstruction (at least {MIN_PIXELS_FOR_RECONSTRUCTION} per side; "
-                    "or set reconstruct: false)"
-                )
+        if self.reconstructs:
+            # The window's rules depend on the height, hardly on the loop: check with a
+            # nominal 0.5 um loop now, and with the readout's own loop before the scan starts.
+            self._check_reconstructable(pickup_radius=0.5e-6)
+
+    @property
+    def reconstructs(self) -> bool:
+        return bool(self.reconstruct) and self.signal == "flux"
+
+    def _check_reconstructable(self, pickup_radius: float) -> None:
+        from ..analysis.currents import check_image_geometry
+
+        try:
+            check_image_geometry((len(self.y_pixels), len(self.x_pixels)), self.pixel_size, self.height, pickup_radius)
+        except ValueError as error:
+            raise UserInputError(f"{error} (or set reconstruct: false)") from None
 
     @property
     def x_pixels(self) -> np.ndarray:
@@ -73,6 +79,8 @@ class RasterScan(Procedure):
 
     def run(self, ctx) -> None:
         station = ctx.station
+        if self.reconstructs:
+            self._check_reconstructable(station.squid.pickup_radius)  # before anything moves
         xs, ys = self.x_pixels, self.y_pixels
         if self.bias_current is not None:
             station.current_source.ramp_to(self.bias_current, ctx)
@@ -93,7 +101,7 @@ class RasterScan(Procedure):
             image[row] = scanner.scan_line(line, station.squid, self.signal, ctx)
             ctx.record_line(self.signal, row, image[row])
             ctx.checkpoint()
-        if self.reconstruct and self.signal == "flux":
+        if self.reconstructs:
             self._store_current_density(ctx, image)
 
     def _store_current_density(self, ctx, image: np.ndarray) -> None:

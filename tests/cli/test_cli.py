@@ -153,16 +153,21 @@ def test_sigkill_leaves_a_readable_file_with_every_flushed_point_intact(tmp_path
     assert np.all(np.isfinite(data["flux"])) and np.all(np.diff(data["time"]) > 0)
 
 
-def test_demo_writes_the_run_file_both_figures_and_the_loop_features(tmp_path, capsys):
+def test_demo_writes_the_run_files_the_figures_and_their_numbers(tmp_path, capsys):
     assert main(["demo", "--out", str(tmp_path)]) == 0
     printed = [Path(line) for line in capsys.readouterr().out.split()]
-    assert [path.suffix for path in printed] == [".h5", ".png", ".png", ".json"]
-    assert {path.name for path in printed[1:]} == {"fig3a_bias_loop.png", "fig3b_induced_loop.png", "fig3_summary.json"}
-    for png in printed[1:3]:
-        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20_000
-    features = json.loads(printed[3].read_text())
-    assert features["switching_current"] == pytest.approx(-120e-6, abs=5e-6)
-    assert features["run"] == str(printed[0])
+    assert sum(path.suffix == ".h5" for path in printed) == 3  # one run file per procedure
+    pngs = {path.name for path in printed if path.suffix == ".png"}
+    assert pngs == {"fig3a_bias_loop.png", "fig3b_induced_loop.png", "fig2_images.png", "figS2a_remanent.png",
+                    "fig3cd_edge.png"}
+    for path in printed:
+        if path.suffix == ".png":
+            assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 20_000
+    summary = json.loads((tmp_path / "demo_summary.json").read_text())
+    assert summary["fig3_bias_loop"]["switching_current"] == pytest.approx(-120e-6, abs=5e-6)
+    assert summary["fig2_images"]["remanent_vs_oersted_subtracted_r"] > 0.9
+    assert len(summary["fig3cd_edge"]["peak_edge_current_A_per_m"]) == 16
+    assert all(Path(part["run"]).exists() for part in summary.values())
 
 
 def test_progress_bars_count_the_points_of_each_step(capsys):

@@ -27,24 +27,27 @@ def test_a_raster_scan_fills_an_image_line_by_line_with_axes_in_metres(twin, tmp
         if event["type"] == "line":
             lines.append((event["row"], twin.clock.now()))
 
-    text = _scan("raster_scan: {x: [-10 um, 10 um], y: [-20 um, -10 um], pixel_size: 0.5 um, "
-                 "line_time: 2 s, bias_current: 100 uA, reconstruct: false}")
+    scan = "{x: [-10 um, 10 um], y: [-20 um, -10 um], pixel_size: 0.5 um, line_time: 2 s, reconstruct: false"
+    text = f"steps:\n  - raster_scan: {scan}, bias_current: 50 uA}}\n  - raster_scan: {scan}, bias_current: 100 uA}}\n"
     station, procedure_file = load(text, twin)
     runner, store = start_run(station, procedure_file, tmp_path / "scan.h5", watch)
     assert runner.join().status == "completed"
     store.close()
     with h5py.File(tmp_path / "scan.h5", "r") as h5:
-        data = h5["001_raster_scan/data"]
+        half = h5["001_raster_scan/data/flux"][()]
+        data = h5["002_raster_scan/data"]
         assert data.attrs["signal"] == "flux" and list(data.attrs["axes"]) == ["y", "x"]
         image = data["flux"][()]
         assert image.shape == (21, 41) and data["flux"].attrs["units"] == "Phi0"
         np.testing.assert_allclose(data["x"][()], np.linspace(-10e-6, 10e-6, 41), atol=1e-15)
         assert data["y"].attrs["units"] == "m"
-        assert h5["001_raster_scan"].attrs["bias_current_A"] == pytest.approx(100 * UA)
-    assert [row for row, _ in lines] == list(range(21))
-    assert np.all(np.diff([t for _, t in lines]) >= 2.0)  # each line takes its line time
-    # inside the lower domain at +100 uA: the Oersted flux of the current above it is negative
-    assert np.all(image < 0)
+        assert h5["002_raster_scan"].attrs["bias_current_A"] == pytest.approx(100 * UA)
+    assert [row for row, _ in lines] == list(range(21)) * 2
+    assert np.all(np.diff([t for _, t in lines[:21]]) >= 2.0)  # each line takes its line time
+    # Below the switching threshold the flux is the Oersted field of the bias: linear in I
+    # (to within the sensor noise of a 0.05 s pixel, ~3 uPhi0 rms, and line drift).
+    assert np.abs(image).max() > 50e-6
+    assert np.abs(image - 2 * half).std() < 6e-6
 
 
 def test_aborting_an_image_keeps_the_finished_lines_and_marks_the_step(twin, tmp_path):
@@ -88,8 +91,9 @@ def test_scans_outside_the_range_are_refused_before_anything_moves(twin, step, m
     [
         ("raster_scan: {x: [0, 10 um], y: [0, 10 um], pixel_size: 0}", "pixel_size: must be positive"),
         ("raster_scan: {x: [0, 10 um], y: [0, 10 um], pixel_size: -1 um}", "pixel_size: must be positive"),
-        ("raster_scan: {x: [0, 10 um], y: [0, 0.5 um]}", "y: the range holds fewer than 2 pixels"),
-        ("raster_scan: {x: [0, 5 um], y: [0, 5 um]}", "too small for the current reconstruction"),
+        ("raster_scan: {x: [0, 10 um], y: [0, 0.4 um]}", "y: the range holds fewer than 2 pixels"),
+        ("raster_scan: {x: [0, 5 um], y: [0, 5 um]}", "image too small for the reconstruction window"),
+        ("raster_scan: {x: [0, 20 um], y: [0, 20 um], pixel_size: 1 um}", "pixels too coarse"),
         ("raster_scan: {x: [0, 10 um, 20 um], y: [0, 5 um]}", "x: expected 2 values"),
         ("raster_scan: {x: [0, 10 um], y: [0, 10 um], signal: phase}", "signal: expected one of flux, susceptibility"),
         ("raster_scan: {x: [0, 10 um], y: [0, 10 um], reconstruct: maybe}", "reconstruct: expected true or false"),

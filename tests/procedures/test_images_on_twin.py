@@ -1,0 +1,95 @@
+"""The paper's Fig. 2 run on the spatial twin: what the images must show (PHYSICS.md
+"images" behaviours and golden check 12's image parts), through the whole stack."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from sqm.analysis.currents import current_through_cut, image_correlation, oersted_subtraction
+from sqm.readback import read_steps
+from sqm.session import run_procedure
+
+from ..conftest import CONFIGS
+
+UM, UA = 1e-6, 1e-6
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory):
+    result = run_procedure(CONFIGS / "procedures" / "fig2_images.yaml", out_dir=tmp_path_factory.mktemp("fig2"))
+    assert result.outcome.status == "completed", result.outcome.error
+    scans = [step for step in read_steps(result.path) if step.procedure == "raster_scan"]
+    assert [step.status for step in scans] == ["completed"] * 6
+    names = ["zfc", "plus100", "plus200", "remanent_plus", "minus200", "remanent_minus"]
+    return dict(zip(names, scans))
+
+
+def _pixel(step, x, y):
+    ix = int(np.argmin(np.abs(step.data["x"] - x)))
+    iy = int(np.argmin(np.abs(step.data["y"] - y)))
+    return step.data["flux"][iy, ix]
+
+
+def _region(step, x_range, y_range):
+    x, y = step.data["x"], step.data["y"]
+    columns = (x >= x_range[0]) & (x <= x_range[1])
+    rows = (y >= y_range[0]) & (y <= y_range[1])
+    return step.data["flux"][np.ix_(rows, columns)]
+
+
+LOWER_DOMAIN = ((-30 * UM, 30 * UM), (-22 * UM, -8 * UM))
+
+
+def test_no_contrast_after_zero_field_cool(images):
+    step = images["zfc"]
+    zfc, plus100 = step.data["flux"], images["plus100"].data["flux"]
+    # only white sensor noise: 1 uPhi0/sqrt(Hz) over a pixel's dwell (1 s line / pixels)
+    dwell = 1.0 / zfc.shape[1]
+    white = 1e-6 / np.sqrt(2 * dwell)
+    assert np.std(zfc) == pytest.approx(white, rel=0.1)
+    assert np.std(zfc) < 0.02 * np.std(plus100)
+
+
+def test_plus_100uA_is_an_oersted_pattern_with_opposite_signs_across_the_current(images):
+    step = images["plus100"]
+    # between the leads above the top edge (g = I there) versus inside the flake below the current
+    assert _pixel(step, 0, 30 * UM) > 0 > _pixel(step, 0, -22 * UM)
+    # below the switching threshold the image is linear in I: it is half of nothing else
+    assert np.abs(_region(step, *LOWER_DOMAIN)).max() < 0.2e-3
+
+
+def test_plus_200uA_changes_the_sign_of_the_flux_inside_the_sample(images):
+    at100 = _region(images["plus100"], *LOWER_DOMAIN).mean()
+    at200 = _region(images["plus200"], *LOWER_DOMAIN).mean()
+    assert at100 < 0 < at200
+
+
+def test_remanence_after_plus_200_is_positive_and_after_minus_200_negative(images):
+    plus = _region(images["remanent_plus"], *LOWER_DOMAIN).mean()
+    minus = _region(images["remanent_minus"], *LOWER_DOMAIN).mean()
+    assert plus > 20e-6 and minus < -20e-6
+
+
+def test_check12_remanent_image_matches_flux200_minus_twice_flux100(images):
+    subtracted = oersted_subtraction(images["plus200"].data["flux"], images["plus100"].data["flux"])
+    assert image_correlation(images["remanent_plus"].data["flux"], subtracted) > 0.9
+
+
+def test_check12_remanent_images_after_plus_and_minus_200_are_negatives(images):
+    plus, minus = images["remanent_plus"].data["flux"], images["remanent_minus"].data["flux"]
+    assert image_correlation(plus, -minus) > 0.98
+    # what is left of plus + minus is the white noise of two readings per pixel
+    white = 1e-6 / np.sqrt(2 * (1.0 / plus.shape[1]))
+    assert np.std(plus + minus) < 1.2 * np.sqrt(2) * white
+
+
+@pytest.mark.parametrize("name, current", [("plus100", 100 * UA), ("plus200", 200 * UA), ("minus200", -200 * UA)])
+def test_the_reconstructed_current_through_a_cut_between_the_leads_is_the_bias(images, name, current):
+    step = images[name]
+    pixel = float(step.data["x"][1] - step.data["x"][0])
+    kx, ky = step.data["Kx"], step.data["Ky"]
+    # a vertical cut through the middle of the image, bottom to top: the bias flows through it along +x
+    x0 = float(step.data["x"][len(step.data["x"]) // 2] - step.data["x"][0])
+    through = current_through_cut(kx, ky, pixel, (x0, 0.0), (x0, float(step.data["y"][-1] - step.data["y"][0])))
+    assert through == pytest.approx(current, rel=0.03)
