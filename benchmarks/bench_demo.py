@@ -100,7 +100,7 @@ def main() -> None:
     print(f"| Fig. 3 run on the twin, wall time (median of {arguments.repeats}) | {results['demo_wall_s']:.2f} s |")
     print(f"| lab time it stands for (simulated clock) | {results['demo_lab_s']:.0f} s |")
     print(f"| lab time / wall time | {results['lab_per_wall']:.0f}x |")
-    print(f"| whole `sqm demo` command (start-up, run, analysis, 2 PNGs; median of 3) | {command_s:.2f} s |")
+    print(f"| whole `sqm demo` command (start-up, 3 runs, analysis, 5 PNGs; median of 3) | {command_s:.2f} s |")
     print(f"| RunStore, {points} points appended one by one | {1e3 * results['store_s']:.1f} ms "
           f"({results['store_us_per_point']:.0f} us/point) |")
     print(f"| raw h5py, same arrays written at once | {1e3 * results['raw_h5py_s']:.1f} ms |")
