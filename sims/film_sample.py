@@ -22,10 +22,15 @@ paper reports the bias loop of the lower domain only). The local current sets on
 the easy axis. The amplitude kappa M_s is fixed so that
 the saturated magnetisation gives the model-R remanence A k at the park point, with k
 the film's own Oersted coupling there; the reversible quintic term of model R is a
-reversible magnetisation of the same pattern. Field-driven hysteresis (Fig. 4) keeps
-the lumped per-domain loops, mapped onto each domain's Meissner-current pattern with
-an amplitude set at its probe point to model R's ratio A_D/chi_D times the film's own
-Meissner coupling chi_D there (a calibration, not yet a prediction).
+reversible magnetisation of the same pattern.
+
+Field-driven hysteresis (Fig. 4), also phenomenological: each domain keeps model R's
+field loop, and its flux is spread uniformly over the domain (blurred over the
+sensor height), with amplitude A_D = model R's A_D/chi_D times the film's own
+Meissner coupling chi_D at the domain's probe point. Layer C's anomalous currents
+would couple the two domains' loops through the film's zero-mean stream function;
+with the field calibrated separately from the bias (PHYSICS.md's open question)
+that coupling is left out.
 """
 
 from __future__ import annotations
@@ -39,7 +44,7 @@ import scipy.ndimage
 
 from .film.anomalous import AnomalousCurrentSolver
 from .film.forward import ForwardModel
-from .film.grid import Grid, sheet_current
+from .film.grid import Grid
 from .film.pearl import PearlSolver
 from .film.terminals import BiasCurrent, Lead, Terminals
 from .lumped import (
@@ -91,7 +96,7 @@ class FilmFields:
     g_patterns: dict = field(default_factory=dict)  # population -> g (A) per unit magnetisation
 
 
-@lru_cache(maxsize=4)
+@lru_cache(maxsize=16)
 def film_fields(geometry: FlakeGeometry, superconductor: SuperconductorParameters, layout: FilmLayout,
                 temperature: float) -> FilmFields:
     """Solve the film once for these parameters (a few seconds); cached for the process."""
@@ -121,12 +126,9 @@ def film_fields(geometry: FlakeGeometry, superconductor: SuperconductorParameter
         return 2 * anomalous.stream_function(np.where(cells, -ky / norm, 0), np.where(cells, kx / norm, 0))
 
     kx_bias, ky_bias = bias.sheet_current(1.0)
-    kx_meissner, ky_meissner = sheet_current(grid, g_meissner)
     patterns = {
         "lower_bulk": pattern(lower & ~edge, kx_bias, ky_bias),
         "lower_edge": pattern(lower & edge, kx_bias, ky_bias),
-        "field_lower": pattern(lower, kx_meissner, ky_meissner),
-        "field_upper": pattern(mask & ~lower, kx_meissner, ky_meissner),
     }
     return FilmFields(grid, mask, lower, edge, bias, g_meissner, patterns)
 
@@ -154,8 +156,9 @@ class FilmSample:
         self.scan_height = scan_height
         self.pickup_radius = pickup_radius
         self.layout = layout
+        self.base_temperature = base_temperature
         self.fields = film_fields(geometry, superconductor, layout, base_temperature)
-        self._maps: dict[tuple[str, float], np.ndarray] = {}
+        self._maps: dict[tuple, np.ndarray] = {}
         self.populations = self._make_populations(rng)
         self.field_loops = {
             "lower": LumpedFieldLoop(LOWER_DOMAIN_FIELD_PARAMETERS, rng),
@@ -190,30 +193,46 @@ class FilmSample:
         probes = {"lower": park, "upper": self.layout.upper_probe}
         # chi_D (Phi0/T): the film's Meissner flux at each domain's probe point, diamagnetic (> 0 here)
         self.meissner_coupling = {domain: -self._map_value("meissner", probe) for domain, probe in probes.items()}
-        self._field_scales = {
-            domain: self.field_loops[domain].params.amplitude_ratio
-            * self.meissner_coupling[domain]
-            / self._map_value(f"pattern:field_{domain}", probe)
-            for domain, probe in probes.items()
+        # A_D (Phi0): model R's A_D / chi_D times the film's own chi_D
+        self._field_amplitudes = {
+            domain: self.field_loops[domain].params.amplitude_ratio * self.meissner_coupling[domain]
+            for domain in probes
         }
 
     # Maps ------------------------------------------------------------------------------
     def _g(self, name: str) -> np.ndarray:
-        if name == "meissner":
-            return self.fields.g_meissner
         return self.fields.g_patterns[name.split(":", 1)[1]]
 
-    def _map(self, name: str, z: float) -> np.ndarray:
-        """Flux (Phi0) over the grid at height z of one linear response, per unit drive."""
-        key = (name, round(z, 12))
+    def _map(self, name: str, z: float, temperature: float | None = None) -> np.ndarray:
+        """Flux (Phi0) over the grid at height z of one linear response, per unit drive.
+
+        The bias and Meissner responses depend on Lambda(T) = Lambda_0 / rho_s(T): with a
+        `temperature` (K) they are solved again for it, to the nearest 0.1 K.
+        """
+        fields, solved_at = self.fields, self.base_temperature
+        if temperature is not None and name in ("bias", "meissner"):
+            solved_at = max(round(temperature, 1), self.base_temperature)
+            if solved_at != self.base_temperature:
+                fields = film_fields(self.geometry, self.superconductor, self.layout, solved_at)
+        key = (name, round(z, 12), solved_at)
         if key not in self._maps:
-            grid = self.fields.grid
+            grid = fields.grid
             model = ForwardModel(grid, z, self.pickup_radius)
             if name == "bias":
-                spectrum = grid.to_k(self.fields.bias.bz(z, 1.0))
-                self._maps[key] = model.flux_from_sensor_bz_spectrum(spectrum)
+                self._maps[key] = model.flux_from_sensor_bz_spectrum(grid.to_k(fields.bias.bz(z, 1.0)))
+            elif name == "meissner":
+                self._maps[key] = model.flux(fields.g_meissner)
             else:
                 self._maps[key] = model.flux(self._g(name))
+        return self._maps[key]
+
+    def _domain_map(self, domain: str, z: float) -> np.ndarray:
+        """1 over the domain, 0 elsewhere, blurred over the sensor's reach (~ z): the
+        phenomenological shape of the field-induced flux (see the module docstring)."""
+        key = (f"domain:{domain}", round(z, 12))
+        if key not in self._maps:
+            cells = self.fields.domain_lower if domain == "lower" else self.fields.mask & ~self.fields.domain_lower
+            self._maps[key] = scipy.ndimage.gaussian_filter(cells.astype(float), sigma=max(z, 1e-9) / self.layout.cell)
         return self._maps[key]
 
     def _map_value(self, name: str, point: tuple[float, float]) -> float:
@@ -247,11 +266,19 @@ class FilmSample:
         return {p.name: p.ensemble.magnetisation() for p in self.populations}
 
     # Readings --------------------------------------------------------------------------
-    def flux_image(self, z: float, bias_current: float, field: float, temperature: float) -> np.ndarray:
-        """Noise-free flux (Phi0) over the grid at height z."""
-        image = bias_current * self._map("bias", z)
+    def flux_image(
+        self, z: float, bias_current: float, field: float, temperature: float, field_at_cooldown: float = 0.0
+    ) -> np.ndarray:
+        """Noise-free flux (Phi0) over the grid at height z.
+
+        The film screens the change of field since it last became superconducting
+        (`field_at_cooldown`, T): a field-cooled film holds the field it cooled in.
+        """
         if temperature >= self.superconductor.critical_temperature:
-            return image  # a normal film: the bias current's own field only
+            # a normal film: no screening, no anomalous currents; the bias spreads as in a
+            # film with no kinetic-inductance contrast (approximated by the base-T map)
+            return bias_current * self._map("bias", z)
+        image = bias_current * self._map("bias", z, temperature)
         # Phenomenological reversible magnetisation (model R's quintic term), same pattern.
         b = self.bias
         reversible = b.quintic / b.amplitude * np.sign(bias_current) * abs(bias_current / b.reference_current) ** 5
@@ -259,16 +286,17 @@ class FilmSample:
             amplitude = population.scale * (population.ensemble.magnetisation() + reversible)
             if amplitude:
                 image = image + amplitude * self._map(f"pattern:{population.name}", z)
-        image = image + field * self._map("meissner", z)
+        image = image + (field - field_at_cooldown) * self._map("meissner", z, temperature)
         for domain, loop in self.field_loops.items():
-            amplitude = self._field_scales[domain] * loop.magnetisation()
+            amplitude = self._field_amplitudes[domain] * loop.magnetisation()
             if amplitude:
-                image = image + amplitude * self._map(f"pattern:field_{domain}", z)
+                image = image + amplitude * self._domain_map(domain, z)
         return image
 
-    def flux(self, xs, ys, z: float, bias_current: float, field: float, temperature: float) -> np.ndarray:
+    def flux(self, xs, ys, z: float, bias_current: float, field: float, temperature: float,
+             field_at_cooldown: float = 0.0) -> np.ndarray:
         xs, ys = np.broadcast_arrays(np.asarray(xs, dtype=float), np.asarray(ys, dtype=float))
-        image = self.flux_image(z, bias_current, field, temperature)
+        image = self.flux_image(z, bias_current, field, temperature, field_at_cooldown)
         return self._interpolate(image, xs, ys).reshape(xs.shape)
 
     def susceptibility(self, xs, ys, z: float, temperature: float, coil) -> np.ndarray:

@@ -66,7 +66,15 @@ class SimMagnet(Magnet):
         return self.world.magnet_state
 
     def is_persistent(self) -> bool:
-        return False
+        # The twin's supply holds the coil current itself; with the switch closed the
+        # coil is persistent and the supply must not drive it.
+        return not self.world.switch_heater_on
+
+    def switch_heater_on(self) -> bool:
+        return self.world.switch_heater_on
+
+    def _set_switch_heater(self, on: bool) -> None:
+        self.world.switch_heater_on = on
 
     def _start_ramp(self, target: float, rate: float) -> None:
         self.world.start_field_ramp(target, rate)

@@ -78,8 +78,13 @@ class LumpedSample:
             return -self.bias.flux_per_current * drive if loop is self.bias_loop else 0.0
         return loop.reversible_flux(drive) + loop.hysteretic_flux()
 
-    def flux(self, xs, ys, z: float, bias_current: float, field: float, temperature: float) -> np.ndarray:
-        """Noise-free flux (Phi0) through the pickup loop at positions (xs, ys), height z (m)."""
+    def flux(self, xs, ys, z: float, bias_current: float, field: float, temperature: float,
+             field_at_cooldown: float = 0.0) -> np.ndarray:
+        """Noise-free flux (Phi0) through the pickup loop at positions (xs, ys), height z (m).
+
+        The film responds to the change of field since it became superconducting.
+        """
+        field = field - field_at_cooldown
         xs, ys = np.broadcast_arrays(np.asarray(xs, dtype=float), np.asarray(ys, dtype=float))
         superconducting = temperature < self.superconductor.critical_temperature
         k = self.bias.flux_per_current

@@ -7,6 +7,7 @@ boundary) is the stronger superconductor and holds the park point of Fig. 3a.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 UM = 1e-6
@@ -48,6 +49,28 @@ class SuperconductorParameters:
         t = temperature / self.critical_temperature
         return max(0.0, 1.0 - t * t)
 
+    # Phenomenological width of the resistive transition (paper Fig. 3f, S1a: zero below
+    # ~4.5 K, an order of magnitude below R_n at 5 K, most of R_n by 6 K): a spread of
+    # local T_c, as the fraction of the four-probe path that is normal.
+    transition_midpoint: float = 5.6  # K
+    transition_width: float = 0.45  # K
+
     def critical_current(self, temperature: float) -> float:
         """I_c(T) = I_c0 (1 - t^2)^(3/2) (A)."""
         return self.critical_current_zero_t * self.superfluid_fraction(temperature) ** 1.5
+
+    def normal_fraction(self, temperature: float) -> float:
+        """Share of the voltage path that is normal at `temperature` (K): 1 above T_c."""
+        if temperature >= self.critical_temperature:
+            return 1.0
+        z = (temperature - self.transition_midpoint) / self.transition_width
+        return 0.5 * math.erfc(-z / math.sqrt(2))
+
+    def voltage(self, current: float, temperature: float) -> float:
+        """Four-probe voltage (V) at bias `current` (A): the normal share is ohmic; the rest
+        has zero voltage below I_c(T) and a smooth flux-flow onset above it,
+        R_n sqrt(I^2 - I_c^2), which tends to R_n I (phenomenological, RSJ-like)."""
+        normal = self.normal_fraction(temperature)
+        critical = self.critical_current(temperature)
+        flux_flow = math.copysign(math.sqrt(max(current * current - critical * critical, 0.0)), current)
+        return self.normal_resistance * (normal * current + (1.0 - normal) * flux_flow)

@@ -27,6 +27,7 @@ from .noise import FluxNoise
 from .sample import FlakeGeometry, SuperconductorParameters
 
 UM = 1e-6
+QUENCH_DECAY_S = 0.5  # s, field decay time constant after a quench (phenomenological)
 
 
 @dataclass(frozen=True)
@@ -101,6 +102,10 @@ class World:
         self.field_target = 0.0
         self.field_rate = 0.0
         self.magnet_state = MagnetState.AT_ZERO
+        self.switch_heater_on = True  # persistent switch open: the supply drives the coil
+        # Field in which the film last became superconducting: its Meissner currents
+        # (and so the field drive of the hysterons) respond to the change since then.
+        self.field_at_cooldown = 0.0
         # Scanner: starts retracted over the flake centre
         self.position = [0.0, 0.0, 10 * UM]
         # Sensor
@@ -117,8 +122,11 @@ class World:
 
     def _advance_temperature(self, dt: float) -> None:
         s = self.settings
+        was_superconducting = self.superconducting
         goal = max(self.heater_setpoint, s.base_temperature) if self.heater_on else s.base_temperature
         self.temperature = goal + (self.temperature - goal) * math.exp(-dt / s.thermal_time_constant)
+        if self.superconducting and not was_superconducting:
+            self.field_at_cooldown = self.field  # field cooling traps the field present now
         # The relaxation is monotone, so the highest temperature of the interval is at one of its ends:
         # annealing at the end captures a warming; a cooling anneals nothing new.
         self._anneal_magnetic_state()
@@ -127,6 +135,10 @@ class World:
         self.sample.anneal(self.temperature)
 
     def _advance_magnet(self, dt: float) -> None:
+        if self.magnet_state is MagnetState.QUENCH:
+            # the stored energy goes into the coil: the field collapses within about a second
+            self.field *= math.exp(-dt / QUENCH_DECAY_S)
+            return
         if self.magnet_state is not MagnetState.RAMPING:
             return
         distance = self.field_target - self.field
@@ -138,7 +150,7 @@ class World:
             self.field += math.copysign(reach, distance)
         # A ramp is monotone: driving the hysterons at its end captures it.
         if self.superconducting:
-            self.sample.drive_field(self.field)
+            self.sample.drive_field(self.field - self.field_at_cooldown)
 
     # Commands from the simulated instruments --------------------------------------
     def set_bias_current(self, amps: float) -> None:
@@ -155,6 +167,10 @@ class World:
         if self.magnet_state is MagnetState.RAMPING:
             self.magnet_state = MagnetState.PAUSED
 
+    def inject_quench(self) -> None:
+        """A fault for tests and drills: the magnet quenches, the ramp stops, the field collapses."""
+        self.magnet_state = MagnetState.QUENCH
+
     # Derived state -------------------------------------------------------------------
     @property
     def superconducting(self) -> bool:
@@ -170,10 +186,8 @@ class World:
         return self.temperature + self._thermometer_rng.normal(0.0, self.settings.temperature_noise)
 
     def sample_voltage(self) -> float:
-        """Noise-free four-probe voltage (V): zero while superconducting below I_c(T), ohmic otherwise."""
-        if self.resistive:
-            return self.settings.superconductor.normal_resistance * self.bias_current
-        return 0.0
+        """Noise-free four-probe voltage (V) of the bias current: see SuperconductorParameters.voltage."""
+        return self.settings.superconductor.voltage(self.bias_current, self.temperature)
 
     def voltmeter_reading(self, integration_time: float) -> float:
         """Four-probe voltage (V) averaged over `integration_time` s, with nanovoltmeter noise."""
@@ -184,7 +198,9 @@ class World:
         """Noise-free 'flux' (Phi0) or 'susceptibility' (Phi0/A) at (xs, ys) and the present height."""
         z = self.position[2]
         if signal == "flux":
-            return self.sample.flux(xs, ys, z, self.bias_current, self.field, self.temperature)
+            return self.sample.flux(
+                xs, ys, z, self.bias_current, self.field, self.temperature, self.field_at_cooldown
+            )
         return self.sample.susceptibility(xs, ys, z, self.temperature, self.settings.sensor)
 
     def sensor_reading(self, xs, ys, signal: str, dwell: float) -> np.ndarray:

@@ -157,6 +157,34 @@ class Magnet(Role):
     def _pause(self) -> None:
         """Primitive: stop ramping and hold the present field."""
 
+    @abstractmethod
+    def switch_heater_on(self) -> bool:
+        """True while the persistent-switch heater is on (the supply drives the coil)."""
+
+    @abstractmethod
+    def _set_switch_heater(self, on: bool) -> None:
+        """Primitive: switch the persistent-switch heater on or off."""
+
+    # Seconds to wait after the switch heater changes state (station-specific; ~10 s is typical).
+    switch_heater_wait_s = 10.0
+
+    def enter_persistent(self, pacer: Pacer) -> None:
+        """Close the persistent switch at the present field (supply holding), then wait."""
+        state = self.state()
+        if state not in (MagnetState.HOLDING, MagnetState.AT_ZERO):
+            raise InstrumentError(f"magnet is {state.value}; it must be holding to go persistent")
+        if not self.switch_heater_on():
+            raise InstrumentError("the persistent-switch heater is already off")
+        self._set_switch_heater(False)
+        pacer.wait(self.switch_heater_wait_s)
+
+    def leave_persistent(self, pacer: Pacer) -> None:
+        """Open the persistent switch, then wait (the supply must match the coil current first)."""
+        if self.switch_heater_on():
+            return
+        self._set_switch_heater(True)
+        pacer.wait(self.switch_heater_wait_s)
+
     def ramp_to(self, target: float, pacer: Pacer, rate: float | None = None) -> None:
         """Ramp from the measured field to `target` (T) and wait until holding."""
         limits = self.limits
@@ -204,6 +232,7 @@ class Magnet(Role):
             "field_T": self.read_field(),
             "state": self.state().value,
             "persistent": self.is_persistent(),
+            "switch_heater_on": self.switch_heater_on(),
         }
 
 

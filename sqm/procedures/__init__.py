@@ -2,6 +2,7 @@
 
 from .base import Param, Procedure
 from .bias_sweep import BiasSweep
+from .field_sweep import FieldSweep
 from .line_cut import LineCut
 from .park import Park
 from .raster_scan import RasterScan
@@ -10,7 +11,7 @@ from .thermal_cycle import ThermalCycle
 from .zero_field_cool import ZeroFieldCool
 
 PROCEDURES: dict[str, type[Procedure]] = {
-    cls.name: cls for cls in (ZeroFieldCool, SetState, Park, BiasSweep, ThermalCycle, RasterScan, LineCut)
+    cls.name: cls for cls in (ZeroFieldCool, SetState, Park, BiasSweep, ThermalCycle, RasterScan, LineCut, FieldSweep)
 }
 
 __all__ = ["PROCEDURES", "Param", "Procedure"]

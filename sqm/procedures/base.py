@@ -36,7 +36,7 @@ class Param:
     `count` fixes its length (e.g. 2 for a [start, stop] range).
     `positive=True` refuses zero and negative values.
     `choices` makes it a word from a fixed set (dimension "text"); dimension "flag"
-    takes true/false.
+    takes true/false; dimension "probes" takes named points, {name: [x, y]} (m).
     """
 
     name: str
@@ -57,6 +57,8 @@ class Param:
             if raw not in self.choices:
                 raise UserInputError(f"{self.name}: expected one of {', '.join(self.choices)}, got {raw!r}")
             return raw
+        if self.dimension == "probes":
+            return self._probes(raw)
         if self.dimension == "flag":
             if not isinstance(raw, bool):
                 raise UserInputError(f"{self.name}: expected true or false, got {raw!r}")
@@ -68,6 +70,21 @@ class Param:
                 raise UserInputError(f"{self.name}: expected {self.count} values, got {len(raw)}")
             return [self._one(item) for item in raw]
         return self._one(raw)
+
+    def _probes(self, raw: Any) -> dict[str, tuple[float, float]]:
+        if not isinstance(raw, dict) or not raw:
+            raise UserInputError(f"{self.name}: expected named points, e.g. {{lower: [30 um, -15 um]}}")
+        points = {}
+        for name, point in raw.items():
+            if not (isinstance(name, str) and name.isidentifier()):
+                raise UserInputError(f"{self.name}: point names must be words (letters, digits, _), got {name!r}")
+            if not (isinstance(point, list) and len(point) == 2):
+                raise UserInputError(f"{self.name}.{name}: expected [x, y], got {point!r}")
+            try:
+                points[name] = (to_si(point[0], "length"), to_si(point[1], "length"))
+            except UserInputError as error:
+                raise UserInputError(f"{self.name}.{name}: {error}") from None
+        return points
 
     def _one(self, raw: Any) -> float:
         try:

@@ -56,3 +56,24 @@ def settle_temperature(
         if now - start > timeout:
             raise InstrumentError(f"temperature {reading:.4g} K did not settle at {target:.4g} K within {timeout:.0f} s")
         ctx.wait(poll)
+
+
+def check_probes(limits, probes: dict[str, tuple[float, float]], height: float) -> None:
+    """Every probe point inside the scan range, and the height inside the z range."""
+    for x, y in probes.values():
+        limits.scanner_x.check(x)
+        limits.scanner_y.check(y)
+    limits.scanner_z.check(height)
+
+
+def read_probes(ctx: "StepContext", probes: dict[str, tuple[float, float]], height: float,
+                integration_time: float) -> dict[str, float]:
+    """Visit each named point (retracted between points), read the flux there: {flux_<name>: Phi0}."""
+    scanner, squid = ctx.station.scanner, ctx.station.squid
+    readings = {}
+    for name, (x, y) in probes.items():
+        scanner.retract(ctx)
+        scanner.move_to(x, y, ctx)
+        scanner.approach(height, ctx)
+        readings[f"flux_{name}"] = squid.read_flux(integration_time, ctx)
+    return readings

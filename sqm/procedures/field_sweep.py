@@ -1,0 +1,47 @@
+"""field_sweep: sweep the out-of-plane field through turning points, reading named probe points."""
+
+from __future__ import annotations
+
+from ..limits import StationLimits
+from .base import Param, Procedure
+from .bias_sweep import sweep_points
+from .common import check_probes, read_probes
+
+
+class FieldSweep(Procedure):
+    name = "field_sweep"
+    summary = "Ramp the field through turning points in steps; at each field read the flux at named probe points."
+    params = (
+        Param("points", "field", doc="turning fields of the sweep (T)", many=True),
+        Param("step", "field", "0.05 G", "largest field step between readings (T)", positive=True),
+        Param("probes", "probes", doc="named points to read at each field, {name: [x, y]} (m)"),
+        Param("height", "length", "1 um", "sensor height at the probe points (m)", positive=True),
+        Param("rate", "field_rate", None, "ramp rate (T/s); default: the station's", positive=True),
+        Param("integration_time", "time", "1 s", "flux averaged this long at each point (s)", positive=True),
+    )
+
+    def validate(self, limits: StationLimits) -> None:
+        for field in self.points:
+            limits.field.check(field)
+        if self.rate is not None:
+            limits.field_ramp.check(self.rate)
+        check_probes(limits, self.probes, self.height)
+
+    def expected_points(self) -> int:
+        return len(sweep_points(self.points, self.step))
+
+    def run(self, ctx) -> None:
+        station = ctx.station
+        columns = {"field": "T", "time": "s", "temperature": "K", "branch": "1"}
+        columns.update({f"flux_{name}": "Phi0" for name in self.probes})
+        ctx.declare_series(columns, signal=f"flux_{next(iter(self.probes))}", axes=["field"])
+        for field, branch in sweep_points(self.points, self.step):
+            station.magnet.ramp_to(field, ctx, self.rate)
+            readings = read_probes(ctx, self.probes, self.height, self.integration_time)
+            ctx.record(
+                field=station.magnet.read_field(),
+                time=ctx.now(),
+                temperature=station.temperature.read_temperature(),
+                branch=branch,
+                **readings,
+            )
