@@ -2,16 +2,19 @@
 
 from .base import Param, Procedure
 from .bias_sweep import BiasSweep
+from .field_cool import FieldCool
 from .field_sweep import FieldSweep
 from .line_cut import LineCut
 from .park import Park
 from .raster_scan import RasterScan
 from .set_state import SetState
 from .thermal_cycle import ThermalCycle
+from .transport import IVCurve, ResistanceVsTemperature
 from .zero_field_cool import ZeroFieldCool
 
 PROCEDURES: dict[str, type[Procedure]] = {
-    cls.name: cls for cls in (ZeroFieldCool, SetState, Park, BiasSweep, ThermalCycle, RasterScan, LineCut, FieldSweep)
+    cls.name: cls for cls in (ZeroFieldCool, SetState, Park, BiasSweep, ThermalCycle, RasterScan, LineCut, FieldSweep, FieldCool, IVCurve,
+                ResistanceVsTemperature)
 }
 
 __all__ = ["PROCEDURES", "Param", "Procedure"]

@@ -64,6 +64,8 @@ class Param:
                 raise UserInputError(f"{self.name}: expected true or false, got {raw!r}")
             return raw
         if self.many:
+            if self.count is None and isinstance(raw, (int, float, str)) and not isinstance(raw, bool):
+                raw = [raw]  # one value where a list is allowed
             if not isinstance(raw, list) or not raw:
                 raise UserInputError(f"{self.name}: expected a non-empty list, got {raw!r}")
             if self.count is not None and len(raw) != self.count:

@@ -1,41 +1,80 @@
-"""thermal_cycle: warm to an anneal temperature T_a, hold, cool back to base."""
+"""thermal_cycle: warm to each anneal temperature T_a in turn, hold, cool back to base;
+optionally read the film's resistance at T_a and the flux at probe points after each
+cycle (paper Fig. 3f: remanence versus T_a beside R(T))."""
 
 from __future__ import annotations
 
 from ..limits import StationLimits
 from .base import Param, Procedure
-from .common import STATE_COLUMNS, record_state, settle_temperature
+from .common import STATE_COLUMNS, check_probes, read_probes, record_state, settle_temperature
 
 
 class ThermalCycle(Procedure):
     name = "thermal_cycle"
-    summary = "Retract, warm to anneal_temperature, hold, cool back to base_temperature (bias and field as they are)."
+    summary = ("Retract; for each anneal temperature: warm, hold, (read R), cool to base, (read probes). "
+               "Bias and field stay as they are.")
     params = (
-        Param("anneal_temperature", "temperature", doc="T_a: warm to this (K)", positive=True),
+        Param("anneal_temperature", "temperature", doc="T_a, or a list of them in order (K)", many=True,
+              positive=True),
         Param("base_temperature", "temperature", "1.5 K", "cool back to this (K)", positive=True),
         Param("hold", "time", "60 s", "time at T_a once settled (s)"),
         Param("tolerance", "temperature", "0.02 K", "settled when within this of the target (K)", positive=True),
         Param("timeout", "time", "2 h", "give up settling after this long (s)", positive=True),
         Param("record_interval", "time", "5 s", "temperature logged this often (s)", positive=True),
+        Param("probes", "probes", None, "points read at base after each cycle, {name: [x, y]} (m)"),
+        Param("probe_height", "length", "1 um", "sensor height at the probe points (m)", positive=True),
+        Param("integration_time", "time", "2 s", "flux averaged this long at each probe (s)", positive=True),
+        Param("resistance_current", "current", None, "if given, measure R at T_a with this +-current (A)",
+              positive=True),
     )
 
     def validate(self, limits: StationLimits) -> None:
-        limits.temperature.check(self.anneal_temperature)
+        for temperature in self.anneal_temperature:
+            limits.temperature.check(temperature)
         limits.temperature.check(self.base_temperature)
+        if self.probes:
+            check_probes(limits, self.probes, self.probe_height)
+        if self.resistance_current is not None:
+            limits.bias_current.check(self.resistance_current)
+
+    def expected_points(self) -> int:
+        return 0
 
     def run(self, ctx) -> None:
-        ctx.declare_series(dict(STATE_COLUMNS), signal="temperature", axes=["time"])
-        ctx.station.scanner.retract(ctx)  # thermal contraction moves the sample by microns
+        station = ctx.station
+        columns = dict(STATE_COLUMNS, anneal_temperature="K", resistance="ohm")
+        columns.update({f"flux_{name}": "Phi0" for name in self.probes or {}})
+        ctx.declare_series(columns, signal="temperature", axes=["time"])
+        station.scanner.retract(ctx)  # thermal contraction moves the sample by microns
+        for anneal in self.anneal_temperature:
 
-        def log() -> None:
-            record_state(ctx)
+            def log(**extra) -> None:
+                record_state(ctx, anneal_temperature=anneal, **extra)
 
-        settle_temperature(ctx, self.anneal_temperature, self.tolerance, 0.0, self.timeout, self.record_interval, log)
-        held = 0.0
-        while held < self.hold:
-            log()
-            interval = min(self.record_interval, self.hold - held)
-            ctx.wait(interval)
-            held += interval
-        settle_temperature(ctx, self.base_temperature, self.tolerance, 0.0, self.timeout, self.record_interval, log)
-        log()
+            settle_temperature(ctx, anneal, self.tolerance, 0.0, self.timeout, self.record_interval, log)
+            held = 0.0
+            while held < self.hold:
+                log()
+                interval = min(self.record_interval, self.hold - held)
+                ctx.wait(interval)
+                held += interval
+            if self.resistance_current is not None:
+                log(resistance=self._resistance(ctx))
+            settle_temperature(ctx, self.base_temperature, self.tolerance, 0.0, self.timeout,
+                               self.record_interval, log)
+            if self.probes:
+                log(**read_probes(ctx, self.probes, self.probe_height, self.integration_time))
+                station.scanner.retract(ctx)
+            else:
+                log()
+
+    def _resistance(self, ctx) -> float:
+        """Four-probe resistance (ohm) with the current reversed (cancels thermal offsets)."""
+        source, voltmeter = ctx.station.current_source, ctx.station.voltmeter
+        present = source.read_current()
+        source.ramp_to(present + self.resistance_current, ctx)
+        positive = voltmeter.read_voltage(1.0, ctx)
+        source.ramp_to(present - self.resistance_current, ctx)
+        negative = voltmeter.read_voltage(1.0, ctx)
+        source.ramp_to(present, ctx)
+        return (positive - negative) / (2 * self.resistance_current)

@@ -34,7 +34,7 @@ BAD_INPUT = [
     ("steps:\n  - teleport: {}", "step 1: unknown procedure 'teleport'"),
     ("steps:\n  - bias_sweep: {points: [0, 200 uA], stride: 3}", "step 1 (bias_sweep): unknown parameter(s) stride"),
     ("steps:\n  - bias_sweep: {points: [0, 200 K]}", "step 1 (bias_sweep): points: '200 K' is not a current"),
-    ("steps:\n  - bias_sweep: {points: [0, 260 uA]}", "bias current 260 uA is outside the station limits"),
+    ("steps:\n  - bias_sweep: {points: [0, 360 uA]}", "bias current 360 uA is outside the station limits"),
 ]
 
 

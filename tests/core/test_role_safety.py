@@ -47,7 +47,7 @@ def pacer(station):
     return CleanupPacer(station.clock)
 
 
-BIAS_GRID = np.arange(-400, 401, 25) * UA
+BIAS_GRID = np.arange(-450, 451, 25) * UA
 
 
 @pytest.mark.parametrize("target", BIAS_GRID, ids=lambda t: f"{t / UA:+.0f}uA")
@@ -57,7 +57,7 @@ def test_bias_grid_each_setpoint_ramps_within_limits_or_is_refused_before_any_co
     source.ramp_to(start, pacer)
     station.sent.clear()
     t0 = station.clock.now()
-    if abs(target) > 250 * UA:
+    if abs(target) > 350 * UA:
         with pytest.raises(LimitError, match="outside the station limits"):
             source.ramp_to(target, pacer)
         assert station.sent == []
@@ -67,7 +67,7 @@ def test_bias_grid_each_setpoint_ramps_within_limits_or_is_refused_before_any_co
     levels = [args[0] for name, args in station.sent if name == "current_source._apply_current"]
     assert levels[-1] == pytest.approx(target, abs=1e-15)
     assert source.read_current() == pytest.approx(target, abs=1e-15)
-    assert all(abs(level) <= 250 * UA for level in levels)
+    assert all(abs(level) <= 350 * UA for level in levels)
     steps = np.abs(np.diff([start, *levels]))
     assert steps.max() <= limits.bias_ramp.default * RAMP_STEP_INTERVAL_S * (1 + 1e-9)
     # ramp time follows the configured rate (20 uA/s)

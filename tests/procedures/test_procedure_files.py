@@ -25,7 +25,7 @@ BAD_FILES = [
         "step 2 (bias_sweep): points: '200 K' is not a current",
     ),
     ("steps:\n  - bias_sweep: {points: [0, 200 uA], step: 0 uA}", "step 1 (bias_sweep): step: must be positive"),
-    ("steps:\n  - bias_sweep: {points: 200 uA}", "points: expected a non-empty list"),
+    ("steps:\n  - bias_sweep: {points: []}", "points: expected a non-empty list"),
     ("steps:\n  - set: {}", "give at least one of"),
     ("steps:\n  - park: {x: 1 um, y: 2 um}\n  - [a, b]", "step 2: write each step as"),
     ("steps:\n  - park: {x: 1 um, y: 2 um}\nrepeat: 3", "unknown key(s) repeat"),
@@ -43,7 +43,7 @@ def test_malformed_procedure_files_give_one_line_naming_the_place(text, message)
 
 
 OUT_OF_LIMITS = [
-    ("steps:\n  - bias_sweep: {points: [0, 300 uA], step: 2 uA}", "step 1 (bias_sweep): bias current 300 uA is outside the station limits [-250 uA, 250 uA]"),
+    ("steps:\n  - bias_sweep: {points: [0, 400 uA], step: 2 uA}", "step 1 (bias_sweep): bias current 400 uA is outside the station limits [-350 uA, 350 uA]"),
     ("steps:\n  - bias_sweep: {points: [0, 100 uA], rate: 1 mA/s}", "bias ramp rate"),
     ("steps:\n  - set: {field: 25 G}", "step 1 (set): field 2.5 mT is outside the station limits"),
     ("steps:\n  - zero_field_cool: {from_temperature: 300 K}", "temperature setpoint 300 K"),

@@ -78,7 +78,7 @@ def test_aborting_an_image_keeps_the_finished_lines_and_marks_the_step(twin, tmp
         ("raster_scan: {x: [0, 10 um], y: [0, 50 um], reconstruct: false}", "scanner y 50 um is outside"),
         ("raster_scan: {x: [0, 10 um], y: [0, 10 um], height: 0.2 um, reconstruct: false}", "scanner height z 200 nm"),
         ("line_cut: {start: [0, -45 um], end: [0, 0], bias_currents: [0]}", "scanner y -45 um"),
-        ("line_cut: {start: [0, 0], end: [0, 10 um], bias_currents: [0, 300 uA]}", "bias current 300 uA"),
+        ("line_cut: {start: [0, 0], end: [0, 10 um], bias_currents: [0, 400 uA]}", "bias current 400 uA"),
     ],
 )
 def test_scans_outside_the_range_are_refused_before_anything_moves(twin, step, message):

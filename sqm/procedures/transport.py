@@ -1,0 +1,91 @@
+"""Transport through the sample: iv_curve (paper Fig. 2c) and resistance_vs_temperature
+(Fig. 3f, S1a), read by the four-probe voltmeter."""
+
+from __future__ import annotations
+
+from ..limits import StationLimits
+from .base import Param, Procedure
+from .bias_sweep import sweep_points
+from .common import settle_temperature
+
+
+class IVCurve(Procedure):
+    name = "iv_curve"
+    summary = "Sweep the bias through turning points and read the four-probe voltage (I-V curve, I_c)."
+    params = (
+        Param("points", "current", [0, "300 uA"], "turning points of the sweep (A)", many=True),
+        Param("step", "current", "2 uA", "largest step between readings (A)", positive=True),
+        Param("settle", "time", "0.1 s", "wait after each step before reading (s)"),
+        Param("integration_time", "time", "0.2 s", "voltage averaged this long (s)", positive=True),
+    )
+
+    def validate(self, limits: StationLimits) -> None:
+        for current in self.points:
+            limits.bias_current.check(current)
+
+    def expected_points(self) -> int:
+        return len(sweep_points(self.points, self.step))
+
+    def run(self, ctx) -> None:
+        station = ctx.station
+        ctx.declare_series(
+            {"bias_current": "A", "voltage": "V", "temperature": "K", "time": "s", "branch": "1"},
+            signal="voltage",
+            axes=["bias_current"],
+        )
+        for current, branch in sweep_points(self.points, self.step):
+            station.current_source.ramp_to(current, ctx)
+            ctx.wait(self.settle)
+            voltage = station.voltmeter.read_voltage(self.integration_time, ctx)
+            ctx.record(
+                bias_current=station.current_source.read_current(),
+                voltage=voltage,
+                temperature=station.temperature.read_temperature(),
+                time=ctx.now(),
+                branch=branch,
+            )
+        station.current_source.ramp_to(0.0, ctx)
+
+
+class ResistanceVsTemperature(Procedure):
+    name = "resistance_vs_temperature"
+    summary = "Settle at each temperature and measure the four-probe resistance with a small +-current."
+    params = (
+        Param("temperatures", "temperature", doc="temperatures to settle at, in order (K)", many=True),
+        Param("current", "current", "10 uA", "probe current, applied with both signs (A)", positive=True),
+        Param("integration_time", "time", "1 s", "voltage averaged this long per sign (s)", positive=True),
+        Param("tolerance", "temperature", "0.02 K", "settled within this (K)", positive=True),
+        Param("hold", "time", "10 s", "within tolerance this long before reading (s)"),
+        Param("timeout", "time", "1 h", "give up settling after this long (s)", positive=True),
+    )
+
+    def validate(self, limits: StationLimits) -> None:
+        for temperature in self.temperatures:
+            limits.temperature.check(temperature)
+        limits.bias_current.check(self.current)
+
+    def expected_points(self) -> int:
+        return len(self.temperatures)
+
+    def run(self, ctx) -> None:
+        station = ctx.station
+        ctx.declare_series(
+            {"temperature": "K", "resistance": "ohm", "setpoint": "K", "time": "s"},
+            signal="resistance",
+            axes=["temperature"],
+        )
+        source, voltmeter = station.current_source, station.voltmeter
+        for setpoint in self.temperatures:
+            settle_temperature(ctx, setpoint, self.tolerance, self.hold, self.timeout, 5.0, lambda: None)
+            # Reversing the current cancels thermoelectric offsets (the delta method).
+            source.ramp_to(self.current, ctx)
+            positive = voltmeter.read_voltage(self.integration_time, ctx)
+            source.ramp_to(-self.current, ctx)
+            negative = voltmeter.read_voltage(self.integration_time, ctx)
+            source.ramp_to(0.0, ctx)
+            ctx.record(
+                temperature=station.temperature.read_temperature(),
+                resistance=(positive - negative) / (2 * self.current),
+                setpoint=setpoint,
+                time=ctx.now(),
+            )
