@@ -2,7 +2,6 @@
 
 from .base import Param, Procedure
 from .bias_sweep import BiasSweep
-from .field_cool import FieldCool
 from .field_sweep import FieldSweep
 from .line_cut import LineCut
 from .park import Park
@@ -10,11 +9,23 @@ from .raster_scan import RasterScan
 from .set_state import SetState
 from .thermal_cycle import ThermalCycle
 from .transport import IVCurve, ResistanceVsTemperature
-from .zero_field_cool import ZeroFieldCool
+from .zero_field_cool import FieldCool, ZeroFieldCool
 
 PROCEDURES: dict[str, type[Procedure]] = {
-    cls.name: cls for cls in (ZeroFieldCool, SetState, Park, BiasSweep, ThermalCycle, RasterScan, LineCut, FieldSweep, FieldCool, IVCurve,
-                ResistanceVsTemperature)
+    cls.name: cls
+    for cls in (
+        ZeroFieldCool,
+        FieldCool,
+        SetState,
+        Park,
+        BiasSweep,
+        ThermalCycle,
+        RasterScan,
+        LineCut,
+        FieldSweep,
+        IVCurve,
+        ResistanceVsTemperature,
+    )
 }
 
 __all__ = ["PROCEDURES", "Param", "Procedure"]
