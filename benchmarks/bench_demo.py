@@ -1,7 +1,8 @@
-"""Benchmark: the demo's wall time against the lab time it stands for, and the run
-store against raw h5py, measured side by side in one process.
+"""Benchmark: each of the demo's procedures on the twin, wall time against the lab time
+it stands for (the simulated clock), and the run store against raw h5py, measured
+side by side in one process.
 
-    .venv/bin/python benchmarks/bench_demo.py [--repeats 5]
+    .venv/bin/python benchmarks/bench_demo.py [--repeats 3]
 
 Prints a Markdown table (the README quotes it) and writes benchmarks/results/demo.json.
 Nothing here is asserted: figures, not tests.
@@ -21,19 +22,20 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from sqm.demo import DEMO_PARTS
 from sqm.readback import find_step, read_steps
 from sqm.session import run_procedure
+from sqm.station import DEFAULT_STATION, Station
 from sqm.store import RunStore
 
 HERE = Path(__file__).resolve().parent
-FIG3 = HERE.parent / "configs" / "procedures" / "fig3_bias_loop.yaml"
 
 
-def time_demo_run(out_dir: Path) -> tuple[float, float, dict[str, np.ndarray]]:
-    """Wall seconds and lab seconds of one Fig. 3 run on the twin, and its sweep data."""
-    result = run_procedure(FIG3, out_dir=out_dir)
-    sweep = find_step(read_steps(result.path), "bias_sweep")
-    return result.wall_seconds, result.lab_seconds, sweep.data
+def time_run(procedure: Path, out_dir: Path) -> tuple[float, float, Path]:
+    """Wall seconds and lab seconds of one run on a fresh twin (built outside the timing)."""
+    station = Station.from_file(DEFAULT_STATION)
+    result = run_procedure(procedure, station, out_dir)
+    return result.wall_seconds, result.lab_seconds, result.path
 
 
 def time_store(columns: dict[str, np.ndarray], path: Path) -> float:
@@ -60,7 +62,7 @@ def time_raw_h5py(columns: dict[str, np.ndarray], path: Path) -> float:
 
 
 def time_demo_command(out_dir: Path) -> float:
-    """Wall seconds of the whole `sqm demo` command: start-up, run, analysis, figures."""
+    """Wall seconds of the whole `sqm demo` command: start-up, runs, analysis, figures."""
     started = time.perf_counter()
     subprocess.run([sys.executable, "-m", "sqm.cli", "demo", "--out", str(out_dir)], check=True,
                    capture_output=True)
@@ -69,40 +71,41 @@ def time_demo_command(out_dir: Path) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=3)
     arguments = parser.parse_args()
-    walls, labs, stores, raws = [], [], [], []
+    results: dict = {"repeats": arguments.repeats, "procedures": {}}
+    print("| procedure | wall time | lab time (simulated) | lab / wall |\n|---|---|---|---|")
     with tempfile.TemporaryDirectory() as folder:
         folder = Path(folder)
-        for repeat in range(arguments.repeats):
-            wall, lab, columns = time_demo_run(folder / f"run{repeat}")
-            walls.append(wall)
-            labs.append(lab)
-            stores.append(time_store(columns, folder / f"store{repeat}.h5"))
-            raws.append(time_raw_h5py(columns, folder / f"raw{repeat}.h5"))
-        command_s = statistics.median(time_demo_command(folder / f"demo{repeat}") for repeat in range(3))
+        fig3_file = None
+        for name, procedure, _ in DEMO_PARTS:
+            walls, labs = [], []
+            for repeat in range(arguments.repeats):
+                wall, lab, path = time_run(procedure, folder / f"{name}{repeat}")
+                walls.append(wall)
+                labs.append(lab)
+                fig3_file = path if name == "fig3_bias_loop" else fig3_file
+            wall, lab = statistics.median(walls), statistics.median(labs)
+            results["procedures"][name] = {"wall_s": wall, "lab_s": lab, "lab_per_wall": lab / wall}
+            print(f"| {name} | {wall:.2f} s | {lab / 3600:.2f} h | {lab / wall:.0f}x |")
+        columns = find_step(read_steps(fig3_file), "bias_sweep").data
+        stores = [time_store(columns, folder / f"store{i}.h5") for i in range(arguments.repeats)]
+        raws = [time_raw_h5py(columns, folder / f"raw{i}.h5") for i in range(arguments.repeats)]
+        command = statistics.median(time_demo_command(folder / f"demo{i}") for i in range(arguments.repeats))
     points = len(columns["flux"])
-    results = {
-        "repeats": arguments.repeats,
-        "points": points,
-        "demo_wall_s": statistics.median(walls),
-        "demo_lab_s": statistics.median(labs),
-        "lab_per_wall": statistics.median(lab / wall for lab, wall in zip(labs, walls)),
-        "demo_command_s": command_s,
-        "store_s": statistics.median(stores),
-        "raw_h5py_s": statistics.median(raws),
-        "store_over_raw": statistics.median(s / r for s, r in zip(stores, raws)),
-        "store_us_per_point": 1e6 * statistics.median(stores) / points,
-    }
+    results.update(
+        demo_command_s=command,
+        store_s=statistics.median(stores),
+        raw_h5py_s=statistics.median(raws),
+        store_over_raw=statistics.median(s / r for s, r in zip(stores, raws)),
+        store_points=points,
+    )
     (HERE / "results").mkdir(exist_ok=True)
     (HERE / "results" / "demo.json").write_text(json.dumps(results, indent=2) + "\n")
-    print("| measure | value |\n|---|---|")
-    print(f"| Fig. 3 run on the twin, wall time (median of {arguments.repeats}) | {results['demo_wall_s']:.2f} s |")
-    print(f"| lab time it stands for (simulated clock) | {results['demo_lab_s']:.0f} s |")
-    print(f"| lab time / wall time | {results['lab_per_wall']:.0f}x |")
-    print(f"| whole `sqm demo` command (start-up, 3 runs, analysis, 5 PNGs; median of 3) | {command_s:.2f} s |")
-    print(f"| RunStore, {points} points appended one by one | {1e3 * results['store_s']:.1f} ms "
-          f"({results['store_us_per_point']:.0f} us/point) |")
+    print(f"\n| measure | value |\n|---|---|")
+    print(f"| whole `sqm demo` command (start-up, 6 runs, analysis, 9 PNGs; median of {arguments.repeats}) | "
+          f"{command:.1f} s |")
+    print(f"| RunStore, {points} points appended one by one | {1e3 * results['store_s']:.1f} ms |")
     print(f"| raw h5py, same arrays written at once | {1e3 * results['raw_h5py_s']:.1f} ms |")
     print(f"| RunStore / raw h5py | {results['store_over_raw']:.1f}x |")
 

@@ -1,11 +1,14 @@
 """`sqm demo`: the paper's experiment on the twin, written to HDF5 and PNG figures.
 
-Three procedure files, one run file each:
+Six procedure files, one run file each:
 - fig3_bias_loop: zero-field cool, park over the lower-right domain, the virgin bias
   sweep to +200 uA and the major loop (Fig. 3a, and 3b with the Oersted part removed);
 - fig2_images: flux images after ZFC, at +100, +200 uA, remanent, at -200 uA,
   remanent, with the reconstructed current density (Fig. 2 d-l, and S2a);
-- fig3cd_edge: line cuts across the lower edge versus bias (Fig. 3c-d).
+- fig3cd_edge: line cuts across the lower edge versus bias (Fig. 3c-d);
+- fig2c_transport: I-V curves at three temperatures and R(T) (Fig. 2c, S1a);
+- fig4_field_loop: the two domains' field loops and images along them (Fig. 4);
+- fig3f_thermal: remanence after anneals at increasing T_a, beside R(T_a) (Fig. 3f).
 The numbers each figure rests on go to demo_summary.json.
 """
 
@@ -22,9 +25,12 @@ from .analysis.currents import image_correlation, oersted_subtraction
 from .figures import (
     bias_loop_figure,
     edge_cut_figure,
+    field_loop_figure,
     image_panels_figure,
     induced_loop_figure,
     oersted_subtraction_figure,
+    thermal_erasure_figure,
+    transport_figure,
 )
 from .readback import find_step, read_steps
 from .station import DEFAULT_STATION
@@ -33,6 +39,10 @@ PROCEDURES = DEFAULT_STATION.parent.parent / "procedures"
 FIG3_PROCEDURE = PROCEDURES / "fig3_bias_loop.yaml"
 FIG2_PROCEDURE = PROCEDURES / "fig2_images.yaml"
 FIG3CD_PROCEDURE = PROCEDURES / "fig3cd_edge.yaml"
+FIG2C_PROCEDURE = PROCEDURES / "fig2c_transport.yaml"
+FIG4_PROCEDURE = PROCEDURES / "fig4_field_loop.yaml"
+FIG3F_PROCEDURE = PROCEDURES / "fig3f_thermal.yaml"
+GAUSS = 1e-4
 
 
 def bias_loop_figures(run_file: Path, out_dir: Path) -> tuple[list[Path], dict]:
@@ -96,11 +106,73 @@ def edge_cut_figures(run_file: Path, out_dir: Path) -> tuple[list[Path], dict]:
     return [figure], {"bias_current_A": currents.tolist(), "peak_edge_current_A_per_m": peak.tolist()}
 
 
+def transport_figures(run_file: Path, out_dir: Path) -> tuple[list[Path], dict]:
+    """Fig. 2c (I-V at each temperature) and S1a (R(T))."""
+    steps = read_steps(run_file)
+    curves = []
+    critical = {}
+    for step in (step for step in steps if step.procedure == "iv_curve"):
+        kelvin = float(np.median(step.data["temperature"]))
+        up = step.data["branch"] == 0
+        current, voltage = step.data["bias_current"][up], step.data["voltage"][up]
+        curves.append((kelvin, current, voltage))
+        above = np.flatnonzero(voltage > 1e-6)
+        critical[f"{kelvin:.2f} K"] = float(current[above[0]]) if above.size else float("nan")
+    rt = find_step(steps, "resistance_vs_temperature")
+    figure = transport_figure(curves, rt.data["temperature"], rt.data["resistance"], out_dir / "fig2c_transport.png")
+    return [figure], {"critical_current_A": critical,
+                      "resistance_ohm": dict(zip(map(float, rt.data["setpoint"]), map(float, rt.data["resistance"])))}
+
+
+def field_loop_figures(run_file: Path, out_dir: Path) -> tuple[list[Path], dict]:
+    """Fig. 4a (images at the paper's fields) and 4b (the two domains' loops)."""
+    steps = read_steps(run_file)
+    sweeps = [step for step in steps if step.procedure == "field_sweep"]
+    field = np.concatenate([step.data["field"] for step in sweeps])
+    lower = np.concatenate([step.data["flux_lower"] for step in sweeps])
+    upper = np.concatenate([step.data["flux_upper"] for step in sweeps])
+    scans = [step for step in steps if step.procedure == "raster_scan"]
+    panels = []
+    for index, step in enumerate(scans):
+        value = step.parameters["field"]["value"] / GAUSS
+        direction = "" if index == 0 else (" ↑" if index < 4 or index == 6 else " ↓")
+        panels.append({"kind": "flux", "image": step.data["flux"], "x": step.data["x"], "y": step.data["y"],
+                       "title": f"H = {value:+.2f} G{direction}"})
+    figures = [
+        image_panels_figure(panels, out_dir / "fig4a_field_images.png",
+                            "Flux images along the field loop (Fig. 4a)", columns=4),
+        field_loop_figure(field, lower, upper, out_dir / "fig4b_field_loop.png"),
+    ]
+    top = int(np.argmax(field))
+    return figures, {
+        "lower_remanence_Phi0": float(lower[top:][np.argmin(np.abs(field[top:]))]),
+        "upper_remanence_Phi0": float(upper[top:][np.argmin(np.abs(field[top:]))]),
+    }
+
+
+def thermal_figures(run_file: Path, out_dir: Path) -> tuple[list[Path], dict]:
+    """Fig. 3f: remanence retained after each anneal temperature, beside R at T_a."""
+    steps = read_steps(run_file)
+    prepared = find_step(steps, "bias_sweep").data["flux"][-1]
+    cycle = find_step(steps, "thermal_cycle")
+    read = np.isfinite(cycle.data["flux_lower"])
+    measured = np.isfinite(cycle.data["resistance"])
+    anneal = cycle.data["anneal_temperature"][read]
+    retained = cycle.data["flux_lower"][read] / prepared
+    figure = thermal_erasure_figure(anneal, retained, cycle.data["anneal_temperature"][measured],
+                                    cycle.data["resistance"][measured], out_dir / "fig3f_thermal.png")
+    return [figure], {"retained_fraction": dict(zip(map(float, anneal), map(float, retained))),
+                      "lab_hours": float((cycle.data["time"][-1] - cycle.data["time"][0]) / 3600)}
+
+
 # (name, procedure file, figure maker) in the order the demo runs them
 DEMO_PARTS: list[tuple[str, Path, Callable[[Path, Path], tuple[list[Path], dict]]]] = [
     ("fig3_bias_loop", FIG3_PROCEDURE, bias_loop_figures),
     ("fig2_images", FIG2_PROCEDURE, image_figures),
     ("fig3cd_edge", FIG3CD_PROCEDURE, edge_cut_figures),
+    ("fig2c_transport", FIG2C_PROCEDURE, transport_figures),
+    ("fig4_field_loop", FIG4_PROCEDURE, field_loop_figures),
+    ("fig3f_thermal", FIG3F_PROCEDURE, thermal_figures),
 ]
 
 

@@ -144,3 +144,52 @@ def oersted_subtraction_figure(remanent, subtracted, x, y, correlation: float, p
     _image_axes(left, remanent, x, y, "remanent after +200 \u00b5A")
     _image_axes(right, subtracted, x, y, f"\u03a6(200) \u2212 2\u03a6(100)   (r = {correlation:.3f})")
     return _save(figure, path)
+
+
+def transport_figure(iv_curves: list[tuple[float, np.ndarray, np.ndarray]], temperature, resistance,
+                     path: Path) -> Path:
+    """Fig. 2c and S1a: I-V curves (label: temperature in K) and R(T)."""
+    figure, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8), dpi=130)
+    for kelvin, current, voltage in iv_curves:
+        left.plot(current / UA, voltage * 1e6, lw=1, label=f"{kelvin:.1f} K")
+    left.set_xlabel("bias current (\u00b5A)")
+    left.set_ylabel("voltage (\u00b5V)")
+    left.set_title("I-V of the lower domain (Fig. 2c)", fontsize=10)
+    left.legend(fontsize=8)
+    order = np.argsort(temperature)
+    right.plot(temperature[order], resistance[order], "o-", color="magenta", ms=4)
+    right.set_xlabel("temperature (K)")
+    right.set_ylabel("resistance (\u03a9)")
+    right.set_title("R(T) (Fig. S1a)", fontsize=10)
+    return _save(figure, path)
+
+
+def field_loop_figure(field, lower, upper, path: Path) -> Path:
+    """Fig. 4b: flux of the lower (red) and upper (blue) domains versus field."""
+    figure, axes = plt.subplots(figsize=(5.2, 4.0), dpi=150)
+    axes.plot(field / 1e-4, lower / MPHI0, ".-", color="red", ms=2.5, lw=0.8, label="lower domain")
+    axes.plot(field / 1e-4, upper / MPHI0, ".-", color="blue", ms=2.5, lw=0.8, label="upper domain")
+    axes.plot([0], [0], "o", mfc="none", mec="gold", ms=9, mew=2, label="virgin state")
+    axes.axhline(0, color="0.7", lw=0.6)
+    axes.axvline(0, color="0.7", lw=0.6)
+    axes.set_xlabel("field H (G)")
+    axes.set_ylabel("\u03a6 (m\u03a6$_0$)")
+    axes.set_title("Hysteretic switching by Meissner current (Fig. 4b)", fontsize=10)
+    axes.legend(fontsize=8)
+    return _save(figure, path)
+
+
+def thermal_erasure_figure(anneal, retained, resistance_anneal, resistance, path: Path) -> Path:
+    """Fig. 3f: retained remanence versus anneal temperature, beside the resistance."""
+    figure, axes = plt.subplots(figsize=(5.2, 4.0), dpi=150)
+    axes.plot(anneal, retained, "o-", color="black", label="remanence (retained fraction)")
+    axes.set_xlabel("anneal temperature T$_a$ (K)")
+    axes.set_ylabel("retained remanence")
+    axes.axhline(0, color="0.7", lw=0.6)
+    twin = axes.twinx()
+    twin.plot(resistance_anneal, resistance, "s-", color="magenta", ms=4, label="resistance at T$_a$")
+    twin.set_ylabel("resistance (\u03a9)", color="magenta")
+    axes.set_title("Thermal erasure of the remanence (Fig. 3f)", fontsize=10)
+    lines = axes.get_lines()[:1] + twin.get_lines()
+    axes.legend(lines, [line.get_label() for line in lines], fontsize=8, loc="center left")
+    return _save(figure, path)
