@@ -69,6 +69,12 @@ def build_backend(config: dict, limits: StationLimits) -> Backend:
         clock = SimulatedClock(pace=None if pace is None else to_si(pace, "dimensionless"))
     except ValueError as error:
         raise UserInputError(f"sim.pace: {error}") from None
+    entry = settings.superconductor.vortex_entry_field
+    if max(abs(limits.field.minimum), abs(limits.field.maximum)) >= entry:
+        raise UserInputError(
+            f"limits.field reaches {max(abs(limits.field.minimum), abs(limits.field.maximum)) * 1e4:.3g} G; the "
+            f"twin has no vortices, so its field limit must stay below the entry field {entry * 1e4:.3g} G"
+        )
     world = World(settings)
     clock.add_listener(world.advance)
     roles = {

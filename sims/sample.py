@@ -40,6 +40,17 @@ class SuperconductorParameters:
     pearl_length_lower: float = 5e-6
     pearl_length_upper: float = 10e-6
 
+    # Vortex entry into a thin film in perpendicular field: H_c1 (d / W)^(1/2), with
+    # H_c1 ~ 500 Oe (paper), d = 0.3 um, W = 50 um: ~39 G. The twin has no vortices.
+    lower_critical_field: float = 0.05  # T (500 Oe as mu0 H)
+    thickness: float = 0.3e-6  # m
+    width: float = 50e-6  # m
+
+    @property
+    def vortex_entry_field(self) -> float:
+        """Field (T) above which vortices would enter the flake (not modelled by the twin)."""
+        return self.lower_critical_field * math.sqrt(self.thickness / self.width)
+
     def pearl_length(self, domain: str) -> float:
         """Lambda(T = 0) of 'lower' or 'upper' (m)."""
         return {"lower": self.pearl_length_lower, "upper": self.pearl_length_upper}[domain]

@@ -31,6 +31,7 @@ class BiasSweep(Procedure):
         Param("rate", "current_rate", None, "ramp rate (A/s); default: the station's", positive=True),
         Param("settle", "time", "0.1 s", "wait after each step before reading (s)"),
         Param("integration_time", "time", "0.5 s", "flux averaged this long at each point (s)", positive=True),
+        Param("record_voltage", "flag", False, "also read the four-probe voltage (flags a resistive film)"),
     )
 
     def check_consistency(self) -> None:
@@ -49,19 +50,20 @@ class BiasSweep(Procedure):
     def run(self, ctx) -> None:
         station = ctx.station
         source, squid = station.current_source, station.squid
-        ctx.declare_series(
-            {"bias_current": "A", "flux": "Phi0", "temperature": "K", "time": "s", "branch": "1"},
-            signal="flux",
-            axes=["bias_current"],
-        )
+        columns = {"bias_current": "A", "flux": "Phi0", "temperature": "K", "time": "s", "branch": "1"}
+        if self.record_voltage:
+            columns["voltage"] = "V"
+        ctx.declare_series(columns, signal="flux", axes=["bias_current"])
         for current, branch in sweep_points(self.points, self.step):
             source.ramp_to(current, ctx, self.rate)
             ctx.wait(self.settle)
             flux = squid.read_flux(self.integration_time, ctx)
+            extra = {"voltage": station.voltmeter.read_voltage(0.1, ctx)} if self.record_voltage else {}
             ctx.record(
                 bias_current=source.read_current(),
                 flux=flux,
                 temperature=station.temperature.read_temperature(),
                 time=ctx.now(),
                 branch=branch,
+                **extra,
             )

@@ -238,3 +238,37 @@ def test_a_field_cooled_film_screens_only_the_change_of_field(twin, tmp_path):
     flux = find_step(read_steps(path), "field_sweep").data["flux_lower"]
     assert abs(flux[0]) < NOISE  # cooled in 1 G: no Meissner current at 1 G
     assert flux[-1] > 20 * NOISE  # removing the field: the film holds the flux, a positive signal
+
+
+def test_a_bias_above_ic_is_flagged_by_the_voltage_in_the_sweep(twin, tmp_path):
+    text = """steps:
+  - zero_field_cool: {}
+  - bias_sweep: {points: [0, 300 uA, 0], step: 20 uA, record_voltage: true}
+"""
+    path, outcome = run_on_station(twin, text, tmp_path)
+    assert outcome.status == "completed"
+    sweep = find_step(read_steps(path), "bias_sweep")
+    resistive = sweep.data["voltage"] > 1e-6
+    assert np.all(sweep.data["bias_current"][resistive] > 235 * UA)
+    assert resistive.sum() >= 3  # 240 (just), 260, 280, 300 uA on the way up
+
+
+def test_a_twin_station_whose_field_limit_reaches_vortex_entry_is_refused():
+    import yaml
+
+    from sqm.errors import UserInputError
+    from sqm.station import DEFAULT_STATION, Station
+
+    data = yaml.safe_load(DEFAULT_STATION.read_text())
+    data["limits"]["field"]["max_abs"] = "50 G"
+    with pytest.raises(UserInputError, match="entry field 38.7 G"):
+        Station.from_text(yaml.safe_dump(data))
+
+
+@pytest.mark.parametrize("rate", [0.0, -1e-5, 3e-4])
+def test_field_ramp_rates_outside_the_limits_are_refused_before_any_ramp(twin, rate):
+    from sqm.errors import LimitError
+
+    with pytest.raises(LimitError, match="field ramp rate"):
+        twin.magnet.ramp_to(1 * GAUSS, CleanupPacer(twin.clock), rate=rate)
+    assert twin.magnet.state() is MagnetState.AT_ZERO and twin.magnet.read_field() == 0.0
