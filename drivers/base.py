@@ -1,0 +1,82 @@
+"""What every real-instrument adapter shares: how it is built from a station file, how
+it reaches its instrument, and how faults become clear reasons.
+
+An adapter is a role (sqm.roles) implemented on a pymeasure driver. The station's
+`hardware:` block names, per role, a `driver` (a key of sqm.drivers.backend.DRIVERS)
+and its settings; the adapter class builds itself with `from_config(config, context)`.
+Quantities in the settings may carry units (sqm.units).
+
+Safety stays in the roles' base classes (limits before any command, ramps from the
+measured value); adapters add the instrument's own preconditions (quench, persistent
+switch, invalid sensor reading) and must never let a driver clamp a value: they check
+the instrument's own range before sending and refuse.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from sqm.clock import Clock
+from sqm.errors import InstrumentError, UserInputError
+from sqm.units import to_si
+
+
+@dataclass
+class HardwareContext:
+    """Shared by all adapters of one station: the VISA library, the clock, shared devices."""
+
+    visa_library: str  # "" for pyvisa's default, "@py", or "path/to/devices.yaml@sim"
+    clock: Clock
+    shared: dict[str, Any] = field(default_factory=dict)  # e.g. one DAQ device used by two roles
+    closers: list[Callable[[], None]] = field(default_factory=list)
+
+    def visa_adapter(self, address: str, **settings):
+        """A pymeasure VISAAdapter on `address` through this station's VISA library."""
+        from pymeasure.adapters import VISAAdapter
+
+        try:
+            adapter = VISAAdapter(address, visa_library=self.visa_library, **settings)
+        except Exception as error:  # pyvisa raises many kinds; the operator needs the address and why
+            raise InstrumentError(f"cannot open {address}: {type(error).__name__}: {error}") from None
+        self.closers.append(adapter.close)
+        return adapter
+
+    def close(self) -> None:
+        for closer in reversed(self.closers):
+            try:
+                closer()
+            except Exception:  # closing is best effort: never mask how the run ended
+                pass
+
+
+def setting(config: dict, key: str, dimension: str | None = None, default: Any = ...) -> Any:
+    """One setting of a role's block, converted to SI if `dimension` is given."""
+    if key not in config:
+        if default is ...:
+            raise UserInputError(f"missing setting '{key}'")
+        return default
+    value = config[key]
+    if dimension is None:
+        return value
+    try:
+        return to_si(value, dimension)
+    except UserInputError as error:
+        raise UserInputError(f"{key}: {error}") from None
+
+
+def check_known_keys(config: dict, known: set[str]) -> None:
+    unknown = set(config) - known - {"driver"}
+    if unknown:
+        raise UserInputError(f"unknown setting(s) {', '.join(sorted(unknown))} (known: {', '.join(sorted(known))})")
+
+
+def guarded(what: str, call: Callable[[], Any]) -> Any:
+    """Run one instrument exchange; a timeout, garbage or a driver error becomes an
+    InstrumentError naming `what` (the run then stops with that reason, station safe)."""
+    try:
+        return call()
+    except InstrumentError:
+        raise
+    except Exception as error:
+        raise InstrumentError(f"{what}: {type(error).__name__}: {error}") from None
