@@ -19,7 +19,7 @@ from __future__ import annotations
 import importlib
 from pathlib import Path
 
-from sqm.clock import RealClock
+from sqm.clock import RealClock, SimulatedClock
 from sqm.errors import InstrumentError, UserInputError
 from sqm.limits import StationLimits
 from sqm.station import Backend
@@ -37,6 +37,7 @@ DRIVERS: dict[str, str] = {
     "nidaq_scanner": "nidaq:NIDAQScanner",
     "nidaq_fll": "nidaq:NIDAQFluxReadout",
 }
+CLOCKS = {"real": RealClock, "simulated": SimulatedClock}  # simulated: pyvisa-sim stations only
 ROLE_NAMES = ("current_source", "voltmeter", "magnet", "temperature", "scanner", "squid")
 SIM_FOLDER = Path(__file__).resolve().parent / "sim"
 
@@ -59,16 +60,25 @@ def _visa_library(value: str) -> str:
     return value
 
 
-def build_backend(config: dict, limits: StationLimits) -> Backend:
-    """Open every instrument of the `hardware:` block and wrap it in its role."""
+def build_backend(config: dict, limits: StationLimits, tolerant: bool = False) -> Backend:
+    """Open every instrument of the `hardware:` block and wrap it in its role.
+
+    `clock: simulated` is for pyvisa-sim stations only: the simulated instruments have
+    no dynamics and no time, so the station's waits pass at once.
+    `tolerant`: an instrument that does not answer is listed in Backend.failures
+    instead of refusing the whole station (for `sqm instruments`).
+    """
     if not isinstance(config, dict):
         raise UserInputError("'hardware' must be a mapping")
     config = dict(config)
-    context = HardwareContext(_visa_library(str(config.pop("visa_library", ""))), RealClock())
+    clock_kind = config.pop("clock", "real")
+    if clock_kind not in CLOCKS:
+        raise UserInputError(f"hardware.clock must be one of {', '.join(CLOCKS)}, got {clock_kind!r}")
+    context = HardwareContext(_visa_library(str(config.pop("visa_library", ""))), CLOCKS[clock_kind]())
     unknown = set(config) - set(ROLE_NAMES)
     if unknown:
         raise UserInputError(f"hardware: unknown role(s) {', '.join(sorted(unknown))}")
-    roles = {}
+    roles, failures = {}, {}
     try:
         for role_name in ROLE_NAMES:
             block = config.get(role_name)
@@ -76,12 +86,14 @@ def build_backend(config: dict, limits: StationLimits) -> Backend:
                 raise UserInputError(f"hardware.{role_name}: give a mapping with a 'driver'")
             adapter_class = _adapter_class(block["driver"])
             try:
-                roles[role_name] = adapter_class.from_config(block, context)
+                roles[role_name] = adapter_class.from_config(dict(block), context)
             except UserInputError as error:
                 raise UserInputError(f"hardware.{role_name}: {error}") from None
             except InstrumentError as error:
-                raise InstrumentError(f"hardware.{role_name}: {error}") from None
+                if not tolerant:
+                    raise InstrumentError(f"hardware.{role_name}: {error}") from None
+                failures[role_name] = str(error)
     except BaseException:
         context.close()
         raise
-    return Backend(kind="hardware", roles=roles, clock=context.clock, close=context.close)
+    return Backend(kind="hardware", roles=roles, clock=context.clock, close=context.close, failures=failures)

@@ -44,8 +44,8 @@ _SETTINGS = {
 }
 
 
-def build_backend(config: dict, limits: StationLimits) -> Backend:
-    """Make the twin from a station file's `sim:` block."""
+def build_backend(config: dict, limits: StationLimits, tolerant: bool = False) -> Backend:
+    """Make the twin from a station file's `sim:` block (every role always answers)."""
     if not isinstance(config, dict):
         raise UserInputError("'sim' must be a mapping")
     config = dict(config)

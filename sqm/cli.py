@@ -4,6 +4,7 @@
     sqm check PROCEDURE.yaml [--station STATION.yaml]
     sqm demo [--out DIR]
     sqm show FILE.h5
+    sqm instruments [--station STATION.yaml]
 
 Exit status: 0 success; 2 bad input (one line, no traceback, nothing moved);
 1 a step failed; 3 the run was aborted (operator, Ctrl-C or interlock).
@@ -47,6 +48,8 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", type=Path, default=Path("demo-output"))
     show = commands.add_parser("show", help="what a run file holds")
     show.add_argument("file", type=Path)
+    instruments = commands.add_parser("instruments", help="each role, who fills it, and its present readings")
+    instruments.add_argument("--station", type=Path, default=DEFAULT_STATION)
     return parser
 
 
@@ -178,7 +181,35 @@ def _cmd_show(arguments) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"run": _cmd_run, "check": _cmd_check, "demo": _cmd_demo, "show": _cmd_show}
+def _cmd_instruments(arguments) -> int:
+    from .station import Station
+
+    station = Station.from_file(arguments.station, tolerant=True)
+    try:
+        print(f"station '{station.name}' ({station.backend.kind})")
+        snapshots = station.snapshot()  # a role that fails says why instead of a snapshot
+        problems = {**{name: s["error"] for name, s in snapshots.items() if "error" in s}, **station.backend.failures}
+        for name in ("current_source", "voltmeter", "magnet", "temperature", "scanner", "squid"):
+            if name in problems:
+                print(f"  {name:15s} NOT ANSWERING: {problems[name]}")
+                continue
+            snapshot = dict(snapshots[name])
+            identity = snapshot.pop("identity", "?")
+            readings = ", ".join(f"{key}={value:.6g}" if isinstance(value, float) else f"{key}={value}"
+                                 for key, value in snapshot.items())
+            print(f"  {name:15s} {identity}" + (f"\n  {'':15s} {readings}" if readings else ""))
+        return EXIT_FAILED if problems else EXIT_OK
+    finally:
+        station.close()
+
+
+COMMANDS = {
+    "run": _cmd_run,
+    "check": _cmd_check,
+    "demo": _cmd_demo,
+    "show": _cmd_show,
+    "instruments": _cmd_instruments,
+}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -34,6 +34,9 @@ class Backend:
     roles: dict[str, Role]
     clock: Clock
     close: Callable[[], None] = lambda: None
+    # Roles whose instrument could not be opened, with the reason (only when built
+    # with tolerant=True, for `sqm instruments`; a station that runs has none).
+    failures: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -47,16 +50,18 @@ class Station:
     interlock_config: dict = field(default_factory=dict)
 
     @classmethod
-    def from_file(cls, path: str | Path = DEFAULT_STATION) -> "Station":
+    def from_file(cls, path: str | Path = DEFAULT_STATION, tolerant: bool = False) -> "Station":
+        """Build from a station file. `tolerant`: open what answers, list the rest in
+        backend.failures (for `sqm instruments`), instead of refusing the station."""
         path = Path(path)
         try:
             text = path.read_text()
         except OSError as error:
             raise UserInputError(f"{path}: cannot read the station file ({error.strerror})") from None
-        return cls.from_text(text, source=str(path))
+        return cls.from_text(text, source=str(path), tolerant=tolerant)
 
     @classmethod
-    def from_text(cls, text: str, source: str = "<station>") -> "Station":
+    def from_text(cls, text: str, source: str = "<station>", tolerant: bool = False) -> "Station":
         try:
             data = yaml.safe_load(text)
         except yaml.YAMLError as error:
@@ -75,10 +80,11 @@ class Station:
         except UserInputError as error:
             raise UserInputError(f"{source}: {error}") from None
         try:
-            backend = builder(data.get(backend_name) or {}, limits)
+            backend = builder(data.get(backend_name) or {}, limits, tolerant=tolerant)
         except UserInputError as error:
             raise UserInputError(f"{source}: {error}") from None
-        _check_roles(backend.roles, source)
+        if not backend.failures:
+            _check_roles(backend.roles, source)
         for role in backend.roles.values():
             role.attach_limits(limits)
         return cls(
