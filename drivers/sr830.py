@@ -1,0 +1,387 @@
+"""SQUID readout on a Stanford SR830 lock-in, as the station's `SquidReadout`.
+
+No public driver exists for SQUID electronics (Magnicon, STAR Cryoelectronics), so the
+flux-locked loop (FLL) is treated as "analog input + calibration":
+
+* DC flux: the FLL output voltage, wired to one SR830 auxiliary input (`OAUX?<n>;`,
+  as pymeasure sends it), times `phi0_per_volt` (Phi0/V, the FLL's feedback calibration).
+  A reading averages up to 20 samples spread over the integration time (the SR830
+  samples its aux inputs; it does not integrate them).
+* AC susceptometry: the lock-in's in-phase output X (`SNAP? 1,2`, V rms) times
+  `phi0_per_volt_lockin` (Phi0/V) divided by the field-coil current
+  `field_coil_current` (A rms, driven by the lock-in's sine output), in Phi0/A.
+  `LIAS?` is read before (to clear old latched flags) and after: an overload or a lost
+  reference during the reading refuses it, since X is then clipped or meaningless.
+* Lock: an FLL that loses lock runs its integrator into the rails, so an output at
+  or beyond +-`unlock_threshold` volts (e.g. 9.5 V for electronics that rail at
+  +-10 V) counts as unlocked. A railed output is no flux reading: reads raise.
+
+Station file block::
+
+    squid:
+      driver: sr830_squid
+      address: "GPIB0::8::INSTR"
+      flux_input: 1                # SR830 aux input (1-4) carrying the FLL output
+      phi0_per_volt: 0.25 Phi0/V   # FLL calibration
+      phi0_per_volt_lockin: 0.25 Phi0/V
+      field_coil_current: 1 mA     # rms current of the field coil at the lock-in's amplitude
+      pickup_radius: 0.1 um
+      unlock_threshold: 9.5 V
+      time_constant: 100 ms        # optional lock-in settings, applied on connect:
+      sensitivity: 1 mV            #   OFLT, SENS: exact SR830 values only
+      frequency: 1.1 kHz           #   FREQ 1 mHz - 102 kHz
+      amplitude: 0.1 V             #   SLVL 4 mV - 5 V (rms)
+      phase: 0                     #   PHAS -360 - 729.99 degrees
+
+pymeasure's SR830 truncates or clamps out-of-range values of these five settings;
+`StrictSR830` redeclares them with strict validators, and `LockinSettings` refuses a
+station file that asks for anything else before the instrument is opened.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+
+import numpy as np
+from pymeasure.instruments import Instrument
+from pymeasure.instruments.srs import SR830
+from pymeasure.instruments.srs.sr830 import LIAStatus
+from pymeasure.instruments.validators import strict_discrete_set, strict_range
+
+from sqm.errors import InstrumentError, UserInputError
+from sqm.pacing import Pacer
+from sqm.roles import SquidReadout
+from sqm.units import registry
+
+from .base import HardwareContext, check_known_keys, guarded, setting
+
+AUX_INPUTS = (1, 2, 3, 4)
+AUX_INPUT_RANGE_V = 10.5  # the SR830 aux inputs read +-10.5 V
+FREQUENCY_RANGE_HZ = (0.001, 102000.0)
+AMPLITUDE_RANGE_V = (0.004, 5.0)
+PHASE_RANGE_DEG = (-360.0, 729.99)
+
+# A reading is an average of samples at least this far apart (s), and at most this many:
+# the aux inputs are sampled, not integrated, by the SR830.
+SAMPLE_INTERVAL_S = 0.05
+MAX_SAMPLES_PER_READING = 20
+
+# Lock-in status bits that make X meaningless (latched until LIAS? is read).
+LOCKIN_FAULTS = {
+    LIAStatus.INPUT_OVERLOAD: "input overload",
+    LIAStatus.FILTER_OVERLOAD: "time-constant filter overload",
+    LIAStatus.OUTPUT_OVERLOAD: "output overload",
+    LIAStatus.REF_UNLOCK: "reference unlocked",
+}
+
+
+class StrictSR830(SR830):
+    """pymeasure's SR830 with the settings SQM writes redeclared to refuse, not clamp or
+    truncate, a value the instrument cannot take (ValueError before anything is sent)."""
+
+    sensitivity = Instrument.control(
+        "SENS?", "SENS%d",
+        """Control the sensitivity in volts: exactly one of SR830.SENSITIVITIES (2 nV - 1 V).""",
+        validator=strict_discrete_set,
+        values=SR830.SENSITIVITIES,
+        map_values=True,
+    )
+    time_constant = Instrument.control(
+        "OFLT?", "OFLT%d",
+        """Control the time constant in seconds: exactly one of SR830.TIME_CONSTANTS (10 us - 30 ks).""",
+        validator=strict_discrete_set,
+        values=SR830.TIME_CONSTANTS,
+        map_values=True,
+    )
+    frequency = Instrument.control(
+        "FREQ?", "FREQ%0.5e",
+        """Control the internal reference frequency in Hz (1 mHz - 102 kHz).""",
+        validator=strict_range,
+        values=list(FREQUENCY_RANGE_HZ),
+    )
+    sine_voltage = Instrument.control(
+        "SLVL?", "SLVL%0.3f",
+        """Control the sine-output amplitude in volts rms (4 mV - 5 V).""",
+        validator=strict_range,
+        values=list(AMPLITUDE_RANGE_V),
+    )
+    phase = Instrument.control(
+        "PHAS?", "PHAS%0.2f",
+        """Control the reference phase shift in degrees (-360 - 729.99).""",
+        validator=strict_range,
+        values=list(PHASE_RANGE_DEG),
+    )
+
+
+def _exact_choice(value: float, choices: list[float], what: str, unit: str) -> float:
+    """The entry of `choices` equal to `value` (to rounding), else UserInputError."""
+    for choice in choices:
+        if math.isclose(value, choice, rel_tol=1e-9):
+            return choice
+    listed = ", ".join(f"{choice:g}" for choice in choices)
+    raise UserInputError(f"{what} {value:g} {unit} is not one the SR830 offers ({listed} {unit}); refusing to round it")
+
+
+def _in_range(value: float, bounds: tuple[float, float], what: str, unit: str) -> float:
+    if not bounds[0] <= value <= bounds[1]:
+        raise UserInputError(
+            f"{what} {value:g} {unit} is outside the SR830's range [{bounds[0]:g}, {bounds[1]:g}] {unit}"
+        )
+    return value
+
+
+@dataclass(frozen=True)
+class LockinSettings:
+    """Lock-in settings from the station file, checked against what the SR830 offers.
+    None leaves that setting as the instrument has it."""
+
+    time_constant: float | None = None  # s, OFLT
+    sensitivity: float | None = None  # V, SENS
+    frequency: float | None = None  # Hz, FREQ (internal reference)
+    amplitude: float | None = None  # V rms, SLVL (drives the field coil)
+    phase: float | None = None  # degrees, PHAS
+
+    def __post_init__(self) -> None:
+        # Snap the discrete ones onto the driver's own table entries, so the strict
+        # validators see exactly the values they list.
+        if self.time_constant is not None:
+            choice = _exact_choice(self.time_constant, SR830.TIME_CONSTANTS, "time_constant", "s")
+            object.__setattr__(self, "time_constant", choice)
+        if self.sensitivity is not None:
+            choice = _exact_choice(self.sensitivity, SR830.SENSITIVITIES, "sensitivity", "V")
+            object.__setattr__(self, "sensitivity", choice)
+        if self.frequency is not None:
+            _in_range(self.frequency, FREQUENCY_RANGE_HZ, "frequency", "Hz")
+        if self.amplitude is not None:
+            _in_range(self.amplitude, AMPLITUDE_RANGE_V, "amplitude", "V")
+        if self.phase is not None:
+            _in_range(self.phase, PHASE_RANGE_DEG, "phase", "deg")
+
+    @classmethod
+    def from_config(cls, config: dict) -> "LockinSettings":
+        return cls(
+            time_constant=setting(config, "time_constant", "time", default=None),
+            sensitivity=setting(config, "sensitivity", "voltage", default=None),
+            frequency=setting(config, "frequency", "frequency", default=None),
+            amplitude=setting(config, "amplitude", "voltage", default=None),
+            phase=calibration_setting(config, "phase", "degree", default=None),
+        )
+
+
+def calibration_setting(config: dict, key: str, unit: str, default=...) -> float:
+    """A setting in `unit` (e.g. 'Phi0/V', 'degree'): a bare number is taken as already
+    in `unit`, a string may carry any convertible unit ('250 mPhi0/V')."""
+    if key not in config and default is not ...:
+        return default
+    value = setting(config, key)
+    if isinstance(value, bool):
+        raise UserInputError(f"{key}: expected a number in {unit}, got {value!r}")
+    if isinstance(value, (int, float)):
+        number = float(value)
+    elif isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            try:
+                number = float(registry().Quantity(value).to(unit).magnitude)
+            except Exception:  # pint raises several kinds; the person needs the key and the unit
+                raise UserInputError(f"{key}: cannot read {value!r} as a quantity in {unit}") from None
+    else:
+        raise UserInputError(f"{key}: expected a number in {unit}, got {value!r}")
+    if not math.isfinite(number):
+        raise UserInputError(f"{key}: {value!r} is not a finite number")
+    return number
+
+
+def _number(value, what: str) -> float:
+    """`value` as a finite float, or InstrumentError (pymeasure hands garbage back as text)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise InstrumentError(f"{what}: the lock-in answered {value!r}, not a number")
+    return float(value)
+
+
+def sample_count(integration_time: float) -> int:
+    """How many samples make one reading of `integration_time` seconds."""
+    return max(1, min(MAX_SAMPLES_PER_READING, int(integration_time / SAMPLE_INTERVAL_S)))
+
+
+class SR830SquidReadout(SquidReadout):
+    """DC flux (Phi0) from the FLL output on an SR830 aux input, and AC susceptibility
+    (Phi0/A) from the SR830's X output.
+
+    Build it around an open `StrictSR830` (tests use pymeasure's protocol adapter) or from a
+    station-file block with `from_config`. Sends nothing until asked; `connect` checks the
+    model and applies the lock-in settings.
+    """
+
+    def __init__(
+        self,
+        lockin: StrictSR830,
+        *,
+        phi0_per_volt: float,
+        phi0_per_volt_lockin: float,
+        field_coil_current: float,
+        pickup_radius: float,
+        unlock_threshold: float,
+        flux_input: int = 1,
+        lockin_settings: LockinSettings = LockinSettings(),
+    ) -> None:
+        super().__init__()
+        if isinstance(flux_input, bool) or flux_input not in AUX_INPUTS:
+            raise UserInputError(f"flux_input must be an SR830 aux input 1-4, got {flux_input!r}")
+        for name, value in (("phi0_per_volt", phi0_per_volt), ("phi0_per_volt_lockin", phi0_per_volt_lockin)):
+            if not (math.isfinite(value) and value != 0):
+                raise UserInputError(f"{name} must be a non-zero calibration (Phi0/V), got {value!r}")
+        if not field_coil_current > 0:
+            raise UserInputError(f"field_coil_current must be positive (A rms), got {field_coil_current!r}")
+        if not pickup_radius > 0:
+            raise UserInputError(f"pickup_radius must be positive (m), got {pickup_radius!r}")
+        if not 0 < unlock_threshold <= AUX_INPUT_RANGE_V:
+            raise UserInputError(
+                f"unlock_threshold must be in (0, {AUX_INPUT_RANGE_V}] V (the aux input range), "
+                f"got {unlock_threshold!r}"
+            )
+        self.lockin = lockin
+        self.flux_input = flux_input
+        self.phi0_per_volt = float(phi0_per_volt)
+        self.phi0_per_volt_lockin = float(phi0_per_volt_lockin)
+        self.field_coil_current = float(field_coil_current)
+        self._pickup_radius = float(pickup_radius)
+        self.unlock_threshold = float(unlock_threshold)
+        self.lockin_settings = lockin_settings
+
+    @classmethod
+    def from_config(cls, config: dict, context: HardwareContext) -> "SR830SquidReadout":
+        """Check a station-file block, open the lock-in, check it is an SR830, apply its settings."""
+        check_known_keys(
+            config,
+            {
+                "address", "flux_input", "phi0_per_volt", "phi0_per_volt_lockin", "field_coil_current",
+                "pickup_radius", "unlock_threshold", *(field.name for field in fields(LockinSettings)),
+            },
+        )
+        address = str(setting(config, "address"))
+        arguments = dict(
+            flux_input=setting(config, "flux_input", default=1),
+            phi0_per_volt=calibration_setting(config, "phi0_per_volt", "Phi0/V"),
+            phi0_per_volt_lockin=calibration_setting(config, "phi0_per_volt_lockin", "Phi0/V"),
+            field_coil_current=setting(config, "field_coil_current", "current"),
+            pickup_radius=setting(config, "pickup_radius", "length"),
+            unlock_threshold=setting(config, "unlock_threshold", "voltage"),
+            lockin_settings=LockinSettings.from_config(config),
+        )
+        cls(None, **arguments)  # every check of the block, before the instrument is opened
+        # Over GPIB the SR830 ends its replies with a line feed (manual, "GPIB communications").
+        adapter = context.visa_adapter(address, read_termination="\n", write_termination="\n")
+        readout = cls(StrictSR830(adapter), **arguments)
+        try:
+            readout.connect()
+        except InstrumentError as error:
+            raise InstrumentError(f"{address}: {error}") from None
+        return readout
+
+    def connect(self) -> None:
+        """Refuse another model; apply the station file's lock-in settings (OFLT, SENS, FREQ, SLVL, PHAS)."""
+        identity = self.identity()
+        if "SR830" not in identity:
+            raise InstrumentError(f"expected a Stanford Research SR830, the instrument says {identity!r}")
+        wanted = self.lockin_settings
+        for attribute, value, command in (
+            ("time_constant", wanted.time_constant, "OFLT"),
+            ("sensitivity", wanted.sensitivity, "SENS"),
+            ("frequency", wanted.frequency, "FREQ"),
+            ("sine_voltage", wanted.amplitude, "SLVL"),
+            ("phase", wanted.phase, "PHAS"),
+        ):
+            if value is not None:
+                guarded(f"SR830 {command} {value:g}", lambda: setattr(self.lockin, attribute, value))
+
+    # --- identity and snapshot
+
+    def identity(self) -> str:
+        return str(guarded("SR830 *IDN?", lambda: self.lockin.id)).strip()
+
+    @property
+    def pickup_radius(self) -> float:
+        return self._pickup_radius
+
+    def snapshot(self) -> dict:
+        base = super().snapshot()
+        lockin = {}
+        for key, attribute, command in (
+            ("time_constant_s", "time_constant", "OFLT?"),
+            ("sensitivity_V", "sensitivity", "SENS?"),
+            ("frequency_Hz", "frequency", "FREQ?"),
+            ("amplitude_V", "sine_voltage", "SLVL?"),
+            ("phase_deg", "phase", "PHAS?"),
+        ):
+            lockin[key] = _number(guarded(f"SR830 {command}", lambda: getattr(self.lockin, attribute)), command)
+        return {
+            **base,
+            "flux_input": self.flux_input,
+            "phi0_per_volt": self.phi0_per_volt,
+            "phi0_per_volt_lockin": self.phi0_per_volt_lockin,
+            "field_coil_current_A": self.field_coil_current,
+            "unlock_threshold_V": self.unlock_threshold,
+            "lockin": lockin,
+        }
+
+    # --- readings
+
+    def read_fll_volts(self) -> float:
+        """The FLL output (V) on the flux aux input, one sample."""
+        command = f"OAUX? {self.flux_input}"
+        return _number(guarded(command, lambda: getattr(self.lockin, f"aux_in_{self.flux_input}")), command)
+
+    def _is_railed(self, volts: float) -> bool:
+        return abs(volts) >= self.unlock_threshold
+
+    def is_locked(self) -> bool:
+        """True while the FLL output stays inside +-unlock_threshold (a railed output means unlocked)."""
+        return not self._is_railed(self.read_fll_volts())
+
+    def _require_lock(self, volts: float) -> None:
+        if self._is_railed(volts):
+            raise InstrumentError(
+                f"SQUID flux-locked loop unlocked: output {volts:+.4f} V reached the +-{self.unlock_threshold:g} V "
+                "rail threshold; no flux reading"
+            )
+
+    def read_flux(self, integration_time: float, pacer: Pacer) -> float:
+        """Mean flux (Phi0) over `integration_time` s: the FLL output sampled across it, times phi0_per_volt."""
+        count = sample_count(integration_time)
+        samples = []
+        for _ in range(count):
+            pacer.wait(integration_time / count)
+            volts = self.read_fll_volts()
+            self._require_lock(volts)
+            samples.append(volts)
+        return float(np.mean(samples)) * self.phi0_per_volt
+
+    def read_lockin_xy(self) -> tuple[float, float]:
+        """X and Y (V rms), taken at one instant (SNAP? 1,2)."""
+        values = guarded("SR830 SNAP? 1,2", lambda: self.lockin.snap("X", "Y"))
+        if not isinstance(values, (list, tuple)) or len(values) != 2:
+            raise InstrumentError(f"SR830 SNAP? 1,2: the lock-in answered {values!r}, not X,Y")
+        return _number(values[0], "SNAP? 1,2 (X)"), _number(values[1], "SNAP? 1,2 (Y)")
+
+    def _lockin_faults(self) -> list[str]:
+        status = guarded("SR830 LIAS?", lambda: self.lockin.lia_status)
+        return [text for flag, text in LOCKIN_FAULTS.items() if status & flag]
+
+    def read_susceptibility(self, integration_time: float, pacer: Pacer) -> float:
+        """Mean susceptibility (Phi0/A) over `integration_time` s: X times phi0_per_volt_lockin over
+        field_coil_current. Refused if the lock-in overloaded or lost its reference meanwhile, or
+        the FLL is unlocked at the end (X then means nothing)."""
+        self._lockin_faults()  # reading LIAS? clears conditions latched before this reading
+        count = sample_count(integration_time)
+        in_phase = []
+        for _ in range(count):
+            pacer.wait(integration_time / count)
+            in_phase.append(self.read_lockin_xy()[0])
+        faults = self._lockin_faults()
+        if faults:
+            raise InstrumentError(f"SR830 reported {', '.join(faults)} during the reading; no susceptibility")
+        self._require_lock(self.read_fll_volts())
+        return float(np.mean(in_phase)) * self.phi0_per_volt_lockin / self.field_coil_current

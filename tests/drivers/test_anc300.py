@@ -1,0 +1,615 @@
+"""ANC300 scanner adapter: fine x, y, z through DC offsets; coarse stick-slip steps.
+
+1. Exact wire traffic of every command the adapter sends (expected_protocol), including
+   the optional login of the console.
+2. Station limits (x, y, z) and the piezo voltage limits, cold and warm: a move is either
+   stepped exactly or refused before its first command.
+3. Coarse steps withdraw z first, ground the positioner after (also on abort), and leave
+   the surface unknown: approach and lateral moves are refused until a new touchdown.
+4. Smoke through pyvisa-sim (drivers/sim/anc300.yaml), including a grid of positions.
+5. Faults: timeouts, garbage replies and ERROR replies become InstrumentError.
+6. The real instrument, only when SQM_ANC300_ADDRESS is set.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from pymeasure.adapters.protocol import ProtocolAdapter
+from pymeasure.test import expected_protocol
+from pyvisa.constants import StatusCode
+from pyvisa.errors import VisaIOError
+
+from sqm.clock import RealClock, SimulatedClock
+from sqm.drivers.anc300 import ANC300Console, ANC300Scanner, PiezoAxis
+from sqm.drivers.base import HardwareContext
+from sqm.errors import AbortRequested, InstrumentError, LimitError, UserInputError
+from sqm.limits import StationLimits
+from sqm.pacing import CleanupPacer
+from sqm.roles import ScanLine
+
+REPO = Path(__file__).resolve().parents[2]
+SIM_FOLDER = REPO / "drivers" / "sim"
+SIM_FILE = SIM_FOLDER / "anc300.yaml"
+SIM_ADDRESS = "TCPIP::localhost::7230::SOCKET"
+UM = 1e-6
+VERSION = "attocube ANC300 controller version 1.1.0-1304 2013-10-17 08:16"
+
+# Slots 4-6 scan (offset mode), 1-3 step. x, y: 1 um/V around 50 V; z: 0.2 um/V above a surface at 40 V.
+AXES = {
+    "x": PiezoAxis("x", 4, 1 * UM, warm_volts=(30.0, 70.0), cold_volts=(0.0, 100.0)),
+    "y": PiezoAxis("y", 5, 1 * UM, warm_volts=(30.0, 70.0), cold_volts=(0.0, 100.0)),
+    "z": PiezoAxis("z", 6, 0.2 * UM, warm_volts=(0.0, 60.0), cold_volts=(0.0, 100.0)),
+}
+FAST = 100 * UM  # m/s: a 5 um step per 50 ms, so protocol lists stay short
+
+
+def station_limits() -> StationLimits:
+    """The default station file's limits: x +-50 um, y +-40 um, z 0.5-10 um."""
+    station = yaml.safe_load((REPO / "configs" / "stations" / "sim.yaml").read_text())
+    return StationLimits.from_mapping(station["limits"])
+
+
+def scanner_on(console, cold=True, surface_volts=40.0, piezo_speed=FAST) -> ANC300Scanner:
+    scanner = ANC300Scanner(
+        console,
+        AXES,
+        center_volts={"x": 50.0, "y": 50.0},
+        cold=cold,
+        piezo_speed=piezo_speed,
+        surface_volts=surface_volts,
+        coarse_axes={"x": 1, "y": 2, "z": 3},
+    )
+    scanner.attach_limits(station_limits())
+    return scanner
+
+
+def geta(slot: int, volts: float) -> list:
+    return [(f"geta {slot}", f"voltage = {volts:.6f} V"), (None, "OK")]
+
+
+def seta(slot: int, volts: float) -> list:
+    return [(f"seta {slot} {volts:.3f}", "OK")]
+
+
+def on_wire(pairs):
+    """An ANC300Console on an expected_protocol wire, without login and without query delays."""
+    return expected_protocol(ANC300Console, pairs, query_delay=0)
+
+
+@pytest.fixture
+def clock() -> SimulatedClock:
+    return SimulatedClock()
+
+
+@pytest.fixture
+def pacer(clock) -> CleanupPacer:
+    return CleanupPacer(clock)
+
+
+# --------------------------------------------------------------------------- console and connection
+
+LOGIN = [("secret", "******"), (None, "Authorization success"), ("echo off", "> echo off"), (None, "OK")]
+
+
+def test_console_without_a_password_sends_nothing():
+    with on_wire([]):
+        pass
+
+
+def test_console_with_a_password_logs_in_and_switches_echo_off():
+    with expected_protocol(ANC300Console, LOGIN, passwd="secret", query_delay=0):
+        pass
+
+
+def test_console_refuses_a_failed_login():
+    pairs = [("wrong", "*****"), (None, "Authorization failed")]
+    with pytest.raises(ConnectionError, match="authorization failed"):
+        with expected_protocol(ANC300Console, pairs, passwd="wrong", query_delay=0):
+            pass
+
+
+def test_connect_reads_the_version_and_checks_the_fine_axes_are_in_offset_mode():
+    pairs = [("ver", VERSION), (None, "OK")]
+    for slot in (4, 5, 6):
+        pairs += [(f"getm {slot}", "mode = off"), (None, "OK")]
+    with on_wire(pairs) as console:
+        scanner_on(console).connect()
+
+
+@pytest.mark.parametrize("mode", ["gnd", "stp", "inp", "cap"])
+def test_connect_refuses_a_fine_axis_whose_offset_does_not_reach_the_piezo(mode):
+    pairs = [("ver", VERSION), (None, "OK"), ("getm 4", "mode = off"), (None, "OK")]
+    pairs += [("getm 5", f"mode = {mode}"), (None, "OK")]
+    with on_wire(pairs) as console:
+        with pytest.raises(InstrumentError, match=f"ANC300 axis 5 \\(y\\) is in mode '{mode}'"):
+            scanner_on(console).connect()
+
+
+def test_identity_is_the_first_line_of_ver():
+    with on_wire([("ver", VERSION + "\r\nANC150 compatibility console"), (None, "OK")]) as console:
+        assert scanner_on(console).identity() == VERSION
+
+
+# --------------------------------------------------------------------------- positions and fine moves
+
+
+def test_position_from_the_reported_offsets():
+    with on_wire(geta(4, 60.0) + geta(5, 45.5) + geta(6, 45.0)) as console:
+        x, y, z = scanner_on(console).position()
+    assert (x, y, z) == pytest.approx((10 * UM, -4.5 * UM, 1 * UM))
+
+
+def test_move_steps_both_axes_together_from_the_reported_offsets_at_the_piezo_speed(clock, pacer):
+    # 11.18 um at 100 um/s: 0.112 s in 3 steps of 50 ms at most
+    pairs = geta(4, 50.0) + geta(5, 50.0)
+    pairs += seta(4, 53.333) + seta(5, 48.333) + seta(4, 56.667) + seta(5, 46.667) + seta(4, 60.0) + seta(5, 45.0)
+    with on_wire(pairs) as console:
+        scanner_on(console).move_to(10 * UM, -5 * UM, pacer)
+    assert clock.now() == pytest.approx(math.hypot(10, 5) * UM / FAST)
+
+
+def test_an_axis_that_does_not_move_is_not_sent(clock, pacer):
+    pairs = geta(4, 50.0) + geta(5, 52.0) + seta(4, 51.0)
+    with on_wire(pairs) as console:
+        scanner_on(console).move_to(1 * UM, 2 * UM, pacer)
+    assert clock.now() == pytest.approx(1 * UM / FAST)
+
+
+def test_a_slow_piezo_takes_many_small_steps(clock, pacer):
+    # 2 um at 10 um/s: 0.2 s in 4 steps
+    pairs = geta(4, 50.0) + geta(5, 50.0) + seta(4, 50.5) + seta(4, 51.0) + seta(4, 51.5) + seta(4, 52.0)
+    with on_wire(pairs) as console:
+        scanner_on(console, piezo_speed=10 * UM).move_to(2 * UM, 0.0, pacer)
+    assert clock.now() == pytest.approx(0.2)
+
+
+def test_approach_and_retract_relative_to_the_surface(clock, pacer):
+    pairs = geta(6, 90.0) + seta(6, 67.5) + seta(6, 45.0)  # 10 um -> 1 um above the surface at 40 V
+    pairs += geta(6, 45.0) + seta(6, 67.5) + seta(6, 90.0)  # retract to the top of the z range, 10 um
+    with on_wire(pairs) as console:
+        scanner = scanner_on(console)
+        scanner.approach(1 * UM, pacer)
+        scanner.retract(pacer)
+    assert clock.now() == pytest.approx(2 * 9 * UM / FAST)
+
+
+@pytest.mark.parametrize(
+    "move",
+    [
+        lambda scanner, pacer: scanner.move_to(51 * UM, 0.0, pacer),
+        lambda scanner, pacer: scanner.move_to(0.0, -41 * UM, pacer),
+        lambda scanner, pacer: scanner.approach(0.2 * UM, pacer),
+        lambda scanner, pacer: scanner.approach(11 * UM, pacer),
+    ],
+    ids=["x", "y", "z low", "z high"],
+)
+def test_outside_the_station_limits_nothing_is_sent(move, pacer):
+    with on_wire([]) as console:
+        with pytest.raises(LimitError, match="outside the station limits"):
+            move(scanner_on(console), pacer)
+
+
+def test_without_station_limits_nothing_is_sent(pacer):
+    with on_wire([]) as console:
+        scanner = ANC300Scanner(console, AXES, {"x": 50.0, "y": 50.0}, cold=True, piezo_speed=FAST, surface_volts=40.0)
+        with pytest.raises(InstrumentError, match="no station limits attached"):
+            scanner.move_to(0.0, 0.0, pacer)
+
+
+@pytest.mark.parametrize("x_um, volts", [(30, 80.0), (-25, 25.0), (49, 99.0)])
+def test_a_position_the_warm_limits_forbid_is_refused_before_any_command_but_allowed_cold(x_um, volts, pacer):
+    with on_wire([]) as console:
+        with pytest.raises(LimitError, match=rf"x piezo offset {volts:.3f} V is outside the warm limits \[30, 70\] V"):
+            scanner_on(console, cold=False).move_to(x_um * UM, 0.0, pacer)
+    steps = math.ceil(abs(x_um) * UM / FAST / 0.05 - 1e-9)
+    pairs = geta(4, 50.0) + geta(5, 50.0)
+    for index in range(1, steps + 1):
+        pairs += seta(4, round(50.0 + (volts - 50.0) * index / steps, 3))
+    with on_wire(pairs) as console:
+        scanner_on(console, cold=True).move_to(x_um * UM, 0.0, pacer)
+
+
+def test_a_move_from_outside_the_warm_limits_is_refused_before_its_first_step(pacer):
+    # x stands at 80 V (fine cold, not warm): the first step, 75 V, is outside [30, 70] V.
+    with on_wire(geta(4, 80.0) + geta(5, 50.0)) as console:
+        with pytest.raises(LimitError, match="x piezo offset 75.000 V is outside the warm limits"):
+            scanner_on(console, cold=False).move_to(0.0, 0.0, pacer)
+
+
+def test_retract_beyond_the_warm_z_limit_is_refused_before_any_command(pacer):
+    with on_wire([]) as console:  # 10 um above the surface is 90 V; warm z stops at 60 V
+        with pytest.raises(LimitError, match="z piezo offset 90.000 V is outside the warm limits"):
+            scanner_on(console, cold=False).retract(pacer)
+
+
+def test_identity_and_snapshot():
+    pairs = geta(4, 60.0) + geta(5, 50.0) + geta(6, 45.0) + [("ver", VERSION), (None, "OK")]
+    with on_wire(pairs) as console:
+        snapshot = scanner_on(console).snapshot()
+    assert snapshot["identity"] == VERSION
+    assert (snapshot["x_m"], snapshot["y_m"], snapshot["z_m"]) == pytest.approx((10 * UM, 0.0, 1 * UM))
+    assert snapshot["offset_volts"] == {"x": 60.0, "y": 50.0, "z": 45.0}
+    assert snapshot["cold"] is True
+    assert snapshot["voltage_limits"] == {"x": [0.0, 100.0], "y": [0.0, 100.0], "z": [0.0, 100.0]}
+    assert snapshot["surface_volts"] == 40.0
+    assert snapshot["approach_required"] is False
+
+
+# --------------------------------------------------------------------------- scanning
+
+
+class RecordingReadout:
+    """Stands in for the SQUID readout: returns 1, 2, 3... and records what it was asked."""
+
+    def __init__(self) -> None:
+        self.calls = []
+
+    def read(self, signal, integration_time, pacer):
+        self.calls.append((signal, integration_time))
+        return float(len(self.calls))
+
+
+def test_scan_line_moves_point_by_point_and_reads_at_each_point(clock, pacer):
+    pairs = geta(4, 50.0) + geta(5, 50.0)  # the first point is where it stands: nothing sent
+    pairs += geta(4, 50.0) + geta(5, 50.0) + seta(4, 51.0)
+    pairs += geta(4, 51.0) + geta(5, 50.0) + seta(4, 52.0)
+    readout = RecordingReadout()
+    with on_wire(pairs) as console:
+        line = ScanLine((0.0, 0.0), (2 * UM, 0.0), 3, 0.3)
+        values = scanner_on(console).scan_line(line, readout, "susceptibility", pacer)
+    assert values.tolist() == [1.0, 2.0, 3.0]
+    assert readout.calls == [("susceptibility", pytest.approx(0.1))] * 3
+    assert clock.now() == pytest.approx(2 * UM / FAST)  # the stand-in readout does not wait
+
+
+def test_scan_line_outside_the_station_limits_sends_nothing(pacer):
+    with on_wire([]) as console:
+        with pytest.raises(LimitError):
+            line = ScanLine((0.0, 0.0), (60 * UM, 0.0), 3, 0.3)
+            scanner_on(console).scan_line(line, RecordingReadout(), "flux", pacer)
+
+
+def test_scan_line_without_a_known_surface_sends_nothing(pacer):
+    with on_wire([]) as console:
+        scanner = scanner_on(console, surface_volts=None)
+        with pytest.raises(InstrumentError, match="surface is unknown"):
+            scanner.scan_line(ScanLine((0.0, 0.0), (2 * UM, 0.0), 3, 0.3), RecordingReadout(), "flux", pacer)
+
+
+# --------------------------------------------------------------------------- coarse steps
+
+
+def coarse_pairs(slot: int, command: str, frequency: int = 200) -> list:
+    return [
+        (f"setm {slot} stp", "OK"),
+        (f"getf {slot}", f"frequency = {frequency} Hz"),
+        (None, "OK"),
+        (command, "OK"),
+        (f"stepw {slot}", "OK"),
+        (f"setm {slot} gnd", "OK"),
+    ]
+
+
+@pytest.mark.parametrize("axis, slot, steps, command", [("z", 3, -10, "stepd 3 10"), ("x", 1, 25, "stepu 1 25")])
+def test_coarse_step_withdraws_z_steps_then_grounds(axis, slot, steps, command, clock, pacer):
+    pairs = geta(6, 90.0) + seta(6, 100.0) + coarse_pairs(slot, command)
+    with on_wire(pairs) as console:
+        scanner = scanner_on(console)
+        scanner.coarse_step(axis, steps, pacer)
+    assert clock.now() == pytest.approx(2 * UM / FAST + abs(steps) / 200)
+    assert scanner.approach_required
+
+
+def test_after_coarse_steps_the_surface_is_unknown_until_a_touchdown_and_a_z_move(pacer):
+    pairs = geta(6, 100.0) + coarse_pairs(3, "stepu 3 5")  # z already fully withdrawn: no seta
+    pairs += geta(4, 50.0) + geta(5, 50.0) + geta(6, 100.0)  # position: z unknown
+    pairs += geta(6, 100.0)  # retract with the surface unknown: withdraw fully (already there)
+    pairs += geta(6, 40.0)  # touchdown recorded at the present z offset (the operator touched down at 40 V)
+    pairs += geta(6, 40.0) + seta(6, 65.0) + seta(6, 90.0)  # retract: 10 um above the new surface
+    pairs += geta(4, 50.0) + geta(5, 50.0) + seta(4, 51.0)  # lateral moves allowed again
+    with on_wire(pairs) as console:
+        scanner = scanner_on(console)
+        scanner.coarse_step("z", 5, pacer)
+        assert math.isnan(scanner.position()[2])
+        with pytest.raises(InstrumentError, match="surface is unknown"):
+            scanner.move_to(1 * UM, 0.0, pacer)
+        with pytest.raises(InstrumentError, match="record a touchdown with set_surface_volts before approaching"):
+            scanner.approach(2 * UM, pacer)
+        scanner.retract(pacer)
+        scanner.set_surface_volts()
+        with pytest.raises(InstrumentError, match="a new surface was recorded: retract or approach"):
+            scanner.move_to(1 * UM, 0.0, pacer)  # still refused: no z move since the touchdown
+        scanner.retract(pacer)
+        scanner.move_to(1 * UM, 0.0, pacer)
+    assert not scanner.approach_required
+
+
+def test_set_surface_volts_is_checked_against_the_voltage_limits():
+    with on_wire([]) as console:
+        with pytest.raises(LimitError, match="z piezo offset 70.000 V is outside the warm limits"):
+            scanner_on(console, cold=False).set_surface_volts(70.0)
+
+
+class AbortOnWait:
+    """A pacer whose wait of `seconds` raises AbortRequested (the operator pressed Abort)."""
+
+    def __init__(self, clock, seconds: float) -> None:
+        self.clock, self.seconds = clock, seconds
+
+    def now(self) -> float:
+        return self.clock.now()
+
+    def wait(self, seconds: float) -> None:
+        if math.isclose(seconds, self.seconds):
+            raise AbortRequested("abort")
+        self.clock.sleep(seconds)
+
+
+def test_an_abort_during_coarse_steps_stops_and_grounds_the_positioner(clock):
+    pairs = geta(6, 100.0)
+    pairs += [("setm 3 stp", "OK"), ("getf 3", "frequency = 100 Hz"), (None, "OK"), ("stepu 3 50", "OK")]
+    pairs += [("stop 3", "OK"), ("setm 3 gnd", "OK")]
+    with on_wire(pairs) as console:
+        scanner = scanner_on(console)
+        with pytest.raises(AbortRequested):
+            scanner.coarse_step("z", 50, AbortOnWait(clock, 0.5))
+    assert scanner.approach_required
+
+
+@pytest.mark.parametrize(
+    "axis, steps, message", [("w", 3, "no coarse positioner configured for axis 'w'"), ("z", 2.5, "whole number")]
+)
+def test_coarse_step_misuse_sends_nothing(axis, steps, message, pacer):
+    with on_wire([]) as console:
+        with pytest.raises(UserInputError, match=message):
+            scanner_on(console).coarse_step(axis, steps, pacer)
+
+
+def test_coarse_step_without_coarse_axes_configured_sends_nothing(pacer):
+    with on_wire([]) as console:
+        scanner = ANC300Scanner(console, AXES, {"x": 50.0, "y": 50.0}, cold=True, piezo_speed=FAST, surface_volts=40.0)
+        with pytest.raises(UserInputError, match="no coarse positioner"):
+            scanner.coarse_step("z", 1, pacer)
+
+
+def test_zero_coarse_steps_do_nothing(pacer):
+    with on_wire([]) as console:
+        scanner = scanner_on(console)
+        scanner.coarse_step("z", 0, pacer)
+    assert not scanner.approach_required
+
+
+# --------------------------------------------------------------------------- settings
+
+BLOCK = {
+    "driver": "anc300_scanner",
+    "address": SIM_ADDRESS,
+    "cold": True,
+    "piezo_speed": "100 um/s",
+    "query_delay": 0,
+    "axes": {
+        # units as a station file writes them, or bare SI numbers
+        "x": {"axis": 4, "meters_per_volt": "1 um/V", "center_volts": 50, "warm_volts": [30, 70], "cold_volts": [0, 100]},
+        "y": {"axis": 5, "meters_per_volt": 1e-6, "center_volts": "50 V", "warm_volts": [30, 70], "cold_volts": [0, 100]},
+        "z": {"axis": 6, "meters_per_volt": "0.2 um/V", "surface_volts": 40, "warm_volts": [0, 60], "cold_volts": [0, 100]},
+    },
+    "coarse_axes": {"x": 1, "y": 2, "z": 3},
+}
+
+
+def block_with(path: str, value) -> dict:
+    """BLOCK with one entry replaced (path 'axes.z.axis'); value None removes it."""
+    block = yaml.safe_load(yaml.safe_dump(BLOCK))
+    *parents, leaf = path.split(".")
+    target = block
+    for key in parents:
+        target = target[key]
+    if value is None:
+        del target[leaf]
+    else:
+        target[leaf] = value
+    return block
+
+
+@pytest.mark.parametrize(
+    "path, value, message",
+    [
+        ("cold", None, "missing setting 'cold'"),
+        ("cold", "yes", "cold must be true or false"),
+        ("piezo_speed", "1 V", "piezo_speed: cannot read '1 V' as a quantity in m/s"),
+        ("piezo_speed", 0, "piezo_speed must be positive"),
+        ("axes.z.axis", 4, "each fine and coarse axis needs its own ANC300 slot"),
+        ("coarse_axes.z", 6, "each fine and coarse axis needs its own ANC300 slot"),
+        ("axes.x.axis", 8, "axes.x: axis must be an ANC300 slot 1-7"),
+        ("axes.y.meters_per_volt", 0, "axes.y: meters_per_volt must not be zero"),
+        ("axes.x.warm_volts", [70, 30], r"axes.x: warm_volts \[70, 30\] V must be an interval"),
+        ("axes.z.cold_volts", [-10, 100], "inside the ANC300 offset range"),
+        ("axes.z.cold_volts", [0, 200], "inside the ANC300 offset range"),
+        ("axes.x.center_volts", None, "axes.x: missing setting 'center_volts'"),
+        ("axes.z.surface_volts", 160, "surface_volts 160 V is outside the ANC300 offset range"),
+        ("axes.z.center_volts", 50, "axes.z: unknown setting"),
+        ("axes.z", None, "axes.z is missing"),
+        ("axes.w", {"axis": 7}, "axes: unknown axis names w"),
+        ("coarse_axes.w", 7, "coarse_axes: unknown axis names w"),
+        ("speed", 1, "unknown setting"),
+    ],
+)
+def test_bad_settings_are_user_errors_before_anything_is_opened(path, value, message):
+    context = HardwareContext(visa_library=f"{SIM_FILE}@sim", clock=SimulatedClock())
+    with pytest.raises(UserInputError, match=message):
+        ANC300Scanner.from_config(block_with(path, value), context)
+    assert context.closers == []  # nothing was opened
+
+
+# --------------------------------------------------------------------------- pyvisa-sim smoke
+
+
+@pytest.fixture
+def sim_context(clock):
+    context = HardwareContext(visa_library=f"{SIM_FILE}@sim", clock=clock)
+    yield context
+    context.close()
+
+
+def test_sim_file_names_its_device_and_resource():
+    data = yaml.safe_load(SIM_FILE.read_text())
+    assert list(data["devices"]) == ["anc300"]
+    assert data["resources"] == {SIM_ADDRESS: {"device": "anc300"}}
+
+
+def test_the_three_sim_files_merge_without_clashes():
+    devices, resources = [], []
+    for name in ("lakeshore336", "sr830", "anc300"):
+        data = yaml.safe_load((SIM_FOLDER / f"{name}.yaml").read_text())
+        assert data["spec"] == "1.0"
+        devices += list(data["devices"])
+        resources += list(data["resources"])
+    assert len(set(devices)) == len(devices) == 3
+    assert len(set(resources)) == len(resources) == 3
+
+
+def test_sim_scanner_parks_scans_steps_and_then_needs_a_new_surface(sim_context, pacer):
+    scanner = ANC300Scanner.from_config(BLOCK, sim_context)
+    scanner.attach_limits(station_limits())
+    assert "ANC300" in scanner.identity()
+    assert scanner.position() == pytest.approx((0.0, 0.0, 6 * UM))  # z starts at 70 V
+    scanner.retract(pacer)
+    scanner.move_to(10 * UM, -5 * UM, pacer)
+    scanner.approach(1 * UM, pacer)
+    assert scanner.position() == pytest.approx((10 * UM, -5 * UM, 1 * UM))
+    readout = RecordingReadout()
+    values = scanner.scan_line(ScanLine((10 * UM, -5 * UM), (14 * UM, -5 * UM), 5, 1.0), readout, "flux", pacer)
+    assert values.tolist() == [1.0, 2.0, 3.0, 4.0, 5.0]
+    assert scanner.position() == pytest.approx((14 * UM, -5 * UM, 1 * UM))
+
+    scanner.coarse_step("z", -20, pacer)
+    assert scanner.offset_volts("z") == 100.0  # withdrawn fully before stepping
+    assert scanner.controller.axis(3).mode == "gnd"
+    with pytest.raises(InstrumentError, match="surface is unknown"):
+        scanner.approach(1 * UM, pacer)
+    scanner.set_surface_volts(40.0)
+    scanner.retract(pacer)
+    scanner.move_to(0.0, 0.0, pacer)
+    scanner.safe_state(pacer)
+    snapshot = scanner.snapshot()
+    assert (snapshot["x_m"], snapshot["y_m"], snapshot["z_m"]) == pytest.approx((0.0, 0.0, 10 * UM))
+
+
+X_GRID_UM = np.arange(-60, 61, 10)
+
+
+@pytest.mark.parametrize("cold", [True, False], ids=["cold", "warm"])
+@pytest.mark.parametrize("x_um", X_GRID_UM, ids=lambda x: f"{x:+d}um")
+def test_sim_grid_each_x_is_reached_or_refused_with_the_offset_unchanged(sim_context, pacer, x_um, cold):
+    scanner = ANC300Scanner.from_config({**BLOCK, "cold": cold}, sim_context)
+    scanner.attach_limits(station_limits())
+    before = scanner.offset_volts("x")
+    allowed_um = 50 if cold else 20  # station limit +-50 um; warm piezo limit [30, 70] V = +-20 um
+    if abs(x_um) <= allowed_um:
+        scanner.move_to(x_um * UM, 0.0, pacer)
+        assert scanner.offset_volts("x") == pytest.approx(50.0 + x_um)
+    else:
+        with pytest.raises(LimitError):
+            scanner.move_to(x_um * UM, 0.0, pacer)
+        assert scanner.offset_volts("x") == before
+
+
+def test_sim_controller_refuses_an_offset_beyond_150_volts_with_error(sim_context):
+    scanner = ANC300Scanner.from_config(BLOCK, sim_context)
+    scanner.controller.write("seta 4 151.000")  # around the adapter: the simulated controller answers ERROR
+    with pytest.raises(ValueError, match="Error after previous command"):
+        scanner.controller.check_set_errors()
+
+
+# --------------------------------------------------------------------------- faults
+
+
+class SilentAfterPairs(ProtocolAdapter):
+    """Replays its pairs; after them a read raises `error` (the instrument stopped answering)."""
+
+    def __init__(self, comm_pairs, error: Exception) -> None:
+        super().__init__(comm_pairs)
+        self.error = error
+
+    def _read(self, **kwargs) -> str:
+        if self._read_buffer is None and self._index >= len(self.comm_pairs):
+            raise self.error
+        return super()._read(**kwargs)
+
+
+VISA_TIMEOUT = VisaIOError(StatusCode.error_timeout)
+
+
+@pytest.mark.parametrize(
+    "pairs, call, message",
+    [
+        ([("geta 4", None)], lambda scanner, pacer: scanner.position(), r"ANC300 geta 4: VisaIOError: .*Timeout"),
+        (
+            geta(4, 50.0) + geta(5, 50.0) + [("seta 4 51.000", None)],
+            lambda scanner, pacer: scanner.move_to(1 * UM, 0.0, pacer),
+            r"ANC300 seta 4 51.000: VisaIOError",
+        ),
+        ([("ver", None)], lambda scanner, pacer: scanner.identity(), r"ANC300 ver: VisaIOError"),
+    ],
+)
+def test_timeouts_are_instrument_errors_naming_the_exchange(pairs, call, message, pacer):
+    scanner = scanner_on(ANC300Console(SilentAfterPairs(pairs, VISA_TIMEOUT), query_delay=0))
+    with pytest.raises(InstrumentError, match=message):
+        call(scanner, pacer)
+
+
+@pytest.mark.parametrize(
+    "pairs, call, message",
+    [
+        (
+            [("geta 4", "voltage = ?? V"), (None, "OK")],
+            lambda scanner, pacer: scanner.position(),
+            "ANC300 geta 4: the controller answered 'voltage = \\?\\? V', not a voltage",
+        ),
+        (
+            [("geta 4", "Axis not in computer control mode"), (None, "ERROR")],
+            lambda scanner, pacer: scanner.position(),
+            "ANC300 geta 4: ValueError: .*Axis not in computer control mode",
+        ),
+        (
+            geta(4, 50.0) + geta(5, 50.0) + [("seta 4 51.000", "Axis in wrong mode"), (None, "ERROR")],
+            lambda scanner, pacer: scanner.move_to(1 * UM, 0.0, pacer),
+            "ANC300 seta 4 51.000: ValueError: .*Axis in wrong mode",
+        ),
+        (
+            geta(6, 100.0) + [("setm 3 stp", "OK"), ("getf 3", "frequency = fast"), (None, "OK"), ("setm 3 gnd", "OK")],
+            lambda scanner, pacer: scanner.coarse_step("z", 3, pacer),
+            "ANC300 getf 3: the controller answered 'fast', not a frequency",
+        ),
+    ],
+)
+def test_garbage_and_error_replies_are_instrument_errors(pairs, call, message, pacer):
+    with on_wire(pairs) as console:
+        with pytest.raises(InstrumentError, match=message):
+            call(scanner_on(console), pacer)
+
+
+# --------------------------------------------------------------------------- real instrument
+
+REAL_ADDRESS = os.environ.get("SQM_ANC300_ADDRESS")
+
+
+@pytest.mark.skipif(
+    not REAL_ADDRESS, reason="set SQM_ANC300_ADDRESS (and SQM_ANC300_PASSWORD for TCP) to test a real ANC300"
+)
+def test_real_anc300_identifies_and_reads_an_offset_without_moving():
+    context = HardwareContext(visa_library=os.environ.get("SQM_VISA_LIBRARY", ""), clock=RealClock())
+    try:
+        adapter = context.visa_adapter(REAL_ADDRESS, read_termination="\r\n", write_termination="\r\n")
+        console = ANC300Console(adapter, passwd=os.environ.get("SQM_ANC300_PASSWORD"))
+        assert "ANC300" in str(console.version)
+        slot = int(os.environ.get("SQM_ANC300_SCAN_AXIS", "4"))
+        assert console.axis(slot).mode in ("gnd", "inp", "cap", "stp", "off", "stp+", "stp-")
+    finally:
+        context.close()
