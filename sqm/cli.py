@@ -63,6 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     except InstrumentError as error:  # e.g. a station whose instruments do not answer
         print(f"sqm: instrument error: {error}", file=sys.stderr)
         return EXIT_FAILED
+    except BrokenPipeError:  # output piped into `head` and closed: not an error of ours
+        return EXIT_OK
 
 
 def _duration(seconds: float) -> str:
