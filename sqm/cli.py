@@ -5,6 +5,7 @@
     sqm demo [--out DIR]
     sqm show FILE.h5
     sqm instruments [--station STATION.yaml]
+    sqm gui [--station STATION.yaml]
 
 Exit status: 0 success; 2 bad input (one line, no traceback, nothing moved);
 1 a step failed; 3 the run was aborted (operator, Ctrl-C or interlock).
@@ -50,6 +51,8 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("file", type=Path)
     instruments = commands.add_parser("instruments", help="each role, who fills it, and its present readings")
     instruments.add_argument("--station", type=Path, default=DEFAULT_STATION)
+    gui = commands.add_parser("gui", help="the operator GUI (needs the gui extra: PyQt5, pyqtgraph)")
+    gui.add_argument("--station", type=Path, default=DEFAULT_STATION)
     return parser
 
 
@@ -205,7 +208,22 @@ def _cmd_instruments(arguments) -> int:
         station.close()
 
 
+def _cmd_gui(arguments) -> int:
+    """Found by name (entry point group sqm.commands), so the core never imports the GUI."""
+    import importlib.metadata
+
+    entry_points = {ep.name: ep for ep in importlib.metadata.entry_points(group="sqm.commands")}
+    if "gui" not in entry_points:
+        raise UserInputError("the GUI is not installed (pip install -e '.[gui]')")
+    try:
+        launch = entry_points["gui"].load()
+    except ImportError as error:
+        raise UserInputError(f"the GUI cannot start: {error} (pip install -e '.[gui]')") from None
+    return launch(arguments.station)
+
+
 COMMANDS = {
+    "gui": _cmd_gui,
     "run": _cmd_run,
     "check": _cmd_check,
     "demo": _cmd_demo,
