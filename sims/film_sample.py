@@ -53,7 +53,7 @@ from .lumped import (
     BiasLoopParameters,
     LumpedFieldLoop,
 )
-from .lumped_sample import infinite_film_susceptibility
+from .film.susceptibility_map import SusceptometryGeometry, susceptibility_lattice
 from .preisach import PreisachEnsemble
 from .sample import FlakeGeometry, SuperconductorParameters
 
@@ -300,4 +300,33 @@ class FilmSample:
         return self._interpolate(image, xs, ys).reshape(xs.shape)
 
     def susceptibility(self, xs, ys, z: float, temperature: float, coil) -> np.ndarray:
-        return infinite_film_susceptibility(self.superconductor, self.geometry, xs, ys, z, temperature, coil)
+        """Susceptometry (Phi0/A) of the finite flake at (xs, ys), height z (m): the coil's
+        field screened by the film, read by the pickup loop (sims.film.susceptibility_map).
+        Independent of the magnetic state (golden check 6)."""
+        xs, ys = np.broadcast_arrays(np.asarray(xs, dtype=float), np.asarray(ys, dtype=float))
+        if temperature >= self.superconductor.critical_temperature:
+            return np.zeros(xs.shape)
+        lattice = self._susceptibility_lattice(round(max(temperature, self.base_temperature), 1), round(z, 9), coil)
+        return lattice(np.column_stack([ys.ravel(), xs.ravel()])).reshape(xs.shape)
+
+    def _susceptibility_lattice(self, temperature: float, z: float, coil):
+        return _susceptibility_lattice(
+            self.geometry, self.superconductor, self.layout.margin, temperature, z,
+            coil.field_coil_radius, coil.pickup_radius,
+        )
+
+
+@lru_cache(maxsize=8)
+def _susceptibility_lattice(geometry: FlakeGeometry, superconductor: SuperconductorParameters, margin: float,
+                            temperature: float, z: float, field_coil_radius: float, pickup_radius: float):
+    """The flake's susceptometry lattice (a few seconds of solves), cached for the process."""
+    g, sc = geometry, superconductor
+    rho = sc.superfluid_fraction(temperature)
+    return susceptibility_lattice(
+        mask_of=lambda X, Y: (np.abs(X) < g.half_width) & (np.abs(Y) < g.half_height),
+        pearl_length_of=lambda X, Y: np.where(Y < g.domain_boundary_y, sc.pearl_length("lower"),
+                                              sc.pearl_length("upper")) / rho,
+        window=(g.half_width + margin, g.half_height + margin),
+        geometry=SusceptometryGeometry(field_coil_radius, pickup_radius, z),
+        domains_of=lambda X, Y: (Y < g.domain_boundary_y).astype(int),
+    )

@@ -59,11 +59,15 @@ def bias_loop_figures(run_file: Path, out_dir: Path) -> tuple[list[Path], dict]:
 
 def image_figures(run_file: Path, out_dir: Path) -> tuple[list[Path], dict]:
     """Fig. 2 d-l and S2a from the run's raster_scan steps (ZFC, +100, +200, 0, -200, 0 uA)."""
-    scans = [step for step in read_steps(run_file) if step.procedure == "raster_scan"]
-    if len(scans) != 6:
-        raise ValueError(f"expected the 6 images of fig2_images.yaml, found {len(scans)}")
+    images = [step for step in read_steps(run_file) if step.procedure == "raster_scan"]
+    scans = [step for step in images if step.parameters["signal"]["value"] == "flux"]
+    susceptometry = [step for step in images if step.parameters["signal"]["value"] == "susceptibility"]
+    if len(scans) != 6 or len(susceptometry) != 1:
+        raise ValueError(f"expected the images of fig2_images.yaml, found {len(scans)} flux and "
+                         f"{len(susceptometry)} susceptometry")
     zfc, plus100, plus200, remanent_plus, minus200, remanent_minus = scans
     x, y = zfc.data["x"], zfc.data["y"]
+    chi = susceptometry[0]
 
     def flux(step, title):
         return {"kind": "flux", "image": step.data["flux"], "x": x, "y": y, "title": title}
@@ -72,6 +76,8 @@ def image_figures(run_file: Path, out_dir: Path) -> tuple[list[Path], dict]:
         return {"kind": "current", "kx": step.data["Kx"], "ky": step.data["Ky"], "x": x, "y": y, "title": title}
 
     panels = [
+        {"kind": "susceptibility", "image": chi.data["susceptibility"], "x": chi.data["x"], "y": chi.data["y"],
+         "title": "b  susceptometry, right half"},
         flux(zfc, "d  after ZFC"),
         flux(plus100, "e  +100 \u00b5A"),
         current(plus100, "f  J at +100 \u00b5A"),
@@ -86,7 +92,8 @@ def image_figures(run_file: Path, out_dir: Path) -> tuple[list[Path], dict]:
     remanent = remanent_plus.data["flux"]
     correlation = image_correlation(remanent, subtracted)
     figures = [
-        image_panels_figure(panels, out_dir / "fig2_images.png", "Flux images and current density (Fig. 2)"),
+        image_panels_figure(panels, out_dir / "fig2_images.png", "Susceptometry, flux images and current density (Fig. 2)",
+                            columns=5),
         oersted_subtraction_figure(remanent, subtracted, x, y, correlation, out_dir / "figS2a_remanent.png"),
     ]
     summary = {
@@ -94,6 +101,8 @@ def image_figures(run_file: Path, out_dir: Path) -> tuple[list[Path], dict]:
         "remanent_vs_oersted_subtracted_r": float(correlation),
         "remanent_plus_vs_minus_r": float(image_correlation(remanent, -remanent_minus.data["flux"])),
         "remanent_plus_max_Phi0": float(np.max(remanent)),
+        "susceptibility_range_Phi0_per_A": [float(np.min(chi.data["susceptibility"])),
+                                             float(np.max(chi.data["susceptibility"]))],
     }
     return figures, summary
 

@@ -106,13 +106,16 @@ def current_density_axes(axes, kx, ky, x, y, title):
 def image_panels_figure(panels: list[dict], path: Path, title: str, columns: int = 3) -> Path:
     """A grid of flux images and current-density maps.
 
-    Each panel: {"kind": "flux"|"current", "title", "x", "y", and "image" or "kx","ky"}.
+    Each panel: {"kind": "flux"|"susceptibility"|"current", "title", "x", "y", and "image" or "kx","ky"}.
     """
     rows = int(np.ceil(len(panels) / columns))
     figure, grid = plt.subplots(rows, columns, figsize=(4.2 * columns, 3.0 * rows), dpi=110, squeeze=False)
     for axes, panel in zip(grid.flat, panels):
         if panel["kind"] == "flux":
             _image_axes(axes, panel["image"], panel["x"], panel["y"], panel["title"])
+        elif panel["kind"] == "susceptibility":
+            _image_axes(axes, panel["image"], panel["x"], panel["y"], panel["title"], cmap="viridis",
+                        symmetric=False, label="Φ$_0$/A", scale=1.0)
         else:
             current_density_axes(axes, panel["kx"], panel["ky"], panel["x"], panel["y"], panel["title"])
     for axes in list(grid.flat)[len(panels):]:

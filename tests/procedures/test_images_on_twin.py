@@ -19,10 +19,13 @@ UM, UA = 1e-6, 1e-6
 def images(tmp_path_factory):
     result = run_procedure(CONFIGS / "procedures" / "fig2_images.yaml", out_dir=tmp_path_factory.mktemp("fig2"))
     assert result.outcome.status == "completed", result.outcome.error
-    scans = [step for step in read_steps(result.path) if step.procedure == "raster_scan"]
-    assert [step.status for step in scans] == ["completed"] * 6
+    images = [step for step in read_steps(result.path) if step.procedure == "raster_scan"]
+    assert [step.status for step in images] == ["completed"] * 7
+    scans = [step for step in images if step.parameters["signal"]["value"] == "flux"]
     names = ["zfc", "plus100", "plus200", "remanent_plus", "minus200", "remanent_minus"]
-    return dict(zip(names, scans))
+    found = dict(zip(names, scans))
+    found["susceptometry"] = next(step for step in images if step.parameters["signal"]["value"] == "susceptibility")
+    return found
 
 
 def _pixel(step, x, y):
@@ -93,3 +96,16 @@ def test_the_reconstructed_current_through_a_cut_between_the_leads_is_the_bias(i
     x0 = float(step.data["x"][len(step.data["x"]) // 2] - step.data["x"][0])
     through = current_through_cut(kx, ky, pixel, (x0, 0.0), (x0, float(step.data["y"][-1] - step.data["y"][0])))
     assert through == pytest.approx(current, rel=0.03)
+
+
+def test_susceptometry_shows_the_two_domains_and_the_edge(images):
+    step = images["susceptometry"]
+    chi, x, y = step.data["susceptibility"], step.data["x"], step.data["y"]
+    assert step.units["susceptibility"] == "Phi0/A"
+
+    def at(px, py):
+        return chi[int(np.argmin(np.abs(y - py))), int(np.argmin(np.abs(x - px)))]
+
+    lower, upper, edge, off = at(20 * UM, -12 * UM), at(20 * UM, 12 * UM), at(40 * UM, -12 * UM), at(48 * UM, -12 * UM)
+    assert lower < upper < 0  # the lower domain screens more (Fig. 2b)
+    assert lower < edge < 0 and abs(off) < 0.05 * abs(lower)
