@@ -102,7 +102,7 @@ def main() -> None:
     )
     (HERE / "results").mkdir(exist_ok=True)
     (HERE / "results" / "demo.json").write_text(json.dumps(results, indent=2) + "\n")
-    print(f"\n| measure | value |\n|---|---|")
+    print("\n| measure | value |\n|---|---|")
     print(f"| whole `sqm demo` command (start-up, 6 runs, analysis, 9 PNGs; median of {arguments.repeats}) | "
           f"{command:.1f} s |")
     print(f"| RunStore, {points} points appended one by one | {1e3 * results['store_s']:.1f} ms |")

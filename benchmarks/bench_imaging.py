@@ -25,10 +25,10 @@ from sqm.station import DEFAULT_STATION, Station
 HERE = Path(__file__).resolve().parent
 SIZE = 256
 # 256 pixels of 0.3 um: -38.25 ... 38.25 um; reconstruction off so the scan itself is timed
-SCAN = f"""
+SCAN = """
 steps:
-  - raster_scan: {{x: [-38.25 um, 38.25 um], y: [-38.25 um, 38.25 um], pixel_size: 0.3 um,
-                  line_time: 0.5 s, bias_current: 100 uA, reconstruct: false}}
+  - raster_scan: {x: [-38.25 um, 38.25 um], y: [-38.25 um, 38.25 um], pixel_size: 0.3 um,
+                  line_time: 0.5 s, bias_current: 100 uA, reconstruct: false}
 """
 
 

@@ -56,9 +56,8 @@ from pymeasure.instruments.attocube.anc300 import Axis
 from sqm.errors import InstrumentError, LimitError, UserInputError
 from sqm.pacing import Pacer
 from sqm.roles import Scanner, ScanLine, SquidReadout
-from sqm.units import registry
 
-from .base import HardwareContext, check_known_keys, guarded, setting
+from .base import HardwareContext, check_known_keys, guarded, quantity_setting, setting
 
 SCAN_AXES = ("x", "y", "z")
 ANC300_AXIS_NUMBERS = range(1, 8)  # the seven module slots
@@ -130,36 +129,11 @@ class ANC300Console(ANC300Controller):
         return self._numbered_axes[number]
 
 
-def _quantity_setting(config: dict, key: str, unit: str, default=...) -> float:
-    """A setting in `unit` ('m/V', 'm/s', 'V'): a bare number is already in `unit`,
-    a string may carry any convertible unit ('0.5 um/V')."""
-    if key not in config and default is not ...:
-        return default
-    value = setting(config, key)
-    if isinstance(value, bool):
-        raise UserInputError(f"{key}: expected a number in {unit}, got {value!r}")
-    if isinstance(value, (int, float)):
-        number = float(value)
-    elif isinstance(value, str):
-        try:
-            number = float(value)
-        except ValueError:
-            try:
-                number = float(registry().Quantity(value).to(unit).magnitude)
-            except Exception:  # pint raises several kinds; the person needs the key and the unit
-                raise UserInputError(f"{key}: cannot read {value!r} as a quantity in {unit}") from None
-    else:
-        raise UserInputError(f"{key}: expected a number in {unit}, got {value!r}")
-    if not math.isfinite(number):
-        raise UserInputError(f"{key}: {value!r} is not a finite number")
-    return number
-
-
 def _voltage_span(config: dict, key: str) -> tuple[float, float]:
     span = setting(config, key)
     if not (isinstance(span, (list, tuple)) and len(span) == 2):
         raise UserInputError(f"{key} must be [min, max] in V, got {span!r}")
-    low, high = (_quantity_setting({key: value}, key, "V") for value in span)
+    low, high = (quantity_setting({key: value}, key, "V") for value in span)
     if not OFFSET_RANGE_V[0] <= low < high <= OFFSET_RANGE_V[1]:
         raise UserInputError(
             f"{key} [{low:g}, {high:g}] V must be an interval inside the ANC300 offset range "
@@ -192,12 +166,12 @@ class PiezoAxis:
             number = setting(block, "axis")
             if isinstance(number, bool) or number not in ANC300_AXIS_NUMBERS:
                 raise UserInputError(f"axis must be an ANC300 slot 1-7, got {number!r}")
-            meters_per_volt = _quantity_setting(block, "meters_per_volt", "m/V")
+            meters_per_volt = quantity_setting(block, "meters_per_volt", "m/V")
             if meters_per_volt == 0:
                 raise UserInputError("meters_per_volt must not be zero")
             warm, cold = _voltage_span(block, "warm_volts"), _voltage_span(block, "cold_volts")
             axis = cls(name, number, meters_per_volt, warm, cold)
-            reference = _quantity_setting(block, reference_key, "V", default=None if name == "z" else ...)
+            reference = quantity_setting(block, reference_key, "V", default=None if name == "z" else ...)
         except UserInputError as error:
             raise UserInputError(f"axes.{name}: {error}") from None
         return axis, reference
@@ -285,7 +259,7 @@ class ANC300Scanner(Scanner):
             axes=axes,
             center_volts={"x": references["x"], "y": references["y"]},
             cold=setting(config, "cold"),
-            piezo_speed=_quantity_setting(config, "piezo_speed", "m/s"),
+            piezo_speed=quantity_setting(config, "piezo_speed", "m/s"),
             surface_volts=references["z"],
             coarse_axes=coarse_axes,
         )

@@ -14,12 +14,13 @@ the instrument's own range before sending and refuse.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from sqm.clock import Clock
 from sqm.errors import InstrumentError, UserInputError
-from sqm.units import to_si
+from sqm.units import _to_pint_text, registry, to_si
 
 
 @dataclass
@@ -63,6 +64,31 @@ def setting(config: dict, key: str, dimension: str | None = None, default: Any =
         return to_si(value, dimension)
     except UserInputError as error:
         raise UserInputError(f"{key}: {error}") from None
+
+
+def quantity_setting(config: dict, key: str, unit: str, default: Any = ...) -> float:
+    """A setting in `unit` ('Phi0/V', 'm/V', 'degree'...): a bare number is taken as
+    already in `unit`; a string may carry any convertible unit ('250 mPhi0/V')."""
+    if key not in config and default is not ...:
+        return default
+    value = setting(config, key)
+    if isinstance(value, bool):
+        raise UserInputError(f"{key}: expected a number in {unit}, got {value!r}")
+    if isinstance(value, (int, float)):
+        number = float(value)
+    elif isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            try:
+                number = float(registry().Quantity(_to_pint_text(value)).to(unit).magnitude)
+            except Exception:  # pint raises several kinds; the person needs the key and the unit
+                raise UserInputError(f"{key}: cannot read {value!r} as a quantity in {unit}") from None
+    else:
+        raise UserInputError(f"{key}: expected a number in {unit}, got {value!r}")
+    if not math.isfinite(number):
+        raise UserInputError(f"{key}: {value!r} is not a finite number")
+    return number
 
 
 def check_known_keys(config: dict, known: set[str]) -> None:

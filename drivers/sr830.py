@@ -52,9 +52,8 @@ from pymeasure.instruments.validators import strict_discrete_set, strict_range
 from sqm.errors import InstrumentError, UserInputError
 from sqm.pacing import Pacer
 from sqm.roles import SquidReadout
-from sqm.units import registry
 
-from .base import HardwareContext, check_known_keys, guarded, setting
+from .base import HardwareContext, check_known_keys, guarded, quantity_setting, setting
 
 AUX_INPUTS = (1, 2, 3, 4)
 AUX_INPUT_RANGE_V = 10.5  # the SR830 aux inputs read +-10.5 V
@@ -165,33 +164,8 @@ class LockinSettings:
             sensitivity=setting(config, "sensitivity", "voltage", default=None),
             frequency=setting(config, "frequency", "frequency", default=None),
             amplitude=setting(config, "amplitude", "voltage", default=None),
-            phase=calibration_setting(config, "phase", "degree", default=None),
+            phase=quantity_setting(config, "phase", "degree", default=None),
         )
-
-
-def calibration_setting(config: dict, key: str, unit: str, default=...) -> float:
-    """A setting in `unit` (e.g. 'Phi0/V', 'degree'): a bare number is taken as already
-    in `unit`, a string may carry any convertible unit ('250 mPhi0/V')."""
-    if key not in config and default is not ...:
-        return default
-    value = setting(config, key)
-    if isinstance(value, bool):
-        raise UserInputError(f"{key}: expected a number in {unit}, got {value!r}")
-    if isinstance(value, (int, float)):
-        number = float(value)
-    elif isinstance(value, str):
-        try:
-            number = float(value)
-        except ValueError:
-            try:
-                number = float(registry().Quantity(value).to(unit).magnitude)
-            except Exception:  # pint raises several kinds; the person needs the key and the unit
-                raise UserInputError(f"{key}: cannot read {value!r} as a quantity in {unit}") from None
-    else:
-        raise UserInputError(f"{key}: expected a number in {unit}, got {value!r}")
-    if not math.isfinite(number):
-        raise UserInputError(f"{key}: {value!r} is not a finite number")
-    return number
 
 
 def _number(value, what: str) -> float:
@@ -264,8 +238,8 @@ class SR830SquidReadout(SquidReadout):
         address = str(setting(config, "address"))
         arguments = dict(
             flux_input=setting(config, "flux_input", default=1),
-            phi0_per_volt=calibration_setting(config, "phi0_per_volt", "Phi0/V"),
-            phi0_per_volt_lockin=calibration_setting(config, "phi0_per_volt_lockin", "Phi0/V"),
+            phi0_per_volt=quantity_setting(config, "phi0_per_volt", "Phi0/V"),
+            phi0_per_volt_lockin=quantity_setting(config, "phi0_per_volt_lockin", "Phi0/V"),
             field_coil_current=setting(config, "field_coil_current", "current"),
             pickup_radius=setting(config, "pickup_radius", "length"),
             unlock_threshold=setting(config, "unlock_threshold", "voltage"),

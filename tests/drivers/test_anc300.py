@@ -20,10 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from pymeasure.adapters.protocol import ProtocolAdapter
 from pymeasure.test import expected_protocol
-from pyvisa.constants import StatusCode
-from pyvisa.errors import VisaIOError
 
 from sqm.clock import RealClock, SimulatedClock
 from sqm.drivers.anc300 import ANC300Console, ANC300Scanner, PiezoAxis
@@ -32,6 +29,7 @@ from sqm.errors import AbortRequested, InstrumentError, LimitError, UserInputErr
 from sqm.limits import StationLimits
 from sqm.pacing import CleanupPacer
 from sqm.roles import ScanLine
+from .wire import VISA_TIMEOUT, SilentAfterPairs
 
 REPO = Path(__file__).resolve().parents[2]
 SIM_FOLDER = REPO / "drivers" / "sim"
@@ -528,22 +526,6 @@ def test_sim_controller_refuses_an_offset_beyond_150_volts_with_error(sim_contex
 
 
 # --------------------------------------------------------------------------- faults
-
-
-class SilentAfterPairs(ProtocolAdapter):
-    """Replays its pairs; after them a read raises `error` (the instrument stopped answering)."""
-
-    def __init__(self, comm_pairs, error: Exception) -> None:
-        super().__init__(comm_pairs)
-        self.error = error
-
-    def _read(self, **kwargs) -> str:
-        if self._read_buffer is None and self._index >= len(self.comm_pairs):
-            raise self.error
-        return super()._read(**kwargs)
-
-
-VISA_TIMEOUT = VisaIOError(StatusCode.error_timeout)
 
 
 @pytest.mark.parametrize(

@@ -20,11 +20,8 @@ import numpy as np
 import pytest
 import yaml
 from pymeasure.adapters import Adapter
-from pymeasure.adapters.protocol import ProtocolAdapter
 from pymeasure.instruments.keithley import Keithley2182, Keithley6221
 from pymeasure.test import expected_protocol
-from pyvisa.constants import StatusCode
-from pyvisa.errors import VisaIOError
 
 from sqm.clock import RealClock, SimulatedClock
 from sqm.drivers.base import HardwareContext
@@ -33,6 +30,7 @@ from sqm.errors import AbortRequested, InstrumentError, LimitError, UserInputErr
 from sqm.limits import StationLimits
 from sqm.pacing import CleanupPacer
 from sqm.roles import RAMP_STEP_INTERVAL_S
+from .wire import VISA_TIMEOUT, SilentAfterPairs
 
 REPO = Path(__file__).resolve().parents[2]
 SIM_FOLDER = REPO / "drivers" / "sim"
@@ -518,22 +516,6 @@ def test_nothing_answering_at_the_address_is_an_instrument_error(sim_context):
 
 
 # --------------------------------------------------------------------------- faults
-
-
-class SilentAfterPairs(ProtocolAdapter):
-    """Replays its pairs; after them, a read raises `error` (the instrument stopped answering)."""
-
-    def __init__(self, comm_pairs, error: Exception) -> None:
-        super().__init__(comm_pairs)
-        self.error = error
-
-    def _read(self, **kwargs) -> str:
-        if self._read_buffer is None and self._index >= len(self.comm_pairs):
-            raise self.error
-        return super()._read(**kwargs)
-
-
-VISA_TIMEOUT = VisaIOError(StatusCode.error_timeout)
 
 
 @pytest.mark.parametrize("error", [VISA_TIMEOUT, TimeoutError("no reply")], ids=["VisaIOError", "TimeoutError"])

@@ -12,11 +12,11 @@ import yaml
 
 from sqm.cli import main
 from sqm.drivers.backend import SIM_FOLDER
-from sqm.readback import find_step, read_steps
+from sqm.readback import read_steps
 from sqm.session import load, start_run
 from sqm.station import Station
 
-from ..conftest import CONFIGS, REPO
+from ..conftest import CONFIGS
 
 LAB_SIM = CONFIGS / "stations" / "lab-pyvisa-sim.yaml"
 IDENTITIES = {

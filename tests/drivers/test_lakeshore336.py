@@ -19,16 +19,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from pymeasure.adapters.protocol import ProtocolAdapter
 from pymeasure.test import expected_protocol
-from pyvisa.constants import StatusCode
-from pyvisa.errors import VisaIOError
 
 from sqm.clock import RealClock, SimulatedClock
 from sqm.drivers.base import HardwareContext
 from sqm.drivers.lakeshore336 import LakeShore336, LakeShore336Temperature, describe_reading_status
 from sqm.errors import InstrumentError, LimitError, UserInputError
 from sqm.limits import StationLimits
+from .wire import VISA_TIMEOUT, SilentAfterPairs
 
 REPO = Path(__file__).resolve().parents[2]
 SIM_FILE = REPO / "drivers" / "sim" / "lakeshore336.yaml"
@@ -277,29 +275,6 @@ def test_nothing_at_the_address_is_an_instrument_error(sim_context):
 
 
 # --------------------------------------------------------------------------- faults
-
-
-class SilentAfterPairs(ProtocolAdapter):
-    """Replays its pairs; after them a read raises `error` (the instrument stopped answering),
-    and with `fail_writes` set so does a write."""
-
-    def __init__(self, comm_pairs, error: Exception) -> None:
-        super().__init__(comm_pairs)
-        self.error = error
-        self.fail_writes = False
-
-    def _read(self, **kwargs) -> str:
-        if self._read_buffer is None and self._index >= len(self.comm_pairs):
-            raise self.error
-        return super()._read(**kwargs)
-
-    def _write(self, command: str, **kwargs) -> None:
-        if self.fail_writes and self._index >= len(self.comm_pairs):
-            raise self.error
-        super()._write(command, **kwargs)
-
-
-VISA_TIMEOUT = VisaIOError(StatusCode.error_timeout)
 
 
 @pytest.mark.parametrize(

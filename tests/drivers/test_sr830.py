@@ -17,17 +17,15 @@ from pathlib import Path
 
 import pytest
 import yaml
-from pymeasure.adapters.protocol import ProtocolAdapter
 from pymeasure.instruments.srs import SR830
 from pymeasure.test import expected_protocol
-from pyvisa.constants import StatusCode
-from pyvisa.errors import VisaIOError
 
 from sqm.clock import RealClock, SimulatedClock
 from sqm.drivers.base import HardwareContext
 from sqm.drivers.sr830 import LockinSettings, SR830SquidReadout, StrictSR830, sample_count
 from sqm.errors import InstrumentError, UserInputError
 from sqm.pacing import CleanupPacer
+from .wire import VISA_TIMEOUT, SilentAfterPairs
 
 REPO = Path(__file__).resolve().parents[2]
 SIM_FILE = REPO / "drivers" / "sim" / "sr830.yaml"
@@ -350,22 +348,6 @@ def test_nothing_at_the_address_is_an_instrument_error(sim_context):
 
 
 # --------------------------------------------------------------------------- faults
-
-
-class SilentAfterPairs(ProtocolAdapter):
-    """Replays its pairs; after them a read raises `error` (the instrument stopped answering)."""
-
-    def __init__(self, comm_pairs, error: Exception) -> None:
-        super().__init__(comm_pairs)
-        self.error = error
-
-    def _read(self, **kwargs) -> str:
-        if self._read_buffer is None and self._index >= len(self.comm_pairs):
-            raise self.error
-        return super()._read(**kwargs)
-
-
-VISA_TIMEOUT = VisaIOError(StatusCode.error_timeout)
 
 
 @pytest.mark.parametrize(

@@ -21,7 +21,6 @@ import pytest
 import scipy.fft
 import scipy.special
 
-from sqm.analysis import currents
 from sqm.analysis.currents import (
     current_through_cut,
     flux_from_stream_function,
