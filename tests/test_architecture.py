@@ -13,6 +13,7 @@ FORBIDDEN = {
     "sqm": ("sqm.sims", "sqm.drivers", "sqm.gui"),
     "sims": ("sqm.drivers", "sqm.gui"),
     "drivers": ("sqm.sims", "sqm.gui"),
+    "gui": ("sqm.sims", "sqm.drivers"),
 }
 
 

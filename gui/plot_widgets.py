@@ -1,0 +1,163 @@
+"""Reusable pyqtgraph widgets: curves grouped by a key, and an image on a diverging map.
+
+Both keep their data in numpy buffers and redraw only in `redraw()`, which the
+owner calls from a throttling timer (data arrive much faster than a screen needs).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+
+pg.setConfigOptions(imageAxisOrder="row-major", antialias=True, background="w", foreground="k")
+
+BRANCH_COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf"]
+
+
+def diverging_colormap() -> pg.ColorMap:
+    """Blue - white - red, white at the centre (used with levels symmetric about zero)."""
+    return pg.ColorMap([0.0, 0.5, 1.0], [(33, 102, 172), (247, 247, 247), (178, 24, 43)])
+
+
+class GrowingCurves(pg.PlotWidget):
+    """Curves that grow point by point, one per key (a branch, a probe), each its own colour."""
+
+    def __init__(self, title: str = "", parent=None) -> None:
+        super().__init__(parent=parent, title=title)
+        self.addLegend(offset=(5, 5))
+        self.showGrid(x=True, y=True, alpha=0.3)
+        self._curves: dict[object, pg.PlotDataItem] = {}
+        self._data: dict[object, tuple[list[float], list[float]]] = {}
+        self._dirty = False
+
+    def reset(self, x_label: tuple[str, str], y_label: tuple[str, str]) -> None:
+        """Remove every curve; set axis labels as (text, units) (units SI-prefixed by pyqtgraph)."""
+        for curve in self._curves.values():
+            self.removeItem(curve)
+        self._curves.clear()
+        self._data.clear()
+        self.plotItem.legend.clear()
+        self.setLabel("bottom", x_label[0], units=x_label[1] or None)
+        self.setLabel("left", y_label[0], units=y_label[1] or None)
+        self._dirty = True
+
+    def add_point(self, key: object, x: float, y: float, name: str | None = None, emphasis: bool = False) -> None:
+        """Append one point to curve `key` (created on first use, labelled `name`)."""
+        if key not in self._curves:
+            colour = BRANCH_COLOURS[len(self._curves) % len(BRANCH_COLOURS)]
+            pen = pg.mkPen(colour, width=3 if emphasis else 1.5, style=pg.QtCore.Qt.DashLine if emphasis else pg.QtCore.Qt.SolidLine)
+            self._curves[key] = self.plot([], [], pen=pen, name=name or str(key), symbol="o", symbolSize=3,
+                                          symbolBrush=colour, symbolPen=None)
+            self._data[key] = ([], [])
+        xs, ys = self._data[key]
+        xs.append(x)
+        ys.append(y)
+        self._dirty = True
+
+    def point_count(self) -> int:
+        """Points received so far, all curves together."""
+        return sum(len(xs) for xs, _ in self._data.values())
+
+    def drawn_point_count(self) -> int:
+        """Points actually on screen (after the last redraw)."""
+        total = 0
+        for curve in self._curves.values():
+            x, _ = curve.getData()
+            total += 0 if x is None else len(x)
+        return total
+
+    def redraw(self) -> bool:
+        """Push buffered points to the curves; True if anything changed."""
+        if not self._dirty:
+            return False
+        for key, curve in self._curves.items():
+            xs, ys = self._data[key]
+            curve.setData(np.asarray(xs), np.asarray(ys))
+        self._dirty = False
+        return True
+
+
+class DivergingImage(pg.GraphicsLayoutWidget):
+    """An image with axes in um and a colour bar, on a diverging map centred on zero."""
+
+    def __init__(self, title: str = "", bar_label: str = "flux", bar_units: str = "Phi0", parent=None) -> None:
+        super().__init__(parent=parent)
+        self.plot = self.addPlot(title=title)
+        self.plot.setAspectLocked(True)
+        self.plot.setLabel("bottom", "x", units="um")
+        self.plot.setLabel("left", "y", units="um")
+        self.plot.getAxis("bottom").enableAutoSIPrefix(False)
+        self.plot.getAxis("left").enableAutoSIPrefix(False)
+        self.image_item = pg.ImageItem()
+        self.plot.addItem(self.image_item)
+        self.colour_bar = pg.ColorBarItem(values=(-1, 1), colorMap=diverging_colormap(), interactive=False,
+                                          width=15)
+        self.colour_bar.setImageItem(self.image_item, insert_in=self.plot)
+        self.colour_bar.axis.setLabel(bar_label, units=bar_units)  # SI-prefixed: uPhi0, mPhi0
+        self.image: np.ndarray | None = None
+        self.rows_filled = 0
+        self.redraws = 0
+        self._dirty = False
+
+    def reset(self, rows: int, columns: int, x_range_um: tuple[float, float], y_range_um: tuple[float, float],
+              title: str = "") -> None:
+        """A new empty (NaN) image of rows x columns pixels spanning the given ranges (um)."""
+        self.image = np.full((rows, columns), np.nan)
+        self.rows_filled = 0
+        x0, x1 = sorted(x_range_um)
+        y0, y1 = sorted(y_range_um)
+        dx = (x1 - x0) / max(columns - 1, 1)
+        dy = (y1 - y0) / max(rows - 1, 1)
+        self.image_item.setImage(self.image, autoLevels=False)
+        self.image_item.setRect(pg.QtCore.QRectF(x0 - dx / 2, y0 - dy / 2, (x1 - x0) + dx, (y1 - y0) + dy))
+        if title:
+            self.plot.setTitle(title)
+        self._dirty = True
+
+    def set_image(self, image: np.ndarray, x_range_um, y_range_um, title: str = "") -> None:
+        """Show a whole image at once (the run browser, the current density)."""
+        rows, columns = image.shape
+        self.reset(rows, columns, x_range_um, y_range_um, title)
+        self.image[:] = image
+        self.rows_filled = rows
+        self.redraw()
+
+    def set_line(self, row: int, values) -> None:
+        """Fill one row (a scanned line)."""
+        if self.image is None or not 0 <= row < self.image.shape[0]:
+            return
+        self.image[row] = values
+        self.rows_filled = max(self.rows_filled, row + 1)
+        self._dirty = True
+
+    def redraw(self) -> bool:
+        """Push the buffer to the screen with levels symmetric about zero; True if redrawn."""
+        if not self._dirty or self.image is None:
+            return False
+        finite = self.image[np.isfinite(self.image)]
+        span = float(np.max(np.abs(finite))) if finite.size else 1.0
+        span = span or 1.0
+        self.image_item.setImage(self.image, autoLevels=False, levels=(-span, span))
+        self.colour_bar.setLevels((-span, span))
+        self._dirty = False
+        self.redraws += 1
+        return True
+
+
+class MagnitudeImage(DivergingImage):
+    """A non-negative image (|K|) on a sequential map from zero."""
+
+    def __init__(self, title: str = "", bar_label: str = "|K|", bar_units: str = "A/m", parent=None) -> None:
+        super().__init__(title, bar_label, bar_units, parent)
+        self.colour_bar.setColorMap(pg.colormap.get("inferno"))
+
+    def redraw(self) -> bool:
+        if not self._dirty or self.image is None:
+            return False
+        finite = self.image[np.isfinite(self.image)]
+        top = float(np.max(finite)) if finite.size else 1.0
+        self.image_item.setImage(self.image, autoLevels=False, levels=(0, top or 1.0))
+        self.colour_bar.setLevels((0, top or 1.0))
+        self._dirty = False
+        self.redraws += 1
+        return True

@@ -1,0 +1,189 @@
+"""The operator window on a paced twin: live runs, pause/resume/abort, the browser, bad input."""
+
+from __future__ import annotations
+
+import h5py
+import pytest
+
+from PyQt5.QtCore import QTimer
+from PyQt5.QtWidgets import QApplication
+
+from sqm.gui.app import gui_station, main
+
+from .conftest import sqm_threads
+from sqm.gui.main_window import MainWindow
+
+pytest.importorskip("pytestqt")
+
+# A bias sweep then a small flux image (~1-2 s of wall time at the test pace).
+SWEEP_AND_SCAN = """\
+description: GUI test, a bias sweep and a small image
+steps:
+  - bias_sweep: {points: [0, 20 uA, -20 uA, 0], step: 2 uA, settle: 0, integration_time: 0.1 s}
+  - raster_scan: {x: [-5 um, 5 um], y: [-5 um, 5 um], pixel_size: 0.5 um, line_time: 0.2 s,
+                  bias_current: 40 uA}
+"""
+
+# Long enough to pause, resume and abort in the middle of it.
+LONG_SWEEP_AND_SCAN = SWEEP_AND_SCAN.replace("[0, 20 uA, -20 uA, 0]", "[0, 60 uA, -60 uA, 0]").replace(
+    "line_time: 0.2 s", "line_time: 1 s")
+
+
+def run_files(window: MainWindow):
+    return sorted(window.controller.out_dir.glob("*.h5")) if window.controller.out_dir.exists() else []
+
+
+def test_title_and_backend_badge_show_the_twin(window):
+    assert "twin" in window.windowTitle().lower() or "TWIN" in window.windowTitle()
+    assert window.backend_label.text().strip() == "TWIN"
+    assert window.backend_label.isVisible()
+
+
+def test_station_panel_reads_the_twin_from_its_timer(window, qtbot):
+    qtbot.waitUntil(lambda: window.station_panel.refreshes >= 2, timeout=3000)
+    assert window.station_panel.readings["bias"] == pytest.approx(0.0)
+    assert window.station_panel._labels["locked"].text() == "locked"
+
+
+def test_live_run_pause_resume_abort(window, qtbot, paced_twin):
+    panel, views = window.procedure_panel, window.live_views
+    assert panel.load_text(LONG_SWEEP_AND_SCAN, "long.yaml")
+    panel.start_button.click()
+    assert window.controller.is_running()
+
+    # The sweep curve gets points and is redrawn (throttled, in the GUI thread).
+    qtbot.waitUntil(lambda: views.sweep.drawn_point_count() >= 3, timeout=5000)
+
+    # Pause: once the worker reports it, no new points arrive.
+    panel.pause_button.click()
+    qtbot.waitUntil(lambda: panel.resume_button.isEnabled(), timeout=3000)
+    points_when_paused = views.sweep.point_count()
+    qtbot.wait(400)  # a paused run must stay still for this long
+    assert views.sweep.point_count() == points_when_paused
+
+    # Resume: points arrive again, then the image fills line by line.
+    panel.resume_button.click()
+    qtbot.waitUntil(lambda: views.sweep.point_count() > points_when_paused, timeout=3000)
+    qtbot.waitUntil(lambda: views.image.rows_filled >= 2, timeout=15000)
+    rows = views.image.rows_filled
+    qtbot.waitUntil(lambda: views.image.rows_filled > rows, timeout=5000)
+    assert views.image.redraws >= 2
+
+    # Abort: the run ends at its next checkpoint, the file says so, the bias is zero.
+    panel.abort_button.click()
+    qtbot.waitUntil(lambda: not window.controller.is_running(), timeout=10000)
+    path, status = window.finished_runs[-1]
+    assert status == "aborted"
+    with h5py.File(path, "r") as h5:
+        assert h5.attrs["status"] == "aborted"
+    assert paced_twin.current_source.read_current() == pytest.approx(0.0, abs=1e-12)
+    assert views.image.rows_filled < views.image.image.shape[0]
+
+
+def test_completed_run_then_browser_lists_and_plots_its_steps(window, qtbot):
+    views = window.live_views
+    assert window.procedure_panel.load_text(SWEEP_AND_SCAN, "short.yaml")
+    window.procedure_panel.start()
+    qtbot.waitUntil(lambda: bool(window.finished_runs), timeout=20000)
+    path, status = window.finished_runs[-1]
+    assert status == "completed"
+    assert views.sweep.point_count() == 41  # 0 -> 20 -> -20 -> 0 uA in 2 uA steps
+    assert views.image.rows_filled == 21
+    qtbot.waitUntil(lambda: views.reconstructions == 1, timeout=10000)  # |K| after the image
+    qtbot.waitUntil(lambda: views.image.redraws >= 1 and views.sweep.drawn_point_count() == 41, timeout=2000)
+
+    assert window.browser.open_file(path)
+    table = window.browser.table
+    assert table.rowCount() == 2
+    assert [table.item(row, 1).text() for row in range(2)] == ["bias_sweep", "raster_scan"]
+    assert [table.item(row, 2).text() for row in range(2)] == ["completed", "completed"]
+    assert "points=" in table.item(0, 3).text()
+    assert window.browser.show_step(0) == "curve"
+    assert window.browser.curves.drawn_point_count() == 41
+    assert window.browser.show_step(1) == "image"
+    assert window.browser.image.image.shape == (21, 21)
+
+
+@pytest.mark.parametrize("name, text, expected", [
+    ("points", "0, 900 uA", "900 uA"),  # beyond the station's 350 uA limit
+    ("step", "banana", "step"),  # not a current
+    ("integration_time", "-1 s", "integration_time"),  # must be positive
+])
+def test_bad_parameter_shows_a_clear_error_and_starts_nothing(window, name, text, expected):
+    panel = window.procedure_panel
+    assert panel.load_text(SWEEP_AND_SCAN, "bad.yaml")
+    panel.step_list.setCurrentRow(0)
+    panel.form.set_text(name, text)
+    panel.start_button.click()
+    message = panel.message.text()
+    assert message.startswith("Not started:")
+    assert "step 1 (bias_sweep)" in message and expected in message
+    assert window.controller.runner is None and window.controller.runs_started == 0
+    assert run_files(window) == []
+
+
+def test_edited_parameter_is_used_by_the_run(window, qtbot):
+    panel = window.procedure_panel
+    assert panel.load_text(SWEEP_AND_SCAN, "edited.yaml")
+    panel.form.set_text("points", "0, 10 uA")  # typed with units
+    procedure_file = panel.build_procedure_file()
+    assert procedure_file.steps[0].procedure.points == pytest.approx([0.0, 10e-6])
+
+
+def test_check_dry_runs_on_the_twin_and_shows_the_lab_time(window, qtbot):
+    panel = window.procedure_panel
+    assert panel.load_text(SWEEP_AND_SCAN, "check.yaml")
+    panel.check_button.click()
+    qtbot.waitUntil(lambda: panel.last_check != "", timeout=20000)
+    assert panel.last_check.startswith("OK: dry run completed")
+    assert " s of lab time" in panel.last_check
+    assert window.controller.runs_started == 0 and run_files(window) == []
+
+
+def test_queue_runs_procedure_files_one_after_another(window, qtbot, tmp_path):
+    short = tmp_path / "one.yaml"
+    short.write_text("steps:\n  - bias_sweep: {points: [0, 4 uA], step: 2 uA, settle: 0, integration_time: 0.1 s}\n")
+    panel = window.procedure_panel
+    assert panel.open_file(short)
+    panel.add_to_queue()
+    panel.add_to_queue()
+    assert panel.queue_list.count() == 2
+    panel.start()  # runs the edited file now; the queue follows
+    qtbot.waitUntil(lambda: len(window.finished_runs) == 3, timeout=15000)
+    assert [status for _, status in window.finished_runs] == ["completed"] * 3
+    assert panel.queue_list.count() == 0
+
+
+def test_safe_state_now_aborts_the_run_and_zeroes_the_bias(window, qtbot, paced_twin):
+    panel = window.procedure_panel
+    assert panel.load_text(LONG_SWEEP_AND_SCAN, "safe.yaml")
+    panel.start()
+    qtbot.waitUntil(lambda: window.live_views.sweep.point_count() >= 3, timeout=5000)
+    window.make_safe_now()  # the button's action after the confirmation dialog
+    qtbot.waitUntil(lambda: window.station_panel.safe_button.isEnabled(), timeout=10000)
+    assert window.finished_runs[-1][1] == "aborted"
+    assert window.station_panel._labels["interlock"].text() == "station safe"
+    assert paced_twin.current_source.read_current() == pytest.approx(0.0, abs=1e-12)
+
+
+def test_gui_station_paces_an_unpaced_twin():
+    station = gui_station(None, twin_pace=50)
+    assert station.backend.kind == "sim"
+    assert station.clock.pace == 50
+
+
+def test_main_opens_the_window_and_returns_the_exit_code(qtbot, tmp_path):
+    seen = []
+
+    def look_then_quit():
+        seen.extend(widget.windowTitle() for widget in QApplication.topLevelWidgets() if widget.isVisible())
+        QApplication.instance().quit()
+
+    QTimer.singleShot(300, look_then_quit)
+    assert main(None, out_dir=tmp_path) == 0
+    assert any("TWIN" in title for title in seen)
+    assert sqm_threads() == []
+
+
+def test_main_refuses_a_missing_station_file(tmp_path):
+    assert main(tmp_path / "missing.yaml") == 2
