@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 
+from ..errors import UserInputError
 from ..limits import StationLimits
 from ..roles import SIGNAL_UNITS, ScanLine
 from .base import Param, Procedure
@@ -32,8 +33,6 @@ class LineCut(Procedure):
         return math.dist(self.start, self.end)
 
     def check_consistency(self) -> None:
-        from ..errors import UserInputError
-
         if self.n_points < 8:
             raise UserInputError(f"the line holds {self.n_points} samples; at least 8 are needed")
 
@@ -53,8 +52,9 @@ class LineCut(Procedure):
 
         station = ctx.station
         scanner, squid = station.scanner, station.squid
-        end = (self.start[0] + (self.end[0] - self.start[0]) * (self.n_points - 1) * self.spacing / self.length,
-               self.start[1] + (self.end[1] - self.start[1]) * (self.n_points - 1) * self.spacing / self.length)
+        # Samples every `spacing` from the start; the last one may fall just short of `end`.
+        reach = (self.n_points - 1) * self.spacing / self.length
+        end = tuple(a + (b - a) * reach for a, b in zip(self.start, self.end))
         line = ScanLine(tuple(self.start), end, self.n_points, self.line_time)
         xs, ys = line.points()
         distance = np.arange(self.n_points) * self.spacing
