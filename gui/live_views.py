@@ -121,15 +121,22 @@ class LiveViews(QWidget):
         def reconstruct():
             from sqm.analysis.currents import reconstruct_current
 
-            kx, ky = reconstruct_current(image, pixel, height, radius)
-            return np.hypot(kx, ky)
+            from .streamlines import streamline_paths
 
-        def show(magnitude, error):
+            kx, ky = reconstruct_current(image, pixel, height, radius)
+            order_x, order_y = np.argsort(xs), np.argsort(ys)  # streamplot wants increasing axes
+            paths = streamline_paths(xs[order_x], ys[order_y], kx[np.ix_(order_y, order_x)],
+                                     ky[np.ix_(order_y, order_x)])
+            return np.hypot(kx, ky), paths
+
+        def show(result, error):
             if error is not None:
                 self.current_density.plot.setTitle(f"|K|: not reconstructed ({error})")
                 return
+            magnitude, paths = result
             self.reconstructions += 1
             self.current_density.set_image(magnitude, (xs[0], xs[-1]), (ys[0], ys[-1]), "sheet current |K| [A/m]")
+            self.current_density.set_streamlines(*paths)
 
         self._run_in_background(reconstruct, show)
 

@@ -150,6 +150,12 @@ class MagnitudeImage(DivergingImage):
     def __init__(self, title: str = "", bar_label: str = "|K|", bar_units: str = "A/m", parent=None) -> None:
         super().__init__(title, bar_label, bar_units, parent)
         self.colour_bar.setColorMap(pg.colormap.get("inferno"))
+        self.streamlines = pg.PlotDataItem(pen=pg.mkPen((80, 170, 255), width=1), connect="finite")
+        self.plot.addItem(self.streamlines)
+
+    def set_streamlines(self, x_um: np.ndarray, y_um: np.ndarray) -> None:
+        """Draw the current's streamlines (um; NaN separates the lines) over |K|."""
+        self.streamlines.setData(x_um, y_um)
 
     def redraw(self) -> bool:
         if not self._dirty or self.image is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import h5py
+import numpy as np
 import pytest
 
 from PyQt5.QtCore import QTimer
@@ -90,6 +91,11 @@ def test_completed_run_then_browser_lists_and_plots_its_steps(window, qtbot):
     assert views.sweep.point_count() == 41  # 0 -> 20 -> -20 -> 0 uA in 2 uA steps
     assert views.image.rows_filled == 21
     qtbot.waitUntil(lambda: views.reconstructions == 1, timeout=10000)  # |K| after the image
+    stream_x, stream_y = views.current_density.streamlines.getData()
+    traced = np.isfinite(stream_x)
+    assert traced.sum() > 10  # streamlines of the current drawn over |K|
+    scan = views.image.image_item.mapRectToView(views.image.image_item.boundingRect())
+    assert scan.left() - 1 <= stream_x[traced].min() and stream_x[traced].max() <= scan.right() + 1
     qtbot.waitUntil(lambda: views.image.redraws >= 1 and views.sweep.drawn_point_count() == 41, timeout=2000)
 
     assert window.browser.open_file(path)
@@ -160,7 +166,9 @@ def test_safe_state_now_aborts_the_run_and_zeroes_the_bias(window, qtbot, paced_
     panel.start()
     qtbot.waitUntil(lambda: window.live_views.sweep.point_count() >= 3, timeout=5000)
     window.make_safe_now()  # the button's action after the confirmation dialog
-    qtbot.waitUntil(lambda: window.station_panel.safe_button.isEnabled(), timeout=10000)
+    # the safe-state task and the run's last events reach the window independently
+    qtbot.waitUntil(lambda: window.station_panel.safe_button.isEnabled() and bool(window.finished_runs),
+                    timeout=10000)
     assert window.finished_runs[-1][1] == "aborted"
     assert window.station_panel._labels["interlock"].text() == "station safe"
     assert paced_twin.current_source.read_current() == pytest.approx(0.0, abs=1e-12)
