@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -51,8 +52,8 @@ class RunStore:
         self.path = Path(path)
         self.flush_interval = flush_interval
         self._lock = threading.RLock()
-        if in_memory:  # for dry runs: nothing touches the disk
-            self._file = h5py.File(self.path.name, "w", driver="core", backing_store=False)
+        if in_memory:  # for dry runs: nothing touches the disk; a unique name lets several coexist
+            self._file = h5py.File(f"{self.path.name}-{uuid.uuid4().hex}", "w", driver="core", backing_store=False)
         else:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._file = h5py.File(self.path, "w")
