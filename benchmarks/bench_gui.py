@@ -59,7 +59,7 @@ def paced_station(pace: float) -> Station:
 
 def simulated_seconds(text: str) -> float:
     station, procedure_file = load(text)
-    return dry_run(procedure_file, station).simulated_or_lab_seconds
+    return dry_run(procedure_file, station).station_seconds
 
 
 class StallMeter:

@@ -179,7 +179,7 @@ class ProcedurePanel(QGroupBox):
             self.last_check = f"dry run failed: {error}"
             self.show_message(self.last_check, error=True)
             return
-        seconds = outcome.simulated_or_lab_seconds
+        seconds = outcome.station_seconds
         if outcome.status == "completed":
             self.last_check = f"OK: dry run completed, {seconds:.0f} s of lab time ({seconds / 3600:.2f} h)"
             self.show_message(self.last_check)

@@ -124,7 +124,7 @@ def _wait_with_ctrl_c(runner, store) -> RunOutcome:
 
 
 def _report(outcome: RunOutcome) -> int:
-    lab = _duration(outcome.simulated_or_lab_seconds)
+    lab = _duration(outcome.station_seconds)
     if outcome.status == "completed":
         print(f"completed: {lab} of lab time", file=sys.stderr)
     else:
@@ -146,8 +146,8 @@ def _cmd_check(arguments) -> int:
         return EXIT_FAILED
     print(
         f"{procedure_file.source}: {len(procedure_file.steps)} steps valid for station '{station.name}'; "
-        f"dry run on the twin: {_duration(outcome.simulated_or_lab_seconds)} of lab time "
-        f"({outcome.simulated_or_lab_seconds:.0f} s), {wall:.1f} s wall"
+        f"dry run on the twin: {_duration(outcome.station_seconds)} of lab time "
+        f"({outcome.station_seconds:.0f} s), {wall:.1f} s wall"
     )
     return EXIT_OK
 
@@ -165,7 +165,7 @@ def _cmd_demo(arguments) -> int:
             return _report(outcome)
         figures, summary[name] = make_figures(path, arguments.out)
         summary[name]["run"] = str(path)
-        summary[name]["lab_seconds"] = outcome.simulated_or_lab_seconds
+        summary[name]["lab_seconds"] = outcome.station_seconds
         for figure in figures:
             print(figure)
     print(write_summary(arguments.out, summary))

@@ -30,7 +30,7 @@ class RunOutcome:
     status: str  # "completed" | "aborted" | "failed"
     error: str | None = None
     safe_state_failures: list[str] = field(default_factory=list)
-    simulated_or_lab_seconds: float = 0.0
+    station_seconds: float = 0.0  # station-clock seconds the run took: lab time, simulated on the twin
 
 
 class RunControl:

@@ -32,7 +32,7 @@ class RunResult:
     @property
     def lab_seconds(self) -> float:
         """Station-clock seconds the run took (simulated on the twin)."""
-        return self.outcome.simulated_or_lab_seconds
+        return self.outcome.station_seconds
 
 
 def load(procedure: str | Path, station: str | Path | Station | None = None) -> tuple[Station, ProcedureFile]:

@@ -171,4 +171,4 @@ def test_run_status_and_snapshots_are_recorded_for_every_step(twin, tmp_path):
         # step 4 set 50 uA, then the cleanup ramped it back to zero
         assert h5["004_set/data/bias_current"][-1] == pytest.approx(50 * UA)
     _assert_safe(twin)
-    assert np.isclose(outcome.simulated_or_lab_seconds, twin.clock.now())
+    assert np.isclose(outcome.station_seconds, twin.clock.now())
