@@ -55,7 +55,7 @@ from .lumped import (
 )
 from .film.susceptibility_map import SusceptometryGeometry, susceptibility_lattice
 from .preisach import PreisachEnsemble
-from .sample import FlakeGeometry, SuperconductorParameters
+from .sample import FlakeGeometry, HystereticSample, SuperconductorParameters
 
 UM = 1e-6
 
@@ -133,7 +133,7 @@ def film_fields(geometry: FlakeGeometry, superconductor: SuperconductorParameter
     return FilmFields(grid, mask, lower, edge, bias, g_meissner, patterns)
 
 
-class FilmSample:
+class FilmSample(HystereticSample):
     """The flake on a grid: flux and susceptibility at the sensor, hysteresis, erasure.
 
     Same interface as LumpedSample. Currents in A, fields in T, lengths in m, flux in Phi0.
@@ -245,21 +245,8 @@ class FilmSample:
         )
         return interpolator(np.column_stack([np.ravel(ys), np.ravel(xs)]))
 
-    # Drives ----------------------------------------------------------------------------
-    def drive_bias(self, current: float) -> None:
-        for population in self.populations:
-            population.ensemble.apply_drive(current)
-
-    def drive_field(self, field: float) -> None:
-        for loop in self.field_loops.values():
-            loop.drive(field)
-
-    def anneal(self, temperature: float) -> None:
-        critical = self.superconductor.critical_temperature
-        for population in self.populations:
-            population.ensemble.anneal(temperature, critical)
-        for loop in self.field_loops.values():
-            loop.anneal(temperature, critical)
+    def bias_ensembles(self) -> list:
+        return [population.ensemble for population in self.populations]
 
     def magnetisation(self) -> dict[str, float]:
         """Mean hysteron state of each population (for tests and people)."""

@@ -18,10 +18,10 @@ from .lumped import (
     LumpedBiasLoop,
     LumpedFieldLoop,
 )
-from .sample import FlakeGeometry, SuperconductorParameters
+from .sample import FlakeGeometry, HystereticSample, SuperconductorParameters
 
 
-class LumpedSample:
+class LumpedSample(HystereticSample):
     """Lumped two-domain sample. Currents in A, fields in T, lengths in m, flux in Phi0."""
 
     def __init__(
@@ -52,20 +52,8 @@ class LumpedSample:
         """k: minus the flux per bias current at the park point (Phi0/A)."""
         return self.bias.flux_per_current
 
-    # Drives -------------------------------------------------------------------------
-    def drive_bias(self, current: float) -> None:
-        self.bias_loop.drive(current)
-
-    def drive_field(self, field: float) -> None:
-        for loop in self.field_loops.values():
-            loop.drive(field)
-
-    def anneal(self, temperature: float) -> None:
-        """Units whose blocking temperature is reached return to virgin; T >= T_c erases all."""
-        critical = self.superconductor.critical_temperature
-        self.bias_loop.anneal(temperature, critical)
-        for loop in self.field_loops.values():
-            loop.anneal(temperature, critical)
+    def bias_ensembles(self) -> list:
+        return [self.bias_loop.ensemble]
 
     # Readings -------------------------------------------------------------------------
     def _loop_flux(self, loop, drive: float, superconducting: bool) -> float:

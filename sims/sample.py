@@ -85,3 +85,34 @@ class SuperconductorParameters:
         critical = self.critical_current(temperature)
         flux_flow = math.copysign(math.sqrt(max(current * current - critical * critical, 0.0)), current)
         return self.normal_resistance * (normal * current + (1.0 - normal) * flux_flow)
+
+
+class HystereticSample:
+    """What both sample models do with their hysterons: drive them with the bias
+    current (A) or the field (T), and erase them on warming.
+
+    Subclasses set `superconductor`, `field_loops` (domain -> LumpedFieldLoop) and
+    `bias_ensembles()` (the PreisachEnsembles the bias drives).
+    """
+
+    superconductor: SuperconductorParameters
+    field_loops: dict
+
+    def bias_ensembles(self) -> list:
+        raise NotImplementedError
+
+    def drive_bias(self, current: float) -> None:
+        for ensemble in self.bias_ensembles():
+            ensemble.apply_drive(current)
+
+    def drive_field(self, field: float) -> None:
+        for loop in self.field_loops.values():
+            loop.drive(field)
+
+    def anneal(self, temperature: float) -> None:
+        """Units whose blocking temperature is reached return to virgin; T >= T_c erases all."""
+        critical = self.superconductor.critical_temperature
+        for ensemble in self.bias_ensembles():
+            ensemble.anneal(temperature, critical)
+        for loop in self.field_loops.values():
+            loop.anneal(temperature, critical)

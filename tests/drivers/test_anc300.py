@@ -27,7 +27,6 @@ from sqm.drivers.anc300 import ANC300Console, ANC300Scanner, PiezoAxis
 from sqm.drivers.base import HardwareContext
 from sqm.errors import AbortRequested, InstrumentError, LimitError, UserInputError
 from sqm.limits import StationLimits
-from sqm.pacing import CleanupPacer
 from sqm.roles import ScanLine
 from .wire import VISA_TIMEOUT, SilentAfterPairs
 
@@ -80,14 +79,6 @@ def on_wire(pairs):
     return expected_protocol(ANC300Console, pairs, query_delay=0)
 
 
-@pytest.fixture
-def clock() -> SimulatedClock:
-    return SimulatedClock()
-
-
-@pytest.fixture
-def pacer(clock) -> CleanupPacer:
-    return CleanupPacer(clock)
 
 
 # --------------------------------------------------------------------------- console and connection

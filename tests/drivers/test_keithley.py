@@ -23,7 +23,7 @@ from pymeasure.adapters import Adapter
 from pymeasure.instruments.keithley import Keithley2182, Keithley6221
 from pymeasure.test import expected_protocol
 
-from sqm.clock import RealClock, SimulatedClock
+from sqm.clock import RealClock
 from sqm.drivers.base import HardwareContext
 from sqm.drivers.keithley import Keithley2182Voltmeter, Keithley6221Source
 from sqm.errors import AbortRequested, InstrumentError, LimitError, UserInputError
@@ -60,14 +60,6 @@ def station_limits(**bias_override) -> StationLimits:
     return StationLimits.from_mapping(limits)
 
 
-@pytest.fixture
-def clock() -> SimulatedClock:
-    return SimulatedClock()
-
-
-@pytest.fixture
-def pacer(clock) -> CleanupPacer:
-    return CleanupPacer(clock)
 
 
 @contextmanager

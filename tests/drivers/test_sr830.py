@@ -24,7 +24,6 @@ from sqm.clock import RealClock, SimulatedClock
 from sqm.drivers.base import HardwareContext
 from sqm.drivers.sr830 import LockinSettings, SR830SquidReadout, StrictSR830, sample_count
 from sqm.errors import InstrumentError, UserInputError
-from sqm.pacing import CleanupPacer
 from .wire import VISA_TIMEOUT, SilentAfterPairs
 
 REPO = Path(__file__).resolve().parents[2]
@@ -45,14 +44,6 @@ def readout_on(instrument, **overrides) -> SR830SquidReadout:
     return SR830SquidReadout(instrument, **{**CALIBRATION, **overrides})
 
 
-@pytest.fixture
-def clock() -> SimulatedClock:
-    return SimulatedClock()
-
-
-@pytest.fixture
-def pacer(clock) -> CleanupPacer:
-    return CleanupPacer(clock)
 
 
 # --------------------------------------------------------------------------- connection and settings
