@@ -46,7 +46,12 @@ def _adapter_class(name: str):
     if name not in DRIVERS:
         raise UserInputError(f"unknown driver {name!r} (known: {', '.join(sorted(DRIVERS))})")
     module_name, class_name = DRIVERS[name].split(":")
-    module = importlib.import_module(f"{__package__}.{module_name}")
+    try:
+        module = importlib.import_module(f"{__package__}.{module_name}")
+    except ImportError as error:
+        raise UserInputError(
+            f"driver {name!r} needs the hardware extra (pip install -e '.[hardware]'): {error}"
+        ) from None
     return getattr(module, class_name)
 
 
@@ -87,6 +92,10 @@ def build_backend(config: dict, limits: StationLimits, tolerant: bool = False) -
             adapter_class = _adapter_class(block["driver"])
             try:
                 roles[role_name] = adapter_class.from_config(dict(block), context)
+            except ImportError as error:  # pymeasure/pyvisa are the hardware extra
+                raise UserInputError(
+                    f"hardware.{role_name}: needs the hardware extra (pip install -e '.[hardware]'): {error}"
+                ) from None
             except UserInputError as error:
                 raise UserInputError(f"hardware.{role_name}: {error}") from None
             except InstrumentError as error:

@@ -217,9 +217,9 @@ def _cmd_gui(arguments) -> int:
         raise UserInputError("the GUI is not installed (pip install -e '.[gui]')")
     try:
         launch = entry_points["gui"].load()
-    except ImportError as error:
+        return launch(arguments.station)
+    except ImportError as error:  # PyQt5 / pyqtgraph are the gui extra
         raise UserInputError(f"the GUI cannot start: {error} (pip install -e '.[gui]')") from None
-    return launch(arguments.station)
 
 
 COMMANDS = {
