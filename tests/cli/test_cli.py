@@ -181,3 +181,19 @@ def test_progress_bars_count_the_points_of_each_step(capsys):
     bars({"type": "step_finished", "step": 3, "status": "completed", "error": None})
     err = capsys.readouterr().err
     assert "3 bias_sweep" in err and "4/4" in err
+
+
+def test_a_second_ctrl_c_quits_at_once_and_says_so_in_the_file(tmp_path):
+    child = _spawn_run(tmp_path)
+    _wait_until_sweeping(child, tmp_path)
+    child.send_signal(signal.SIGINT)
+    time.sleep(0.05)
+    child.send_signal(signal.SIGINT)
+    out, err = child.communicate(timeout=60)
+    assert child.returncode in (3, 130), err  # 3 if the clean abort won the race, 130 if forced
+    assert "Traceback" not in err
+    (path,) = (tmp_path / "out").glob("*.h5")
+    with h5py.File(path, "r") as h5:
+        assert h5.attrs["status"] == "aborted"
+        if child.returncode == 130:
+            assert "second Ctrl-C" in h5.attrs["error"] and "NOT be safe" in err
