@@ -670,19 +670,6 @@ SIM_BLOCK = {
 }
 
 
-@pytest.fixture
-def sim_context():
-    context = HardwareContext(visa_library=f"{SIM_FILE}@sim", clock=SimulatedClock())
-    yield context
-    context.close()
-
-
-def test_sim_file_names_its_device_and_resource():
-    data = yaml.safe_load(SIM_FILE.read_text())
-    assert list(data["devices"]) == ["ami430"]
-    assert data["resources"] == {SIM_ADDRESS: {"device": "ami430"}}
-
-
 def test_sim_magnet_identifies_ramps_and_goes_persistent_and_back(sim_context):
     magnet = AMI430Magnet.from_config(dict(SIM_BLOCK), sim_context)
     magnet.attach_limits(station_limits())

@@ -439,19 +439,6 @@ def test_bad_settings_are_user_errors_before_anything_is_opened(path, value, mes
 # --------------------------------------------------------------------------- pyvisa-sim smoke
 
 
-@pytest.fixture
-def sim_context(clock):
-    context = HardwareContext(visa_library=f"{SIM_FILE}@sim", clock=clock)
-    yield context
-    context.close()
-
-
-def test_sim_file_names_its_device_and_resource():
-    data = yaml.safe_load(SIM_FILE.read_text())
-    assert list(data["devices"]) == ["anc300"]
-    assert data["resources"] == {SIM_ADDRESS: {"device": "anc300"}}
-
-
 def test_the_three_sim_files_merge_without_clashes():
     devices, resources = [], []
     for name in ("lakeshore336", "sr830", "anc300"):

@@ -29,6 +29,18 @@ IDENTITIES = {
 }
 
 
+@pytest.mark.parametrize(
+    "device, address",
+    [("keithley6221", "GPIB0::12::INSTR"), ("keithley2182", "GPIB0::7::INSTR"),
+     ("ami430", "TCPIP::localhost::7180::SOCKET"), ("lakeshore336", "GPIB0::13::INSTR"),
+     ("sr830", "GPIB0::8::INSTR"), ("anc300", "TCPIP::localhost::7230::SOCKET")],
+)
+def test_each_device_file_names_one_device_at_its_address(device, address):
+    data = yaml.safe_load((SIM_FOLDER / f"{device}.yaml").read_text())
+    assert list(data["devices"]) == [device]
+    assert data["resources"] == {address: {"device": device}}
+
+
 def test_the_merged_simulator_file_is_up_to_date_with_its_parts():
     import importlib.util
 

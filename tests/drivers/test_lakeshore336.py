@@ -230,19 +230,6 @@ def test_bad_settings_are_user_errors_before_anything_is_opened(config, message)
 # --------------------------------------------------------------------------- pyvisa-sim smoke
 
 
-@pytest.fixture
-def sim_context():
-    context = HardwareContext(visa_library=f"{SIM_FILE}@sim", clock=SimulatedClock())
-    yield context
-    context.close()
-
-
-def test_sim_file_names_its_device_and_resource():
-    data = yaml.safe_load(SIM_FILE.read_text())
-    assert list(data["devices"]) == ["lakeshore336"]
-    assert data["resources"] == {SIM_ADDRESS: {"device": "lakeshore336"}}
-
-
 def test_sim_controller_reads_sets_and_switches_off(sim_context):
     temperature = LakeShore336Temperature.from_config(
         {

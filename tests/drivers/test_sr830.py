@@ -16,7 +16,6 @@ import os
 from pathlib import Path
 
 import pytest
-import yaml
 from pymeasure.instruments.srs import SR830
 from pymeasure.test import expected_protocol
 
@@ -290,19 +289,6 @@ def test_bad_settings_are_user_errors_before_anything_is_opened(change, message)
 
 
 # --------------------------------------------------------------------------- pyvisa-sim smoke
-
-
-@pytest.fixture
-def sim_context(clock):
-    context = HardwareContext(visa_library=f"{SIM_FILE}@sim", clock=clock)
-    yield context
-    context.close()
-
-
-def test_sim_file_names_its_device_and_resource():
-    data = yaml.safe_load(SIM_FILE.read_text())
-    assert list(data["devices"]) == ["sr830"]
-    assert data["resources"] == {SIM_ADDRESS: {"device": "sr830"}}
 
 
 def test_sim_readout_connects_applies_settings_and_reads(sim_context, pacer, clock):
