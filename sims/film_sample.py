@@ -13,10 +13,24 @@ What is computed from physics (once per sample, cached):
 
 Phenomenological (labelled as such, PHYSICS.md's open question): the hysterons are
 grouped in populations that see one drive each, the bias current itself (in A,
-the park-point calibration of model R), not the local phase gradient:
-- `lower_bulk`: the lower domain; coercivity 140 uA;
-- `lower_edge`: lower-domain cells within 2 um of the film edge; coercivity 0.86 of
-  that (the edge-current jump at 120 uA);
+the park-point calibration of model R), not the local phase gradient (the local
+|K| varies 0.7-2.4x over the lower domain, which would smear the sharp switching the
+paper reports). The lower domain is one superconductor (one Lambda) with two
+magnetic regions, split at x = `lower_split_x`:
+- `lower_right`: the park point's region (the paper's "lower-right domain", Fig. 3a);
+  coercivity 140 uA, its virgin onset is the upturn at ~140 uA;
+- `lower_left`: coercivity 0.86 of that: its virgin onset is the edge-current jump at
+  120 uA of Fig. 3c-d, measured by line cuts across its lower edge.
+Why not PHYSICS.md's 2 um edge band at 0.86 c: layer C puts the counterflow of a
+switched band inside the band, so a 2 um band is a current pair 2 um apart; at 1 um
+height its reconstructed peak current *falls* by 16 % (the counterflow lobe wins),
+and only a region several um wide gives a visible edge current, which seen from the
+park point 10 um away is a 5-15 % remanence after 135 uA (check 8 forbids it). The
+edge current that jumps is that of a whole region (the paper's Fig. 1d, 3e). The split
+is placed where the lower-left region's saturated anomalous currents leave < 1 % of
+the major remanence at the park point, as the paper's virgin sweep requires (no
+remanence after 135 uA there while the edge already switched at 120 uA); the paper's
+susceptometry covers the right half only, so nothing else pins it.
 The upper domain carries no bias-driven magnetisation (model R has none, and the
 paper reports the bias loop of the lower domain only). The local current sets only
 the easy axis. The amplitude kappa M_s is fixed so that
@@ -46,6 +60,7 @@ from .film.anomalous import AnomalousCurrentSolver
 from .film.forward import ForwardModel
 from .film.grid import Grid
 from .film.pearl import PearlSolver
+from .film.susceptibility_map import SusceptometryGeometry, susceptibility_lattice
 from .film.terminals import BiasCurrent, Lead, Terminals
 from .lumped import (
     LOWER_DOMAIN_FIELD_PARAMETERS,
@@ -53,7 +68,6 @@ from .lumped import (
     BiasLoopParameters,
     LumpedFieldLoop,
 )
-from .film.susceptibility_map import SusceptometryGeometry, susceptibility_lattice
 from .preisach import PreisachEnsemble
 from .sample import FlakeGeometry, HystereticSample, SuperconductorParameters
 
@@ -70,8 +84,8 @@ class FilmLayout:
     lead_inset: float = 5 * UM  # lead centre from the flake's left/right end
     park_point: tuple[float, float] = (30 * UM, -15 * UM)
     upper_probe: tuple[float, float] = (-20 * UM, 12 * UM)
-    edge_band: float = 2 * UM  # cells this close to the edge switch early
-    edge_coercivity_ratio: float = 0.86
+    lower_split_x: float = 5 * UM  # lower-left | lower-right magnetic regions (module docstring)
+    lower_left_coercivity_ratio: float = 0.86
 
 
 @dataclass
@@ -90,7 +104,7 @@ class FilmFields:
     grid: Grid
     mask: np.ndarray
     domain_lower: np.ndarray
-    edge_band: np.ndarray
+    lower_left: np.ndarray
     bias: BiasCurrent
     g_meissner: np.ndarray  # A per T of applied field
     g_patterns: dict = field(default_factory=dict)  # population -> g (A) per unit magnetisation
@@ -116,7 +130,7 @@ def film_fields(geometry: FlakeGeometry, superconductor: SuperconductorParameter
     )
     bias = BiasCurrent(solver, terminals)
     g_meissner = solver.screen(1.0)
-    edge = mask & (scipy.ndimage.distance_transform_edt(mask) * layout.cell <= layout.edge_band)
+    lower_left = lower & (x < layout.lower_split_x)
     anomalous = AnomalousCurrentSolver(mask, layout.cell)
 
     def pattern(cells: np.ndarray, kx: np.ndarray, ky: np.ndarray) -> np.ndarray:
@@ -127,10 +141,10 @@ def film_fields(geometry: FlakeGeometry, superconductor: SuperconductorParameter
 
     kx_bias, ky_bias = bias.sheet_current(1.0)
     patterns = {
-        "lower_bulk": pattern(lower & ~edge, kx_bias, ky_bias),
-        "lower_edge": pattern(lower & edge, kx_bias, ky_bias),
+        "lower_right": pattern(lower & ~lower_left, kx_bias, ky_bias),
+        "lower_left": pattern(lower_left, kx_bias, ky_bias),
     }
-    return FilmFields(grid, mask, lower, edge, bias, g_meissner, patterns)
+    return FilmFields(grid, mask, lower, lower_left, bias, g_meissner, patterns)
 
 
 class FilmSample(HystereticSample):
@@ -177,9 +191,9 @@ class FilmSample(HystereticSample):
 
         patterns = self.fields.g_patterns
         return [
-            _Population("lower_bulk", ensemble(b.coercivity), "bias", patterns["lower_bulk"]),
-            _Population("lower_edge", ensemble(layout.edge_coercivity_ratio * b.coercivity), "bias",
-                        patterns["lower_edge"]),
+            _Population("lower_right", ensemble(b.coercivity), "bias", patterns["lower_right"]),
+            _Population("lower_left", ensemble(layout.lower_left_coercivity_ratio * b.coercivity), "bias",
+                        patterns["lower_left"]),
         ]
 
     def _calibrate(self) -> None:

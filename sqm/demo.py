@@ -22,6 +22,7 @@ import numpy as np
 
 from .analysis.bias_loop import summarize_bias_loop
 from .analysis.currents import image_correlation, oersted_subtraction
+from .analysis.edge_profile import edge_current_jump
 from .figures import (
     bias_loop_figure,
     edge_cut_figure,
@@ -111,8 +112,11 @@ def edge_cut_figures(run_file: Path, out_dir: Path) -> tuple[list[Path], dict]:
     """Fig. 3c-d from the run's line_cut step."""
     cut = find_step(read_steps(run_file), "line_cut")
     currents, peak = cut.data["bias_current"], cut.data["peak_edge_current"]
-    figure = edge_cut_figure(cut.data["distance"], cut.data["flux"], currents, peak, out_dir / "fig3cd_edge.png")
-    return [figure], {"bias_current_A": currents.tolist(), "peak_edge_current_A_per_m": peak.tolist()}
+    jump = edge_current_jump(currents, peak)
+    figure = edge_cut_figure(cut.data["distance"], cut.data["flux"], currents, peak, out_dir / "fig3cd_edge.png", jump)
+    summary = {"bias_current_A": currents.tolist(), "peak_edge_current_A_per_m": peak.tolist(),
+               "edge_current_jump_A": None if jump is None else [jump.last_on_trend, jump.first_off_trend]}
+    return [figure], summary
 
 
 def transport_figures(run_file: Path, out_dir: Path) -> tuple[list[Path], dict]:

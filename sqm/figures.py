@@ -124,8 +124,9 @@ def image_panels_figure(panels: list[dict], path: Path, title: str, columns: int
     return _save(figure, path)
 
 
-def edge_cut_figure(distance, profiles, currents, peak_current, path: Path) -> Path:
-    """Fig. 3c-d: flux line cuts across the edge per bias, and the peak edge current density."""
+def edge_cut_figure(distance, profiles, currents, peak_current, path: Path, jump=None) -> Path:
+    """Fig. 3c-d: flux line cuts across the edge per bias, and the peak edge current density
+    with its low-bias trend and the jump (an `EdgeCurrentJump`, or None)."""
     figure, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8), dpi=130)
     colours = plt.cm.viridis(np.linspace(0, 1, len(currents)))
     for profile, current, colour in zip(profiles, currents, colours):
@@ -135,6 +136,12 @@ def edge_cut_figure(distance, profiles, currents, peak_current, path: Path) -> P
     left.set_title("Line cuts across the lower edge (Fig. 3c)", fontsize=10)
     left.legend(fontsize=6, ncol=2)
     right.plot(currents / UA, peak_current, "o-", color="black", ms=4)
+    if jump is not None:
+        trend_to = np.linspace(0, jump.first_off_trend, 2)
+        right.plot(trend_to / UA, jump.trend(trend_to), "--", color="grey", lw=1, label="low-bias trend")
+        right.axvspan(jump.last_on_trend / UA, jump.first_off_trend / UA, color="tab:red", alpha=0.2,
+                      label=f"jump {jump.last_on_trend / UA:.0f}-{jump.first_off_trend / UA:.0f} \u00b5A")
+        right.legend(fontsize=8, loc="upper left")
     right.set_xlabel("bias current I$_b$ (\u00b5A)")
     right.set_ylabel("peak edge current density (A/m)")
     right.set_title("Peak edge current density (Fig. 3d)", fontsize=10)

@@ -8,9 +8,14 @@ The inversion is windowed (Hann, up to the cutoff wave number) because it
 amplifies noise as exp(k h). The profile is extended by its end values before the
 FFT, which keeps the implied periodic jump away; readings within one cutoff
 wavelength of either end are not trustworthy and `peak_current_across_edge` ignores them.
+
+`edge_current_jump` finds where the peak edge current of a bias series leaves its
+slow low-bias growth (paper Fig. 3d: the jump at 120 uA).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import scipy.constants
@@ -72,3 +77,56 @@ def peak_current_across_edge(
     margin = int(np.ceil(cutoff / spacing))
     interior = current[margin:-margin] if current.size > 2 * margin + 1 else current
     return float(np.max(np.abs(interior)))
+
+
+@dataclass(frozen=True)
+class EdgeCurrentJump:
+    """Where a peak edge current series leaves its low-bias linear trend.
+
+    Currents in A, sheet currents in A/m. The jump lies between `last_on_trend` and
+    `first_off_trend`; `onset` is their midpoint.
+    """
+
+    last_on_trend: float
+    first_off_trend: float
+    trend_slope: float  # A/m per A
+    trend_offset: float  # A/m
+    trend_rms: float  # A/m, residual of the trend fit
+    excess_after: float  # A/m above the trend at `first_off_trend`
+
+    @property
+    def onset(self) -> float:
+        return 0.5 * (self.last_on_trend + self.first_off_trend)
+
+    def trend(self, current) -> np.ndarray:
+        return self.trend_offset + self.trend_slope * np.asarray(current, dtype=float)
+
+
+def edge_current_jump(
+    bias_currents, peak_currents, trend_up_to: float = 100e-6, relative_threshold: float = 0.25,
+    noise_threshold: float = 5.0,
+) -> EdgeCurrentJump | None:
+    """The first bias current (A) above `trend_up_to` at which the peak edge current
+    (A/m) exceeds the straight line fitted to the points at |I| <= `trend_up_to` by more
+    than `relative_threshold` of the line's value and `noise_threshold` times its
+    residual rms. The currents must increase (a virgin sweep). None if it never does.
+    """
+    currents = np.asarray(bias_currents, dtype=float)
+    peaks = np.asarray(peak_currents, dtype=float)
+    if currents.shape != peaks.shape or currents.ndim != 1:
+        raise ValueError("bias currents and peak edge currents must be 1-D arrays of one length")
+    if np.any(np.diff(currents) <= 0):
+        raise ValueError("the bias currents of a jump search must increase")
+    on_trend = np.abs(currents) <= trend_up_to
+    if on_trend.sum() < 3:
+        raise ValueError(f"at least 3 bias currents up to {trend_up_to:g} A are needed to fit the trend")
+    slope, offset = np.polyfit(currents[on_trend], peaks[on_trend], 1)
+    residual = peaks[on_trend] - (offset + slope * currents[on_trend])
+    rms = float(np.sqrt(np.mean(residual**2)))
+    excess = peaks - (offset + slope * currents)
+    expected = offset + slope * currents
+    for index in np.flatnonzero(currents > trend_up_to):
+        if excess[index] > relative_threshold * abs(expected[index]) and excess[index] > noise_threshold * rms:
+            return EdgeCurrentJump(float(currents[index - 1]), float(currents[index]), float(slope), float(offset),
+                                   rms, float(excess[index]))
+    return None

@@ -53,5 +53,5 @@ def test_unchanged_by_the_magnetic_state(twin_at_base):
     pacer = CleanupPacer(station.clock)
     station.current_source.ramp_to(200e-6, pacer)  # switch the lower domain (remanence follows)
     station.current_source.ramp_to(0.0, pacer)
-    assert world.sample.magnetisation()["lower_bulk"] > 0.9
+    assert world.sample.magnetisation()["lower_right"] > 0.9
     np.testing.assert_array_equal(world.sensor_signal(xs, ys, "susceptibility"), before)
