@@ -132,19 +132,20 @@ def film_fields(geometry: FlakeGeometry, superconductor: SuperconductorParameter
     g_meissner = solver.screen(1.0)
     lower_left = lower & (x < layout.lower_split_x)
     anomalous = AnomalousCurrentSolver(mask, layout.cell)
-
-    def pattern(cells: np.ndarray, kx: np.ndarray, ky: np.ndarray) -> np.ndarray:
-        # easy axis along z x K: (-Ky, Kx), unit length; both surfaces add (factor 2)
-        norm = np.hypot(kx, ky)
-        norm = np.where(norm > 0, norm, 1.0)
-        return 2 * anomalous.stream_function(np.where(cells, -ky / norm, 0), np.where(cells, kx / norm, 0))
-
-    kx_bias, ky_bias = bias.sheet_current(1.0)
     patterns = {
-        "lower_right": pattern(lower & ~lower_left, kx_bias, ky_bias),
-        "lower_left": pattern(lower_left, kx_bias, ky_bias),
+        "lower_right": magnetisation_pattern(anomalous, lower & ~lower_left, bias),
+        "lower_left": magnetisation_pattern(anomalous, lower_left, bias),
     }
     return FilmFields(grid, mask, lower, lower_left, bias, g_meissner, patterns)
+
+
+def magnetisation_pattern(anomalous: AnomalousCurrentSolver, cells: np.ndarray, bias: BiasCurrent) -> np.ndarray:
+    """Stream function (A) of both surfaces' anomalous currents when `cells` carry a unit
+    magnetisation along z x K of the bias current (M_J ~ n x J_s); the two surfaces add."""
+    kx, ky = bias.sheet_current(1.0)
+    norm = np.hypot(kx, ky)
+    norm = np.where(norm > 0, norm, 1.0)
+    return 2 * anomalous.stream_function(np.where(cells, -ky / norm, 0), np.where(cells, kx / norm, 0))
 
 
 class FilmSample(HystereticSample):
