@@ -11,8 +11,11 @@ from PyQt5.QtWidgets import QApplication
 
 from sqm.gui.app import gui_station, main
 
-from .conftest import sqm_threads
 from sqm.gui.main_window import MainWindow
+from sqm.station import Station
+from tests.conftest import twin_station_text
+
+from .conftest import TEST_PACE, sqm_threads
 
 pytest.importorskip("pytestqt")
 
@@ -195,3 +198,76 @@ def test_main_opens_the_window_and_returns_the_exit_code(qtbot, tmp_path):
 
 def test_main_refuses_a_missing_station_file(tmp_path):
     assert main(tmp_path / "missing.yaml") == 2
+
+
+def test_safe_state_button_asks_first_and_no_leaves_the_run_going(window, qtbot, paced_twin, monkeypatch):
+    from PyQt5.QtWidgets import QMessageBox
+
+    answers = [QMessageBox.No]
+    monkeypatch.setattr(QMessageBox, "question", lambda *args, **kwargs: answers.pop(0))
+    panel = window.procedure_panel
+    assert panel.load_text(LONG_SWEEP_AND_SCAN, "confirm.yaml")
+    panel.start()
+    qtbot.waitUntil(lambda: window.live_views.sweep.point_count() >= 3, timeout=5000)
+    window.station_panel.safe_button.click()  # the operator says No
+    assert answers == [] and window.controller.is_running()
+    seen = window.live_views.sweep.point_count()
+    qtbot.waitUntil(lambda: window.live_views.sweep.point_count() > seen + 2, timeout=5000)  # still sweeping
+    assert window.finished_runs == []
+    answers.append(QMessageBox.Yes)
+    window.station_panel.safe_button.click()  # and now Yes
+    qtbot.waitUntil(lambda: window.station_panel.safe_button.isEnabled() and bool(window.finished_runs),
+                    timeout=10000)
+    assert window.finished_runs[-1][1] == "aborted"
+    assert paced_twin.current_source.read_current() == pytest.approx(0.0, abs=1e-12)
+
+
+FIELD_LOOP_WITH_PROBES = """\
+description: GUI test, a small field loop read at two probe points
+steps:
+  - field_sweep: {points: [0, 0.6 G, 0], step: 0.2 G, integration_time: 0.1 s,
+                  probes: {lower: [30 um, -15 um], upper: [-20 um, 12 um]}}
+"""
+
+
+def test_field_sweep_draws_one_probe_loop_per_probe_point(qtbot, tmp_path):
+    # a cold twin (screening from the start), paced faster: the sensor travels between the probes
+    cold_twin = Station.from_text(twin_station_text(pace=5 * TEST_PACE, start_temperature="1.5 K"),
+                                  source="cold.yaml")
+    window = MainWindow(cold_twin, out_dir=tmp_path / "runs", station_refresh_hz=5)
+    qtbot.addWidget(window)
+    window.show()
+    panel = window.procedure_panel
+    assert panel.load_text(FIELD_LOOP_WITH_PROBES, "probes.yaml")
+    panel.start()
+    qtbot.waitUntil(lambda: bool(window.finished_runs), timeout=20000)
+    assert window.finished_runs[-1][1] == "completed"
+    window.live_views.redraw()
+    probes = window.live_views.probes
+    assert set(probes._data) == {"lower", "upper"}
+    fields, lower = probes._data["lower"]
+    assert fields[0] == pytest.approx(0.0) and max(fields) == pytest.approx(0.6)
+    assert len(fields) == len(probes._data["upper"][0]) == 7  # 0 .. 0.6 G and back in 0.2 G steps
+    # Meissner screening below the switching field: both domains diamagnetic at 0.6 G
+    top = int(np.argmax(fields))
+    assert lower[top] < 0 and probes._data["upper"][1][top] < 0
+    assert probes.drawn_point_count() == 14
+    window.close()
+    assert sqm_threads() == []
+
+
+def test_on_hardware_the_station_panel_leaves_the_instruments_to_the_run(window, monkeypatch):
+    panel = window.station_panel
+    reads = []
+    monkeypatch.setattr(panel._tasks, "run", lambda function, done, name: reads.append(name))
+    monkeypatch.setattr(type(panel), "reads_instruments_during_runs", property(lambda self: False))
+    panel.run_active = True
+    panel.refresh()
+    assert reads == []  # no read while a run owns the instruments
+    panel.show_run_values({"temperature": 1.52, "field": 0.5e-4, "bias_current": 120e-6})
+    assert panel._labels["temperature"].text() == "1.520 K"
+    assert panel._labels["field"].text() == "0.5000 G"
+    assert panel._labels["bias"].text() == "120.00 uA"
+    panel.run_active = False
+    panel.refresh()
+    assert reads == ["sqm-gui-station-read"]
