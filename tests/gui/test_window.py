@@ -5,13 +5,11 @@ from __future__ import annotations
 import h5py
 import numpy as np
 import pytest
-
 from PyQt5.QtCore import QTimer
 from PyQt5.QtWidgets import QApplication
-
 from sqm.gui.app import gui_station, main
-
 from sqm.gui.main_window import MainWindow
+
 from sqm.station import Station
 from tests.conftest import twin_station_text
 
