@@ -106,7 +106,7 @@ def edge_current_jump(
     bias_currents, peak_currents, trend_up_to: float = 100e-6, relative_threshold: float = 0.25,
     noise_threshold: float = 5.0,
 ) -> EdgeCurrentJump | None:
-    """The first bias current (A) above `trend_up_to` at which the peak edge current
+    """Find the first bias current (A) above `trend_up_to` at which the peak edge current
     (A/m) exceeds the straight line fitted to the points at |I| <= `trend_up_to` by more
     than `relative_threshold` of the line's value and `noise_threshold` times its
     residual rms. The currents must increase (a virgin sweep). None if it never does.
@@ -121,10 +121,9 @@ def edge_current_jump(
     if on_trend.sum() < 3:
         raise ValueError(f"at least 3 bias currents up to {trend_up_to:g} A are needed to fit the trend")
     slope, offset = np.polyfit(currents[on_trend], peaks[on_trend], 1)
-    residual = peaks[on_trend] - (offset + slope * currents[on_trend])
-    rms = float(np.sqrt(np.mean(residual**2)))
-    excess = peaks - (offset + slope * currents)
     expected = offset + slope * currents
+    excess = peaks - expected
+    rms = float(np.sqrt(np.mean(excess[on_trend] ** 2)))
     for index in np.flatnonzero(currents > trend_up_to):
         if excess[index] > relative_threshold * abs(expected[index]) and excess[index] > noise_threshold * rms:
             return EdgeCurrentJump(float(currents[index - 1]), float(currents[index]), float(slope), float(offset),
