@@ -176,6 +176,9 @@ def _cmd_demo(arguments) -> int:
         f"remanence {loop['remanence'] * 1e6:+.1f} uPhi0",
         file=sys.stderr,
     )
+    jump = summary["fig3cd_edge"]["edge_current_jump_A"]
+    print("edge current: " + ("no jump" if jump is None else
+                              f"jumps between {jump[0] * 1e6:.0f} and {jump[1] * 1e6:.0f} uA"), file=sys.stderr)
     return _report(outcome)
 
 

@@ -155,7 +155,9 @@ def test_sigkill_leaves_a_readable_file_with_every_flushed_point_intact(tmp_path
 
 def test_demo_writes_the_run_files_the_figures_and_their_numbers(tmp_path, capsys):
     assert main(["demo", "--out", str(tmp_path)]) == 0
-    printed = [Path(line) for line in capsys.readouterr().out.split()]
+    captured = capsys.readouterr()
+    printed = [Path(line) for line in captured.out.split()]
+    assert "edge current: jumps between 120 and 125 uA" in captured.err
     assert sum(path.suffix == ".h5" for path in printed) == 6  # one run file per procedure
     pngs = {path.name for path in printed if path.suffix == ".png"}
     assert pngs == {"fig3a_bias_loop.png", "fig3b_induced_loop.png", "fig2_images.png", "figS2a_remanent.png",
@@ -168,6 +170,7 @@ def test_demo_writes_the_run_files_the_figures_and_their_numbers(tmp_path, capsy
     assert summary["fig3_bias_loop"]["switching_current"] == pytest.approx(-120e-6, abs=5e-6)
     assert summary["fig2_images"]["remanent_vs_oersted_subtracted_r"] > 0.9
     assert len(summary["fig3cd_edge"]["peak_edge_current_A_per_m"]) == 16
+    assert summary["fig3cd_edge"]["edge_current_jump_A"] == pytest.approx([120e-6, 125e-6])
     assert summary["fig3f_thermal"]["retained_fraction"]["4.0"] == pytest.approx(0.5, abs=0.1)
     assert summary["fig4_field_loop"]["lower_remanence_Phi0"] > 0 < summary["fig4_field_loop"]["upper_remanence_Phi0"]
     assert all(Path(part["run"]).exists() for part in summary.values())
