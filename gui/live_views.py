@@ -1,4 +1,5 @@
-"""Live views of a running procedure: sweep curves, the filling image, |K|, probe loops.
+"""Live views of a running procedure: sweep curves, the filling image, |K|, probe loops,
+and for line cuts the profiles and their peak edge current per bias (Fig. 3c-d).
 
 Events (dicts from the runner, already in the GUI thread) only update buffers; a
 timer redraws whatever changed at most `max_redraws_per_second` times a second, so a
@@ -58,7 +59,11 @@ class LiveViews(QWidget):
         elif kind == "point":
             self._point(event["values"])
         elif kind == "line":
-            self.image.set_line(event["row"], np.asarray(event["values"], dtype=float))
+            values = np.asarray(event["values"], dtype=float)
+            if getattr(self._current_step, "name", "") == "line_cut":
+                self._line_cut_profile(event["row"], values)
+            else:
+                self.image.set_line(event["row"], values)
         elif kind == "step_finished":
             self._step_finished(event)
 
@@ -83,7 +88,12 @@ class LiveViews(QWidget):
                 f"{field / TESLA_PER_GAUSS:g} G" if field is not None else "") if part)
             self.image.reset(len(ys), len(xs), (xs[0], xs[-1]), (ys[0], ys[-1]),
                              f"{procedure.signal} image {len(xs)} x {len(ys)}" + (f" at {held}" if held else ""))
-        elif name in ("iv_curve", "line_cut", "resistance_vs_temperature"):
+        elif name == "line_cut":
+            self.sweep.reset(("distance along the cut", "m"), ("flux", "Phi0"))
+            self.sweep.setTitle("line cut: flux across the edge, one curve per bias")
+            self.probes.reset(("bias current", "A"), ("peak edge current", "A/m"))
+            self.probes.setTitle("peak edge current density per bias")
+        elif name in ("iv_curve", "resistance_vs_temperature"):
             self.sweep.reset(("", ""), ("", ""))
             self.sweep.setTitle(name)
 
@@ -107,6 +117,18 @@ class LiveViews(QWidget):
                 self.sweep.setLabel("bottom", x_name)
                 self.sweep.setLabel("left", y_name)
             self.sweep.add_point(branch if "branch" in values else 0, float(x), float(y), y_name)
+
+    def _line_cut_profile(self, row: int, profile: np.ndarray) -> None:
+        from sqm.analysis.edge_profile import peak_current_across_edge
+
+        procedure = self._current_step
+        if not 0 <= row < len(procedure.bias_currents):
+            return
+        bias = procedure.bias_currents[row]
+        distance = np.arange(profile.size) * procedure.spacing
+        self.sweep.set_curve(row, distance, profile, f"{bias * 1e6:g} uA")
+        peak = peak_current_across_edge(profile, procedure.spacing, procedure.height, self.pickup_radius_m)
+        self.probes.add_point("peak", bias, peak, "peak |K|")
 
     def _step_finished(self, event: dict) -> None:
         procedure = self._current_step

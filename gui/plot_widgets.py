@@ -43,16 +43,27 @@ class GrowingCurves(pg.PlotWidget):
 
     def add_point(self, key: object, x: float, y: float, name: str | None = None, emphasis: bool = False) -> None:
         """Append one point to curve `key` (created on first use, labelled `name`)."""
+        xs, ys = self._curve_data(key, name, emphasis)
+        xs.append(x)
+        ys.append(y)
+        self._dirty = True
+
+    def set_curve(self, key: object, xs, ys, name: str | None = None) -> None:
+        """Replace curve `key` with whole arrays (a scanned line)."""
+        buffered_x, buffered_y = self._curve_data(key, name, False)
+        buffered_x[:] = np.asarray(xs, dtype=float).tolist()
+        buffered_y[:] = np.asarray(ys, dtype=float).tolist()
+        self._dirty = True
+
+    def _curve_data(self, key: object, name: str | None, emphasis: bool) -> tuple[list[float], list[float]]:
+        """The buffers of curve `key`, creating the curve (its colour, legend entry) on first use."""
         if key not in self._curves:
             colour = BRANCH_COLOURS[len(self._curves) % len(BRANCH_COLOURS)]
             pen = pg.mkPen(colour, width=3 if emphasis else 1.5, style=pg.QtCore.Qt.DashLine if emphasis else pg.QtCore.Qt.SolidLine)
             self._curves[key] = self.plot([], [], pen=pen, name=name or str(key), symbol="o", symbolSize=3,
                                           symbolBrush=colour, symbolPen=None)
             self._data[key] = ([], [])
-        xs, ys = self._data[key]
-        xs.append(x)
-        ys.append(y)
-        self._dirty = True
+        return self._data[key]
 
     def point_count(self) -> int:
         """Points received so far, all curves together."""
@@ -123,8 +134,8 @@ class DivergingImage(pg.GraphicsLayoutWidget):
         self.redraw()
 
     def set_line(self, row: int, values) -> None:
-        """Fill one row (a scanned line)."""
-        if self.image is None or not 0 <= row < self.image.shape[0]:
+        """Fill one row (a scanned line); a line that does not fit the image is ignored."""
+        if self.image is None or not 0 <= row < self.image.shape[0] or np.shape(values) != self.image.shape[1:]:
             return
         self.image[row] = values
         self.rows_filled = max(self.rows_filled, row + 1)

@@ -10,6 +10,7 @@ from PyQt5.QtWidgets import QApplication
 from sqm.gui.app import gui_station, main
 from sqm.gui.main_window import MainWindow
 
+from sqm.readback import find_step, read_steps
 from sqm.station import Station
 from tests.conftest import twin_station_text
 
@@ -269,3 +270,32 @@ def test_on_hardware_the_station_panel_leaves_the_instruments_to_the_run(window,
     panel.run_active = False
     panel.refresh()
     assert reads == ["sqm-gui-station-read"]
+
+
+SCAN_THEN_LINE_CUT = """\
+description: GUI test, a small image, then line cuts across the lower edge at three biases
+steps:
+  - raster_scan: {x: [-2 um, 2 um], y: [-2 um, 2 um], pixel_size: 0.5 um, line_time: 0.2 s, reconstruct: false}
+  - line_cut: {start: [-20 um, -30 um], end: [-20 um, -20 um], spacing: 0.25 um, line_time: 0.2 s,
+               bias_currents: [0, 40 uA, 80 uA]}
+"""
+
+
+def test_line_cut_shows_each_profile_and_its_peak_edge_current_live(window, qtbot):
+    # after an image of another shape: the cut's lines must not be pushed into that image
+    panel = window.procedure_panel
+    assert panel.load_text(SCAN_THEN_LINE_CUT, "cut.yaml")
+    panel.start()
+    qtbot.waitUntil(lambda: bool(window.finished_runs), timeout=20000)
+    path, status = window.finished_runs[-1]
+    assert status == "completed"
+    profiles, peaks = window.live_views.sweep._data, window.live_views.probes._data["peak"]
+    assert sorted(profiles) == [0, 1, 2]
+    step = find_step(read_steps(path), "line_cut")
+    recorded_flux, recorded_peaks = step.data["flux"], step.data["peak_edge_current"]
+    for row in range(3):
+        np.testing.assert_allclose(profiles[row][1], recorded_flux[row])
+        assert profiles[row][0][1] == pytest.approx(0.25e-6)
+    np.testing.assert_allclose(peaks[0], [0.0, 40e-6, 80e-6])
+    np.testing.assert_allclose(peaks[1], recorded_peaks)
+    assert peaks[1][2] > peaks[1][1] > peaks[1][0]  # the edge current grows with the bias
