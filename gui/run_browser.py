@@ -120,6 +120,16 @@ class RunBrowser(QWidget):
         step = self.steps[row]
         signal, axes = signal_and_axes(self.path, step.group)
         data = step.data.get(signal) if signal else None
+        if data is not None and data.ndim == 2 and step.procedure == "line_cut":
+            # bias x distance: one profile across the edge per bias (Fig. 3c), not an image
+            distance, currents = step.data["distance"], step.data["bias_current"]
+            self.curves.reset(("distance along the cut", "m"), (signal, step.units.get(signal, "")))
+            for row, (current, profile) in enumerate(zip(currents, data)):
+                self.curves.set_curve(row, distance, profile, f"{current * 1e6:g} uA")
+            self.curves.redraw()
+            self.plots.setCurrentWidget(self.curves)
+            self.plot_label.setText(f"{step.procedure}: {signal} across the edge at {len(currents)} bias currents")
+            return "curve"
         if data is not None and data.ndim == 2:
             rows_axis, columns_axis = (step.data.get(axes[0]), step.data.get(axes[1])) if len(axes) == 2 else (None, None)
             ys = rows_axis * 1e6 if rows_axis is not None else np.arange(data.shape[0])

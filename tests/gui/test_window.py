@@ -299,3 +299,9 @@ def test_line_cut_shows_each_profile_and_its_peak_edge_current_live(window, qtbo
     np.testing.assert_allclose(peaks[0], [0.0, 40e-6, 80e-6])
     np.testing.assert_allclose(peaks[1], recorded_peaks)
     assert peaks[1][2] > peaks[1][1] > peaks[1][0]  # the edge current grows with the bias
+    # the browser shows the cut as profiles too, not as a bias x distance image
+    browser = window.browser
+    assert browser.open_file(path)
+    assert browser.show_step(1) == "curve"
+    assert sorted(browser.curves._data) == [0, 1, 2]
+    assert browser.curves.drawn_point_count() == recorded_flux.size
