@@ -1,7 +1,8 @@
 """The run browser: the steps of an HDF5 run file, and a plot of the selected one.
 
 Series steps are plotted as their NeXus signal against their first axis, one curve
-per branch; image steps are shown on the diverging map with axes in um.
+per branch; image steps are shown on the diverging map with axes in um; line cuts as
+one flux profile per bias.
 """
 
 from __future__ import annotations
