@@ -12,7 +12,6 @@ from ..roles import SIGNAL_UNITS, ScanLine
 from .base import Param, Procedure
 
 
-
 def axis_points(span: list[float], pixel_size: float) -> np.ndarray:
     """Pixel centres (m) from span[0] to span[1] in steps of `pixel_size` (both ends included)."""
     count = int(math.floor(abs(span[1] - span[0]) / pixel_size + 1e-9)) + 1
@@ -94,14 +93,16 @@ class RasterScan(Procedure):
         ctx.note("field_T", station.magnet.read_field())
         ctx.note("temperature_K", station.temperature.read_temperature())
         ctx.declare_image(self.signal, SIGNAL_UNITS[self.signal], ("y", ys, "m"), ("x", xs, "m"))
-        image = np.full((len(ys), len(xs)), np.nan)
-        duration = self.line_time
+        # Lines stream to the file; the whole image is held only for the reconstruction.
+        image = np.full((len(ys), len(xs)), np.nan) if self.reconstructs else None
         for row, y in enumerate(ys):
-            line = ScanLine((xs[0], y), (xs[-1], y), len(xs), duration)
-            image[row] = scanner.scan_line(line, station.squid, self.signal, ctx)
-            ctx.record_line(self.signal, row, image[row])
+            line = ScanLine((xs[0], y), (xs[-1], y), len(xs), self.line_time)
+            values = scanner.scan_line(line, station.squid, self.signal, ctx)
+            ctx.record_line(self.signal, row, values)
+            if image is not None:
+                image[row] = values
             ctx.checkpoint()
-        if self.reconstructs:
+        if image is not None:
             self._store_current_density(ctx, image)
 
     def _store_current_density(self, ctx, image: np.ndarray) -> None:
