@@ -37,7 +37,7 @@ def run_files(window: MainWindow):
 
 
 def test_title_and_backend_badge_show_the_twin(window):
-    assert "twin" in window.windowTitle().lower() or "TWIN" in window.windowTitle()
+    assert "TWIN" in window.windowTitle()
     assert window.backend_label.text().strip() == "TWIN"
     assert window.backend_label.isVisible()
 
@@ -136,6 +136,14 @@ def test_edited_parameter_is_used_by_the_run(window, qtbot):
     panel.form.set_text("points", "0, 10 uA")  # typed with units
     procedure_file = panel.build_procedure_file()
     assert procedure_file.steps[0].procedure.points == pytest.approx([0.0, 10e-6])
+    panel.start()
+    qtbot.waitUntil(lambda: bool(window.finished_runs), timeout=20000)
+    path, status = window.finished_runs[-1]
+    assert status == "completed"
+    sweep = find_step(read_steps(path), "bias_sweep")
+    # the edited sweep, 0 -> 10 uA in 2 uA steps, not the file's 0 -> 20 -> -20 -> 0 uA
+    np.testing.assert_allclose(sweep.data["bias_current"], np.arange(0, 11e-6, 2e-6), atol=1e-12)
+    assert sweep.parameters["points"]["value"] == pytest.approx([0.0, 10e-6])
 
 
 def test_check_dry_runs_on_the_twin_and_shows_the_lab_time(window, qtbot):
