@@ -1,16 +1,14 @@
 """`sqm gui`: build the station and show the main window.
 
-The twin's clock is simulated and runs as fast as it can; for a run a person can
-watch, a twin station whose file says `pace: null` is built here with
-`TWIN_PACE` simulated seconds per wall second (a paced clock changes no result).
+A simulated clock (the twin's) runs as fast as it can; for a run a person can
+watch, a station whose clock keeps no pace gets `TWIN_PACE` simulated seconds per
+wall second here (a paced clock changes no result; wall time is left alone).
 """
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
-
-import yaml
 
 from sqm.errors import UserInputError
 from sqm.station import DEFAULT_STATION, Station
@@ -19,20 +17,11 @@ TWIN_PACE = 20.0  # simulated s per wall s for GUI runs on the twin
 
 
 def gui_station(station_path: str | Path | None = None, twin_pace: float | None = TWIN_PACE) -> Station:
-    """The station for the GUI; a twin with no pace gets `twin_pace` (None: unpaced)."""
-    path = Path(station_path or DEFAULT_STATION)
-    try:
-        text = path.read_text()
-    except OSError as error:
-        raise UserInputError(f"{path}: cannot read the station file ({error.strerror})") from None
-    data = yaml.safe_load(text)
-    if isinstance(data, dict) and data.get("backend") == "sim" and twin_pace is not None:
-        sim = dict(data.get("sim") or {})
-        if sim.get("pace") is None:
-            sim["pace"] = twin_pace
-            data["sim"] = sim
-            text = yaml.safe_dump(data, sort_keys=False)
-    return Station.from_text(text, source=str(path))
+    """The station for the GUI; a clock with no pace gets `twin_pace` (None: unpaced)."""
+    station = Station.from_file(Path(station_path or DEFAULT_STATION))
+    if twin_pace is not None:
+        station.clock.pace_if_unpaced(twin_pace)
+    return station
 
 
 def main(station_path: str | Path | None = None, out_dir: str | Path = "runs") -> int:

@@ -25,7 +25,7 @@ from .station_panel import StationPanel
 
 
 def backend_badge_text(station: Station) -> str:
-    return "TWIN" if station.backend.kind == "sim" else "HARDWARE"
+    return station.backend.label
 
 
 class MainWindow(QMainWindow):

@@ -66,7 +66,7 @@ class StationPanel(QGroupBox):
     @property
     def reads_instruments_during_runs(self) -> bool:
         """The twin's roles are cheap and safe to read beside a run; hardware is not."""
-        return self.station.backend.kind == "sim"
+        return self.station.backend.reads_beside_runs
 
     def refresh(self) -> None:
         """Start a background read unless one is in flight or the run owns the instruments."""

@@ -85,4 +85,4 @@ def build_backend(config: dict, limits: StationLimits, tolerant: bool = False) -
         "squid": SimSquidReadout(world),
         "voltmeter": SimVoltmeter(world),
     }
-    return Backend(kind="sim", roles=roles, clock=clock)
+    return Backend(kind="sim", roles=roles, clock=clock, badge="TWIN", reads_beside_runs=True)

@@ -35,6 +35,10 @@ class Clock(ABC):
     def sleep(self, seconds: float, should_stop: StopCheck = _never) -> None:
         """Wait `seconds`, returning early (without error) once `should_stop()` is true."""
 
+    def pace_if_unpaced(self, pace: float) -> None:
+        """Run no faster than `pace` simulated s per wall s, so people can watch (a
+        window); a clock that already keeps a pace, e.g. wall time, is unchanged."""
+
 
 def _wall_sleep(seconds: float, should_stop: StopCheck) -> None:
     deadline = time.monotonic() + seconds
@@ -80,6 +84,13 @@ class SimulatedClock(Clock):
     @property
     def pace(self) -> float | None:
         return self._pace
+
+    def pace_if_unpaced(self, pace: float) -> None:
+        """Take `pace` (simulated s per wall s) unless one was set; call it before runs start."""
+        if pace <= 0:
+            raise ValueError("pace must be positive (simulated seconds per wall second)")
+        if self._pace is None:
+            self._pace = pace
 
     def add_listener(self, listener: Callable[[float], None]) -> None:
         self._listeners.append(listener)

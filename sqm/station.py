@@ -34,9 +34,17 @@ class Backend:
     roles: dict[str, Role]
     clock: Clock
     close: Callable[[], None] = lambda: None
+    badge: str = ""  # what an operator is shown, e.g. "TWIN" (default: the kind, upper case)
+    # The roles may be read from another thread while a run drives them (cheap and
+    # thread-safe); real instruments are not: a window then shows the run's own readings.
+    reads_beside_runs: bool = False
     # Roles whose instrument could not be opened, with the reason (only when built
     # with tolerant=True, for `sqm instruments`; a station that runs has none).
     failures: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        return self.badge or self.kind.upper()
 
 
 @dataclass

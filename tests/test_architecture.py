@@ -18,7 +18,8 @@ FORBIDDEN = {
 
 
 def _imports(path: Path, text: str | None = None) -> list[str]:
-    """Absolute names of every module `path` imports (`text` stands in for its content)."""
+    """Absolute names of every module `path` imports (`text` stands in for its content);
+    `from a import b` counts as importing both a and a.b (b may be a module)."""
     names = []
     for node in ast.walk(ast.parse(path.read_text() if text is None else text, str(path))):
         if isinstance(node, ast.Import):
@@ -29,7 +30,7 @@ def _imports(path: Path, text: str | None = None) -> list[str]:
                 package = _package_of(path).split(".")
                 base = package[: len(package) - (node.level - 1)]
                 module = ".".join(base + ([module] if module else []))
-                names += [f"{module}.{alias.name}" for alias in node.names]
+            names += [f"{module}.{alias.name}" for alias in node.names]
             names.append(module)
     return names
 
@@ -56,26 +57,89 @@ def test_the_layering_check_sees_relative_imports():
     assert "sqm.sims.world" in imported
 
 
+def test_the_layering_check_sees_names_imported_from_a_package():
+    assert "sqm.sims" in _imports(REPO / "gui" / "x.py", "from sqm import sims")
+    assert "sqm.drivers" in _imports(REPO / "sqm" / "x.py", "from sqm import drivers as hardware")
+
+
+def _sleep_calls(tree: ast.AST) -> list[int]:
+    """Lines that call time.sleep, however the time module or the function was imported."""
+    time_names, sleep_names, lines = set(), set(), []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            time_names |= {alias.asname or alias.name for alias in node.names if alias.name == "time"}
+        elif isinstance(node, ast.ImportFrom) and node.module == "time":
+            sleep_names |= {alias.asname or alias.name for alias in node.names if alias.name == "sleep"}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            called = node.func
+            if isinstance(called, ast.Attribute) and called.attr == "sleep" and getattr(called.value, "id", "") in time_names:
+                lines.append(node.lineno)
+            elif isinstance(called, ast.Name) and called.id in sleep_names:
+                lines.append(node.lineno)
+    return lines
+
+
+def _source_files(*folders: str):
+    for folder in folders:
+        yield from sorted((REPO / folder).rglob("*.py"))
+
+
 def test_only_the_clock_sleeps():
-    sleepers = []
-    for folder in ("sqm", "sims", "drivers", "gui"):
-        for path in (REPO / folder).rglob("*.py"):
-            if path.name == "clock.py":
-                continue
-            for node in ast.walk(ast.parse(path.read_text())):
-                if isinstance(node, ast.Attribute) and node.attr == "sleep" and getattr(node.value, "id", "") == "time":
-                    sleepers.append(str(path.relative_to(REPO)))
+    sleepers = [
+        f"{path.relative_to(REPO)}:{line}"
+        for path in _source_files("sqm", "sims", "drivers", "gui")
+        if path.name != "clock.py"
+        for line in _sleep_calls(ast.parse(path.read_text()))
+    ]
     assert sleepers == []
 
 
+@pytest.mark.parametrize("code", [
+    "import time\ntime.sleep(1)",
+    "import time as t\nt.sleep(1)",
+    "from time import sleep\nsleep(1)",
+    "from time import sleep as pause\npause(1)",
+])
+def test_the_sleep_check_sees_every_spelling(code):
+    assert _sleep_calls(ast.parse(code)) == [2]
+
+
+SIMULATION_WORDS = ("simulated", "is_sim", "sim")
+
+
+def _simulation_branches(tree: ast.AST) -> list[int]:
+    """Lines that compare something with "sim" / "simulated", or test a name like is_sim or simulated."""
+    lines = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Compare):
+            operands = [node.left, *node.comparators]
+            if any(isinstance(o, ast.Constant) and o.value in SIMULATION_WORDS for o in operands):
+                lines.append(node.lineno)
+        elif isinstance(node, (ast.If, ast.IfExp, ast.While)):
+            test = node.test
+            names = [n.id for n in ast.walk(test) if isinstance(n, ast.Name)]
+            names += [n.attr for n in ast.walk(test) if isinstance(n, ast.Attribute)]
+            if any(name in ("simulated", "is_sim", "is_simulated", "is_twin") for name in names):
+                lines.append(node.lineno)
+    return lines
+
+
 def test_no_simulation_branches_outside_sims():
-    flagged = []
-    for folder in ("sqm", "drivers", "gui"):
-        for path in (REPO / folder).rglob("*.py"):
-            for number, line in enumerate(path.read_text().splitlines(), 1):
-                stripped = line.strip()
-                if stripped.startswith(("if ", "elif ")) and any(
-                    word in stripped for word in ("simulated", "is_sim", 'kind == "sim"', "backend == \"sim\"")
-                ):
-                    flagged.append(f"{path.relative_to(REPO)}:{number}")
+    flagged = [
+        f"{path.relative_to(REPO)}:{line}"
+        for path in _source_files("sqm", "drivers", "gui")
+        for line in _simulation_branches(ast.parse(path.read_text()))
+    ]
     assert flagged == []
+
+
+@pytest.mark.parametrize("code", [
+    'if backend.kind == "sim":\n    pass',
+    'badge = "TWIN" if station.backend.kind == "sim" else "HARDWARE"',
+    'ok = data.get("backend") != "sim"',
+    'if station.simulated:\n    pass',
+    'while not is_sim:\n    pass',
+])
+def test_the_simulation_branch_check_sees_every_spelling(code):
+    assert _simulation_branches(ast.parse(code)) == [1]
