@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import scipy.integrate
 
-from sqm.sims.film.grid import MU0, Grid, sheet_bz
+from sqm.sims.film.grid import MU0, Grid, sheet_bz, sheet_current
 from sqm.sims.film.pearl import PearlSolver, SolverDidNotConverge
 from sqm.sims.film.terminals import (
     BiasCurrent,
@@ -119,9 +119,25 @@ def test_bias_current_runs_from_source_to_drain_along_the_top(bias):
     drain_lead = index_of(grid.x, 30 * UM), index_of(grid.y, 35 * UM)
     assert ky[source_lead[1], source_lead[0]] < 0  # flows down into the flake
     assert ky[drain_lead[1], drain_lead[0]] > 0  # and up out of it
-    assert np.allclose(bias.stream_function(2 * BIAS), 2 * bias.stream_function(BIAS))
-    assert np.allclose(bias_stream_function(bias.solver, PAPER_TERMINALS, BIAS),
-                       bias.stream_function(BIAS), atol=1e-9 * BIAS)
+    # Twice the bias: twice the current through cuts between the leads (check 3 at 2I),
+    # measured from the sheet current, straight down and through the film.
+    kx2, ky2 = bias.sheet_current(2 * BIAS)
+    film_row = index_of(grid.y, 0.0)
+    for corners, expected in (
+        ([(0, column), (grid.ny - 1, column)], 2 * BIAS),
+        ([(grid.ny - 1, column), (film_row, column), (film_row, grid.nx - 1)], -2 * BIAS),
+    ):
+        assert current_through_path(grid, kx2, ky2, corners) == pytest.approx(expected, rel=0.005)
+    # Swapping source and drain (one-off solve) reverses the flow: the same cut carries
+    # -I, the current runs along -x under the top edge, down into the right-hand lead
+    # (now the source) and up out of the left-hand one.
+    swapped = Terminals(source=PAPER_TERMINALS.drain, drain=PAPER_TERMINALS.source)
+    kx_r, ky_r = sheet_current(grid, bias_stream_function(bias.solver, swapped, BIAS))
+    assert current_through_path(grid, kx_r, ky_r, [(0, column), (grid.ny - 1, column)]) \
+        == pytest.approx(-BIAS, rel=0.005)
+    assert np.all(kx_r[in_film, column] < 0)
+    assert ky_r[drain_lead[1], drain_lead[0]] < 0
+    assert ky_r[source_lead[1], source_lead[0]] > 0
 
 
 def test_corrected_bias_field_does_not_depend_on_where_the_window_cuts_the_leads(bias):
