@@ -166,9 +166,20 @@ def test_6221_safe_state_ramps_to_zero_then_switches_off(pacer):
         source.safe_state(pacer)
 
 
-def test_pymeasure_source_current_setter_clamps_silently_which_is_why_the_adapter_checks_first():
-    with expected_protocol(Keithley6221, [(":SOUR:CURR 0.105", None)]) as instrument:
-        instrument.source_current = 0.2
+@pytest.mark.parametrize("amps", [0.2, -0.2])
+@pytest.mark.parametrize("call", ["ramp_to", "_apply_current"])
+def test_6221_setpoint_beyond_its_range_is_refused_before_any_command_not_clamped(call, amps, pacer):
+    # pymeasure's source_current setter would send ':SOUR:CURR 0.105' for 0.2 A without a word.
+    # After the connection this wire expects nothing: any command at all fails the test.
+    with expected_protocol(Keithley6221, CONNECT_6221) as instrument:
+        source = Keithley6221Source(instrument)
+        source.attach_limits(station_limits(**GENEROUS))  # the 6221's range is the reason, not the station's
+        with pytest.raises(InstrumentError, match=r"outside the 6221's range of \+-0.105 A; refusing"):
+            if call == "ramp_to":
+                source.ramp_to(amps, pacer)
+            else:
+                source._apply_current(amps)
+        assert instrument.adapter._index == len(CONNECT_6221)  # nothing sent after the connection
 
 
 @pytest.mark.parametrize("compliance", [0.05, 106.0, float("nan")])

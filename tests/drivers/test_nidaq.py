@@ -586,12 +586,24 @@ class AbortDuringLongWaits(CleanupPacer):
 
 def test_the_tasks_are_closed_when_the_line_is_aborted(daq, context, scanner, readout, pacer):
     scanner.move_to(*LINE.start, pacer)
+    pins_before, position_before = dict(daq.outputs), scanner.position()
     with pytest.raises(AbortRequested):
         scanner.scan_line(LINE, readout, "flux", AbortDuringLongWaits(context.clock, LINE.duration))
     ao_task, ai_task = line_tasks(daq)
     assert ao_task.closed and ai_task.closed and ai_task.reads == []
-    daq.outputs["Dev1/ao0"] = x_volts(-10 * UM)  # the fake never ran the line: the pins are at its start
-    assert scanner.position()[0] == pytest.approx(-10 * UM, abs=1e-15)
+    # The abort came before the line was clocked out (the fake moves the pins of a timed AO
+    # task only at wait_until_done), so nothing may have touched the pins: no parking, no
+    # jump to the line's end, no return to zero.
+    assert daq.outputs == pins_before
+    # Where the line stopped is measured again (the readback after the line's tasks), and
+    # the scanner reports that: the line's start, at the same height.
+    readback = daq.tasks[-1]
+    assert readback.physical() == ["Dev1/_ao0_vs_aognd", "Dev1/_ao1_vs_aognd", "Dev1/_ao2_vs_aognd"]
+    assert readback.closed
+    assert scanner.output_volts() == {"x": pins_before["Dev1/ao0"], "y": pins_before["Dev1/ao1"],
+                                      "z": pins_before["Dev1/ao2"]}
+    assert scanner.position() == pytest.approx(position_before, abs=1e-15)
+    assert scanner.position()[:2] == pytest.approx(LINE.start, abs=1e-15)
 
 
 def test_the_scanner_reads_the_fll_registered_for_its_device(daq, context, scanner, pacer):

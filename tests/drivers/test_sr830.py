@@ -16,7 +16,7 @@ import os
 from pathlib import Path
 
 import pytest
-from pymeasure.instruments.srs import SR830
+from pymeasure.adapters import ProtocolAdapter
 from pymeasure.test import expected_protocol
 
 from sqm.clock import RealClock, SimulatedClock
@@ -110,19 +110,29 @@ def test_lockin_settings_from_a_station_block_with_units():
     assert LockinSettings.from_config({"phase": 12.5}).phase == 12.5
 
 
-@pytest.mark.parametrize(
-    "attribute, value",
-    [("sine_voltage", 6.0), ("frequency", 2e5), ("phase", 800.0), ("time_constant", 0.2), ("sensitivity", 3e-3)],
-)
+# Values pymeasure's own SR830 would clamp or round (6 V would go out as SLVL5.000).
+BEYOND_THE_SR830 = [
+    ("sine_voltage", 6.0), ("frequency", 2e5), ("phase", 800.0), ("time_constant", 0.2), ("sensitivity", 3e-3),
+]
+
+
+@pytest.mark.parametrize("attribute, value", BEYOND_THE_SR830)
 def test_the_strict_driver_refuses_what_pymeasure_would_clamp_or_round(attribute, value):
     with expected_protocol(StrictSR830, []) as instrument:
         with pytest.raises(ValueError):
             setattr(instrument, attribute, value)
 
 
-def test_pymeasure_sr830_clamps_silently_which_is_why_the_adapter_uses_the_strict_one():
-    with expected_protocol(SR830, [("SLVL5.000", None)]) as instrument:
-        instrument.sine_voltage = 6.0
+@pytest.mark.parametrize("attribute, value", BEYOND_THE_SR830)
+def test_the_lockin_of_a_readout_from_a_station_block_refuses_before_sending(attribute, value, monkeypatch):
+    wire = ProtocolAdapter([("*IDN?", IDN)])  # the connection, then nothing
+    context = HardwareContext(visa_library="", clock=SimulatedClock())
+    monkeypatch.setattr(context, "visa_adapter", lambda address, **settings: wire)
+    readout = SR830SquidReadout.from_config(BLOCK, context)
+    # the validator's own refusal, not the wire's "No communication pair left" (also a ValueError)
+    with pytest.raises(ValueError, match=r"is not in (range|the discrete set)"):
+        setattr(readout.lockin, attribute, value)
+    assert wire._index == 1 and wire._write_buffer is None  # nothing sent after *IDN?
 
 
 # --------------------------------------------------------------------------- readings
