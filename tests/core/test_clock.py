@@ -31,7 +31,29 @@ def test_paced_simulated_clock_takes_wall_time_in_proportion():
 
 def test_real_clock_sleep_returns_early_on_stop_request():
     clock = RealClock()
-    deadline = time.monotonic() + 0.1
-    started = time.perf_counter()
+    started = time.monotonic()
+    deadline = started + 0.1
     clock.sleep(30.0, should_stop=lambda: time.monotonic() > deadline)
-    assert time.perf_counter() - started < 1.0
+    elapsed = time.monotonic() - started
+    assert 0.1 <= elapsed < 1.0  # not before the stop request, and soon after it
+
+
+def test_real_clock_sleep_waits_the_time_asked():
+    clock = RealClock()
+    started = time.monotonic()
+    clock.sleep(0.05)
+    elapsed = time.monotonic() - started
+    assert 0.05 <= elapsed < 1.0
+
+
+def test_real_clock_now_counts_wall_seconds_since_it_was_made():
+    before = time.monotonic()
+    clock = RealClock()
+    first = clock.now()
+    assert 0.0 <= first <= time.monotonic() - before + 1e-6  # zero when made
+    wall_start = time.monotonic()
+    start = clock.now()
+    time.sleep(0.05)
+    advanced = clock.now() - start
+    wall = time.monotonic() - wall_start
+    assert 0.05 <= advanced <= wall + 1e-6  # advances with real time, in seconds

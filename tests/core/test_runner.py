@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 import h5py
@@ -71,21 +72,28 @@ def test_abort_in_the_middle_of_a_sweep_leaves_bias_at_zero_and_the_step_aborted
 
 
 def test_abort_from_another_thread_reaches_a_running_sweep_promptly(tmp_path):
-    station = Station.from_text(twin_station_text(pace=400.0))  # the sweep takes ~2 s of wall time
-    runner, store, path = _start(station, tmp_path)
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and twin_time(station) < 200:  # wait until sweeping
-        time.sleep(0.01)
+    station = Station.from_text(twin_station_text(pace=400.0))  # the sweep takes ~1.5 s of wall time
+    sweeping = threading.Event()
+
+    def on_event(event):
+        if event["type"] == "point" and event["step"] == 3 and event["count"] >= 5:
+            sweeping.set()
+
+    runner, store, path = _start(station, tmp_path, on_event)
+    assert sweeping.wait(20), "the bias sweep never started"
     requested = time.perf_counter()
-    runner.abort()
+    runner.abort("abort from the test thread")
     outcome = _finish(runner, store)
     assert time.perf_counter() - requested < 1.0
-    assert outcome.status == "aborted"
-    _assert_safe(station)
-
-
-def twin_time(station) -> float:
-    return station.clock.now()
+    assert outcome.status == "aborted" and outcome.error == "abort from the test thread"
+    _assert_safe(station)  # bias back at zero, output off
+    steps = read_steps(path)
+    assert [step.status for step in steps] == ["completed", "completed", "aborted"]  # step 4 never started
+    sweep = find_step(steps, "bias_sweep")
+    assert sweep.status == "aborted" and sweep.error == "abort from the test thread"
+    assert 5 <= len(sweep.data["flux"]) < 501  # the abort reached the sweep part way through
+    with h5py.File(path, "r") as h5:
+        assert h5.attrs["status"] == "aborted" and h5.attrs["safe_state"] == "safe"
 
 
 def test_an_instrument_failure_marks_the_step_failed_and_still_makes_the_station_safe(twin, tmp_path, monkeypatch):
@@ -146,13 +154,33 @@ def test_pause_holds_the_run_and_resume_finishes_it(tmp_path):
 
 def test_abort_while_paused_wakes_the_run_and_stops_it(tmp_path):
     station = Station.from_text(twin_station_text(pace=2000.0))
-    runner, store, path = _start(station, tmp_path)
-    runner.pause()
-    time.sleep(0.2)
+    box, points, paused = [], [], threading.Event()
+
+    def on_event(event):
+        if event["type"] == "point":
+            points.append(event)
+            if event["step"] == 3 and event["count"] == 10:
+                box[0].pause()  # pause part way through the sweep
+        elif event["type"] == "paused":
+            paused.set()
+
+    runner, store, path = _start(station, tmp_path, on_event)
+    box.append(runner)
+    assert paused.wait(10), "the run never reported being paused"
+    held, lab_time = len(points), station.clock.now()
+    time.sleep(0.25)
+    assert runner.is_alive()  # it waits, paused
+    assert len(points) == held  # nothing recorded while paused
+    assert station.clock.now() == lab_time  # and no simulated time passed
+    requested = time.perf_counter()
     runner.abort("stop while paused")
     outcome = _finish(runner, store)
+    assert time.perf_counter() - requested < 1.0  # the abort woke the paused run
     assert outcome.status == "aborted" and outcome.error == "stop while paused"
     _assert_safe(station)
+    sweep = find_step(read_steps(path), "bias_sweep")
+    assert sweep.status == "aborted" and sweep.error == "stop while paused"
+    assert len(sweep.data["flux"]) == 10  # held at the next checkpoint, before another point
 
 
 def test_run_status_and_snapshots_are_recorded_for_every_step(twin, tmp_path):
