@@ -332,8 +332,14 @@ class Scanner(Role):
         self._move_z(height, pacer)
 
     def retract(self, pacer: Pacer) -> None:
-        """Withdraw to the top of the z range."""
-        self._move_z(self.limits.scanner_z.maximum, pacer)
+        """Withdraw to the top of the z range, or as high as the piezo reaches now if
+        that is lower (a safe state must never be refused for asking too much)."""
+        self._move_z(min(self.limits.scanner_z.maximum, self.highest_reachable_z()), pacer)
+
+    def highest_reachable_z(self) -> float:
+        """Highest sensor height (m) the z drive can reach now; drivers whose piezo
+        voltage limits bound it override this (default: no bound of its own)."""
+        return math.inf
 
     @abstractmethod
     def _scan_line(self, line: ScanLine, readout: "SquidReadout", signal: str, pacer: Pacer) -> np.ndarray:
