@@ -106,11 +106,18 @@ class StationLimits:
                 raise UserInputError(f"station file: limits.{name}: default {error}") from None
             return result
 
+        def holding_zero(name: str, quantity: str, dimension: str) -> Range:
+            # the safe state ramps to zero: a span without it could never be made safe
+            span = symmetric_or_span(name, quantity, dimension)
+            if not span.minimum <= 0.0 <= span.maximum:
+                raise UserInputError(f"station file: limits.{name} must include 0 (the safe state ramps to it)")
+            return span
+
         scanner = section("scanner")
         return cls(
-            bias_current=symmetric_or_span("bias_current", "bias current", "current"),
+            bias_current=holding_zero("bias_current", "bias current", "current"),
             bias_ramp=rate("bias_current", "bias ramp rate", "current_rate"),
-            field=symmetric_or_span("field", "field", "field"),
+            field=holding_zero("field", "field", "field"),
             field_ramp=rate("field", "field ramp rate", "field_rate"),
             temperature=symmetric_or_span("temperature", "temperature setpoint", "temperature"),
             scanner_x=_axis(scanner, "x", "scanner x"),

@@ -179,9 +179,14 @@ class Magnet(Role):
         pacer.wait(self.switch_heater_wait_s)
 
     def leave_persistent(self, pacer: Pacer) -> None:
-        """Open the persistent switch, then wait (the supply must match the coil current first)."""
+        """Open the persistent switch, then wait. The supply must hold (not ramp, not
+        quenched); matching its current to the coil's is the driver's check in
+        `_set_switch_heater` (heating the switch across a current mismatch quenches)."""
         if self.switch_heater_on():
             return
+        state = self.state()
+        if state not in _RAMPABLE:
+            raise InstrumentError(f"magnet is {state.value}; it must be holding to leave persistent mode")
         self._set_switch_heater(True)
         pacer.wait(self.switch_heater_wait_s)
 
@@ -223,7 +228,7 @@ class Magnet(Role):
         """Ramp to zero field, unless persistent (then it holds) or quenched (then nothing to drive)."""
         if self.is_persistent() or self.state() is MagnetState.QUENCH:
             return
-        if abs(self.read_field()) > 0:
+        if abs(_require_known(self.read_field(), "present field")) > 0:  # NaN must not pass as "at zero"
             self.ramp_to(0.0, pacer)
 
     def snapshot(self) -> dict:
@@ -263,7 +268,15 @@ class TemperatureController(Role):
         self._write_setpoint(kelvin)
 
     def safe_state(self, pacer: Pacer) -> None:
-        """Leave the temperature alone: the setpoint in force is one the limits allowed."""
+        """Hold the setpoint in force (one the limits allowed), unless the stage reads
+        above the station's range or nothing sensible: then the loop cannot be trusted
+        (wrong sensor, runaway) and the heater goes off, so the stage cools to base."""
+        temperature = self.read_temperature()
+        if not (math.isfinite(temperature) and temperature <= self.limits.temperature.maximum):
+            self.heater_off()
+            raise InstrumentError(
+                f"stage at {temperature:.4g} K, outside the station's range: heater switched off"
+            )
 
     def snapshot(self) -> dict:
         return {"identity": self.identity(), "temperature_K": self.read_temperature(), "setpoint_K": self.read_setpoint()}

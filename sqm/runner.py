@@ -65,9 +65,9 @@ class RunControl:
     def stop_requested(self) -> bool:
         return self._abort_reason is not None or not self._running.is_set()
 
-    def wait_while_paused(self) -> None:
-        while not self._running.wait(0.1):
-            pass
+    def wait_running(self, timeout: float) -> bool:
+        """Block up to `timeout` wall seconds while paused; True once running (or aborting)."""
+        return self._running.wait(timeout)
 
 
 class StepContext:
@@ -96,9 +96,16 @@ class StepContext:
         return self.station.clock.now()
 
     def wait(self, seconds: float) -> None:
-        """Let `seconds` of station time pass, then checkpoint."""
-        self.station.clock.sleep(seconds, self._control.stop_requested)
-        self.checkpoint()
+        """Let `seconds` of station time pass, checkpointing; a pause in between does
+        not shorten the wait (a switch-heater or hold time is a physical minimum)."""
+        end = self.now() + seconds
+        while True:
+            remaining = end - self.now()
+            if remaining > 0:
+                self.station.clock.sleep(remaining, self._control.stop_requested)
+            self.checkpoint()
+            if self.now() >= end - 1e-9 * max(1.0, abs(end)):
+                return
 
     # Control -------------------------------------------------------------------
     def checkpoint(self) -> None:
@@ -106,7 +113,8 @@ class StepContext:
         self._raise_if_aborted()
         if self._control.paused:
             self._emit({"type": "paused", "step": self._step_index})
-            self._control.wait_while_paused()
+            while not self._control.wait_running(0.1):
+                self._watch_while_paused()
             self._emit({"type": "resumed", "step": self._step_index})
             self._raise_if_aborted()
         now = self.now()
@@ -120,6 +128,21 @@ class StepContext:
                     raise InterlockTripped(f"interlock {interlock.name}: {reason}")
                 self._control.pause()
                 self.checkpoint()
+
+    def _watch_while_paused(self) -> None:
+        """A paused run still holds bias and field: the abort interlocks (quench,
+        temperature ceiling) keep being read, when due, and end the run if they trip."""
+        now = self.now()
+        if now < self._next_interlock_check:
+            return
+        self._next_interlock_check = now + self._interlocks.interval
+        for interlock in self._interlocks.interlocks:
+            if interlock.action != "abort":
+                continue  # a pause interlock already did what it can
+            reason = interlock.check(self.station)
+            if reason:
+                self._emit({"type": "interlock", "step": self._step_index, "reason": reason})
+                raise InterlockTripped(f"interlock {interlock.name} (while paused): {reason}")
 
     def _raise_if_aborted(self) -> None:
         reason = self._control.abort_reason
@@ -180,6 +203,10 @@ class Runner:
         self._emit = on_event or (lambda event: None)
         self._interlocks = interlocks or InterlockSet.from_config(station.interlock_config)
         self._thread: threading.Thread | None = None
+        # Set when run() has made the station safe and recorded the end. Waiting on it,
+        # not on Thread.join, because on Python 3.11 a join interrupted by Ctrl-C can
+        # mark a live thread as stopped (the tstate lock is released by the handler).
+        self._finished = threading.Event()
         self.outcome: RunOutcome | None = None
 
     # Control from other threads ---------------------------------------------------
@@ -188,12 +215,12 @@ class Runner:
         self._thread.start()
 
     def join(self, timeout: float | None = None) -> RunOutcome | None:
-        if self._thread is not None:
-            self._thread.join(timeout)
+        if self._thread is not None and self._finished.wait(timeout):
+            self._thread.join()  # returns at once: run() has ended
         return self.outcome
 
     def is_alive(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        return self._thread is not None and not self._finished.is_set()
 
     def abort(self, reason: str = "aborted by the operator") -> None:
         self.control.abort(reason)
@@ -224,7 +251,10 @@ class Runner:
                 details["error"] = error
             self.store.set_run_status(status, **details)
             self.outcome = RunOutcome(status, error, failures, self.station.clock.now() - start_time)
-            self._emit({"type": "finished", "status": status, "error": error, "safe_state": details["safe_state"]})
+            try:
+                self._emit({"type": "finished", "status": status, "error": error, "safe_state": details["safe_state"]})
+            finally:
+                self._finished.set()
         return self.outcome
 
     def _run_step(self, step: Step) -> tuple[str, str | None]:

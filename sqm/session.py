@@ -92,16 +92,38 @@ def run_procedure(
     out_dir: str | Path = "runs",
     on_event: EventSink | None = None,
 ) -> RunResult:
-    """Validate, run to the end (blocking) and close the file. Returns where it went."""
+    """Validate, run to the end (blocking) and close the file. Returns where it went.
+
+    Ctrl-C (KeyboardInterrupt) aborts the run, waits for the station to be made safe
+    and the file to record it, then re-raises; a second Ctrl-C leaves at once, the file
+    saying the safe state was not confirmed.
+    """
     station, procedure_file = load(procedure, station)
     path = new_run_path(out_dir, procedure_file.source)
     started = time.perf_counter()
     runner, store = start_run(station, procedure_file, path, on_event)
     try:
-        outcome = runner.join()
+        outcome = join_or_abort_on_interrupt(runner, store)
     finally:
         store.close()
     return RunResult(path, outcome, time.perf_counter() - started)
+
+
+def join_or_abort_on_interrupt(runner: Runner, store: RunStore) -> RunOutcome:
+    """Wait for the run; on KeyboardInterrupt abort it and wait for its cleanup."""
+    try:
+        while runner.is_alive():
+            runner.join(0.1)
+    except KeyboardInterrupt:
+        runner.abort("KeyboardInterrupt (Ctrl-C) in the calling script")
+        try:
+            while runner.is_alive():
+                runner.join(0.1)
+        except KeyboardInterrupt:
+            store.set_run_status("aborted", error="forced exit (second Ctrl-C); safe state not confirmed")
+            raise
+        raise
+    return runner.outcome
 
 
 def dry_run(procedure_file: ProcedureFile, station: Station) -> RunOutcome:

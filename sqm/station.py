@@ -143,13 +143,14 @@ class Station:
         return result
 
     def make_safe(self) -> list[str]:
-        """Bias to zero, then the magnet, then retract z, then the rest.
+        """Bias to zero, then retract z (fast, and the sensor must not wait minutes
+        near the surface), then the magnet, then the rest.
 
         Every role is attempted even if an earlier one fails; returns the failures
         (empty when the station is safe).
         """
         pacer = CleanupPacer(self.clock)
-        order = ["current_source", "magnet", "scanner", "temperature", "squid", "voltmeter"]
+        order = ["current_source", "scanner", "magnet", "temperature", "squid", "voltmeter"]
         failures = []
         for name in order:
             try:

@@ -43,5 +43,7 @@ class SetState(Procedure):
         if self.field is not None:
             station.magnet.ramp_to(self.field, ctx)
         if self.temperature is not None:
+            if not abs(station.temperature.read_temperature() - self.temperature) <= self.tolerance:
+                station.scanner.retract(ctx)  # thermal contraction moves the sample by microns
             settle_temperature(ctx, self.temperature, self.tolerance, self.hold, self.timeout, 5.0, lambda: None)
         record_state(ctx)

@@ -45,6 +45,11 @@ class ThermalCycle(Procedure):
         columns = dict(STATE_COLUMNS, anneal_temperature="K", resistance="ohm")
         columns.update({f"flux_{name}": "Phi0" for name in self.probes or {}})
         ctx.declare_series(columns, signal="temperature", axes=["time"])
+        if self.resistance_current is not None:
+            # R is measured around the bias in force: refuse now, not after the warm-up
+            present = station.current_source.read_current()
+            for level in (present + self.resistance_current, present - self.resistance_current):
+                station.limits.bias_current.check(level)
         station.scanner.retract(ctx)  # thermal contraction moves the sample by microns
         for anneal in self.anneal_temperature:
 

@@ -75,6 +75,7 @@ class ResistanceVsTemperature(Procedure):
             axes=["temperature"],
         )
         source, voltmeter = station.current_source, station.voltmeter
+        station.scanner.retract(ctx)  # thermal contraction moves the sample by microns
         for setpoint in self.temperatures:
             settle_temperature(ctx, setpoint, self.tolerance, self.hold, self.timeout, 5.0, lambda: None)
             # Reversing the current cancels thermoelectric offsets (the delta method).

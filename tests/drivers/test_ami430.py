@@ -560,7 +560,8 @@ def test_leave_persistent_switches_the_heater_on_when_the_leads_match_the_coil()
     pairs = (
         connect_pairs()
         + [("PSwitch?", "0")]
-        + HOLDING
+        + HOLDING  # the role: the supply must hold
+        + HOLDING  # the driver, again, beside the current match
         + [("CURR:SUPP?", "0.01271"), ("CURR:MAG?", "0.01270"), ("*CLS", None), ("PSwitch 1", None), NO_ERRORS]
     )
     clock_pacer = pacer()
@@ -575,7 +576,7 @@ def test_leave_persistent_when_the_heater_is_already_on_sends_nothing_more():
 
 
 def test_leave_persistent_refuses_when_the_leads_do_not_carry_the_coil_current():
-    pairs = connect_pairs() + [("PSwitch?", "0")] + HOLDING + [("CURR:SUPP?", "0.0"), ("CURR:MAG?", "0.0127")]
+    pairs = connect_pairs() + [("PSwitch?", "0")] + HOLDING + HOLDING + [("CURR:SUPP?", "0.0"), ("CURR:MAG?", "0.0127")]
     with expected_protocol(AMI430Supply, pairs) as instrument:
         with pytest.raises(InstrumentError, match="leads carry 0 A but the coil holds 0.0127 A"):
             magnet_on_wire(instrument).leave_persistent(pacer())
@@ -590,9 +591,16 @@ def test_leave_persistent_refuses_when_the_leads_do_not_carry_the_coil_current()
     ],
 )
 def test_the_heater_is_not_switched_on_while_quenched_ramping_or_switching(state_reads, message):
-    pairs = connect_pairs() + [("PSwitch?", "0")] + state_reads
-    with expected_protocol(AMI430Supply, pairs) as instrument:
+    # the driver's own check (the role checks the state first too, below)
+    with expected_protocol(AMI430Supply, connect_pairs() + state_reads) as instrument:
         with pytest.raises(InstrumentError, match=message + ".*refusing to switch the persistent-switch heater on"):
+            magnet_on_wire(instrument)._set_switch_heater(True)
+
+
+@pytest.mark.parametrize("state_reads, state", [([("STATE?", "7")], "quench"), (RAMPING, "ramping")])
+def test_leave_persistent_is_refused_by_the_role_unless_the_supply_holds(state_reads, state):
+    with expected_protocol(AMI430Supply, connect_pairs() + [("PSwitch?", "0")] + state_reads) as instrument:
+        with pytest.raises(InstrumentError, match=f"magnet is {state}; it must be holding to leave persistent mode"):
             magnet_on_wire(instrument).leave_persistent(pacer())
 
 
