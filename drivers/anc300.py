@@ -39,6 +39,9 @@ Safety:
   and lateral moves and scans are refused until a z move relative to that new
   surface (retract or approach) has been made. A retract while the surface is
   unknown withdraws z fully (to the end of its voltage limits away from the sample).
+* A retract is never refused for asking too much: where the top of the station's z
+  range lies beyond the active z voltage limits, it stops at the limit on the side
+  away from the sample (`highest_reachable_z`). An approach beyond them is refused.
 * Before coarse steps the fine z is withdrawn fully, and the stepping axis is grounded
   afterwards (also on abort, after `stop`).
 """
@@ -403,6 +406,22 @@ class ANC300Scanner(Scanner):
     def withdraw(self, pacer: Pacer) -> None:
         """Withdraw z fully: to the end of its voltage limits away from the sample."""
         self._ramp_offsets({"z": self._withdrawn_z_volts()}, pacer)
+
+    def highest_reachable_z(self) -> float:
+        """The height (m) of the withdrawn end of the active z voltage limits (the end away from
+        the sample: the upper one for a positive meters_per_volt, the lower one for a negative),
+        so that a retract the limits cut short stops there instead of being refused. Infinite
+        while the surface is unknown: a retract then withdraws fully (see `_move_z`)."""
+        if self._zero_volts["z"] is None:
+            return math.inf
+        low, high = self.voltage_limits("z")
+        volts = _rounded(self._withdrawn_z_volts())  # `seta` takes mV: the end's nearest mV inside
+        step = 10.0**-VOLTAGE_RESOLUTION_DECIMALS
+        if volts > high:
+            volts = _rounded(volts - step)
+        elif volts < low:
+            volts = _rounded(volts + step)
+        return self._volts_to_position("z", volts)
 
     def _move_z(self, z: float, pacer: Pacer) -> None:
         """Move to height z (m) above the recorded surface. With the surface unknown only a

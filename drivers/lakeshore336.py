@@ -19,6 +19,13 @@ Safety: the station limits are checked by the role before any command; `ceiling`
 is a second, controller-specific bound. A reading the controller flags as invalid
 (RDGST? non-zero) switches the heater off and raises: a wrong number on a heater
 loop heats without bound, and a made-up number in the file hides the fault.
+
+The limits are in K, but the 336 takes `SETP` in the preferred units of the sensor
+input its loop controls. So at connect, and again before every setpoint is sent, the
+loop is checked (`check_control_loop`): `OUTMODE? <loop>` must say closed loop PID
+(mode 1) on the configured input, and `INTYPE? <input>` must give kelvin as its
+units (field 5: 1 kelvin, 2 celsius, 3 sensor units). Anything else is refused with
+nothing further sent. Switching the heater off is never subject to this check.
 """
 
 from __future__ import annotations
@@ -27,7 +34,10 @@ import math
 
 from pymeasure.instruments import Instrument
 from pymeasure.instruments.lakeshore import LakeShore3xx
-from pymeasure.instruments.lakeshore.lakeshore_base import LakeShoreTemperatureChannel
+from pymeasure.instruments.lakeshore.lakeshore_base import (
+    LakeShoreHeaterChannel,
+    LakeShoreTemperatureChannel,
+)
 
 from sqm.errors import InstrumentError, LimitError, UserInputError
 from sqm.roles import TemperatureController
@@ -38,6 +48,17 @@ INPUTS = ("A", "B", "C", "D")
 HEATER_LOOPS = (1, 2)
 # Heater range number (as in the station file and on the wire) -> pymeasure's name.
 HEATER_RANGE_NAMES = {0: "off", 1: "low", 2: "medium", 3: "high"}
+
+# INTYPE? <input> answers "<sensor type>,<autorange>,<range>,<compensation>,<units>".
+INTYPE_FIELDS = 5
+UNITS_KELVIN = 1
+UNITS_NAMES = {1: "kelvin", 2: "celsius", 3: "sensor units"}
+# OUTMODE? <loop> answers "<mode>,<input>,<powerup enable>".
+OUTMODE_FIELDS = 3
+MODE_CLOSED_LOOP_PID = 1
+OUTPUT_MODE_NAMES = {0: "off", 1: "closed loop PID", 2: "zone", 3: "open loop", 4: "monitor out", 5: "warmup supply"}
+# OUTMODE's input field: 0 none, 1-4 inputs A-D (5-8: D2-D5 of the 3062 scanner option).
+CONTROL_INPUT_NAMES = {0: "no input", 1: "A", 2: "B", 3: "C", 4: "D", 5: "D2", 6: "D3", 7: "D4", 8: "D5"}
 
 # RDGST? answers a bit sum; these are the bits the 336 defines.
 READING_STATUS_BITS = {
@@ -69,15 +90,37 @@ class LakeShore336InputChannel(LakeShoreTemperatureChannel):
         cast=int,
     )
 
+    input_type = Instrument.measurement(
+        "INTYPE? {ch}",
+        """Get the input's configuration as whole numbers: sensor type, autorange,
+        range, compensation, preferred units (1 kelvin, 2 celsius, 3 sensor units).
+        The preferred units of a loop's control input are the units of its SETP.""",
+        cast=int,
+    )
+
+
+class LakeShore336OutputChannel(LakeShoreHeaterChannel):
+    """A 336 heater output: pymeasure's heater channel plus its output mode."""
+
+    output_mode = Instrument.measurement(
+        "OUTMODE? {ch}",
+        """Get the output mode as whole numbers: mode (0 off, 1 closed loop PID, 2 zone,
+        3 open loop), control input (0 none, 1 A, 2 B, 3 C, 4 D), powerup enable (0, 1).""",
+        cast=int,
+    )
+
 
 class LakeShore336(LakeShore3xx):
     """Lake Shore Model 336: the shared 3xx driver with inputs A-D that report their
-    reading status (`input_A.reading_status`)."""
+    reading status and configuration (`input_A.reading_status`, `input_A.input_type`)
+    and heater outputs that report their mode (`output_1.output_mode`)."""
 
     input_A = Instrument.ChannelCreator(LakeShore336InputChannel, "A")
     input_B = Instrument.ChannelCreator(LakeShore336InputChannel, "B")
     input_C = Instrument.ChannelCreator(LakeShore336InputChannel, "C")
     input_D = Instrument.ChannelCreator(LakeShore336InputChannel, "D")
+    output_1 = Instrument.ChannelCreator(LakeShore336OutputChannel, 1)
+    output_2 = Instrument.ChannelCreator(LakeShore336OutputChannel, 2)
 
     def __init__(self, adapter, name="Lake Shore Model 336 Temperature Controller", **kwargs):
         super().__init__(adapter, name, **kwargs)
@@ -93,6 +136,16 @@ def check_settings(input_channel: str, loop: int, heater_range: int, ceiling: fl
         raise UserInputError(f"heater_range must be 0, 1, 2 or 3, got {heater_range!r}")
     if ceiling is not None and not ceiling > 0:
         raise UserInputError(f"ceiling must be a positive temperature, got {ceiling!r} K")
+
+
+def _whole_numbers(value, count: int, what: str) -> list[int]:
+    """`value` (what pymeasure parsed from a comma-separated reply) as `count` whole
+    numbers, or InstrumentError (fields that are not integers come back as text)."""
+    fields = value if isinstance(value, list) else [value]
+    if len(fields) != count or any(isinstance(field, bool) or not isinstance(field, int) for field in fields):
+        shown = ",".join(str(field) for field in fields)
+        raise InstrumentError(f"{what}: the controller answered {shown!r}, not {count} whole numbers")
+    return fields
 
 
 def _number(value, what: str) -> float:
@@ -151,10 +204,42 @@ class LakeShore336Temperature(TemperatureController):
         return temperature
 
     def connect(self) -> None:
-        """Refuse an instrument that is not a Model 336 (the heater ranges would mean other powers)."""
+        """Refuse an instrument that is not a Model 336 (the heater ranges would mean other powers),
+        and a heater loop whose setpoint would not be in K on the configured input."""
         identity = self.identity()
         if "MODEL336" not in identity.replace(" ", "").upper():
             raise InstrumentError(f"expected a Lake Shore Model 336, the instrument says {identity!r}")
+        self.check_control_loop()
+
+    def check_control_loop(self) -> None:
+        """Refuse (InstrumentError) unless the heater loop runs closed loop PID on the configured
+        input and that input's preferred units are kelvin: `SETP` is sent in those units, and the
+        limits were checked in K. Sends only the two queries, OUTMODE? then INTYPE?."""
+        where = f"Lake Shore 336 heater loop {self.loop}"
+        query = f"OUTMODE? {self.loop}"
+        mode, control_input, _ = _whole_numbers(guarded(query, lambda: self._heater.output_mode), OUTMODE_FIELDS, query)
+        if mode != MODE_CLOSED_LOOP_PID:
+            name = OUTPUT_MODE_NAMES.get(mode, "an undocumented")
+            raise InstrumentError(
+                f"{where} is in {name} mode ({query} mode {mode}), not closed loop PID (1); "
+                "refusing to send it setpoints"
+            )
+        if control_input != INPUTS.index(self.input_channel) + 1:
+            name = CONTROL_INPUT_NAMES.get(control_input)
+            controlled = {None: "an undocumented input", "no input": "no input"}.get(name, f"input {name}")
+            raise InstrumentError(
+                f"{where} controls {controlled} ({query} input {control_input}), not the configured "
+                f"input {self.input_channel}; refusing to send it setpoints"
+            )
+        query = f"INTYPE? {self.input_channel}"
+        fields = _whole_numbers(guarded(query, lambda: self._sensor.input_type), INTYPE_FIELDS, query)
+        units = fields[-1]
+        if units != UNITS_KELVIN:
+            name = UNITS_NAMES.get(units, "undocumented units")
+            raise InstrumentError(
+                f"Lake Shore 336 input {self.input_channel} reports in {name} ({query} units {units}), not "
+                f"kelvin (1): setpoints of heater loop {self.loop} would not be in K; refusing to send them"
+            )
 
     # --- identity and snapshot
 
@@ -212,11 +297,13 @@ class LakeShore336Temperature(TemperatureController):
         return _number(guarded(f"SETP? {self.loop}", lambda: self._heater.setpoint), f"SETP? {self.loop}")
 
     def _write_setpoint(self, kelvin: float) -> None:
-        """Set the loop's setpoint (K), then switch its heater to the configured range."""
+        """Set the loop's setpoint (K), then switch its heater to the configured range; first
+        check (again: the front panel may have changed it) that the loop's setpoint is in K."""
         if self.ceiling is not None and kelvin > self.ceiling:
             raise LimitError(f"setpoint {kelvin:g} K is above the controller's ceiling {self.ceiling:g} K")
         if not kelvin > 0:
             raise LimitError(f"setpoint {kelvin:g} K is not a temperature")
+        self.check_control_loop()
 
         def send() -> None:
             self._heater.setpoint = kelvin

@@ -57,6 +57,9 @@ Safety:
   active (cold or warm) limits of its axis before the first task is created; one
   outside refuses the whole move (LimitError), never clamped. The same limits are the
   AO channels' min_val/max_val, so NI-DAQmx refuses them too.
+* A retract is never refused for asking too much: where the top of the station's z
+  range lies beyond the active z voltage limits, it stops at the limit on the side
+  away from the sample (`highest_reachable_z`). An approach beyond them is refused.
 * Moves start from the output voltages measured through the X-series internal
   channels `_aoN_vs_aognd` when the scanner is built (and again after an interrupted
   line), then from the voltages this scanner wrote.
@@ -482,6 +485,22 @@ class NIDAQScanner(Scanner):
     def _move_z(self, z: float, pacer: Pacer) -> None:
         """Move to height z (m) above the surface at piezo_speed."""
         self._ramp_outputs({"z": float(self.axes["z"].volts(z))}, pacer)
+
+    def highest_reachable_z(self) -> float:
+        """The height (m) at the end of the active z voltage limits away from the sample (the
+        upper end for a positive meters_per_volt, the lower one for a negative), so that a
+        retract the limits cut short stops there instead of being refused."""
+        axis = self.axes["z"]
+        low, high = self.voltage_limits("z")
+        height = axis.meters(high if axis.meters_per_volt > 0 else low)
+        # m -> V may land an ulp beyond the limit: take the highest of the neighbouring
+        # heights whose voltage is inside (the move checks every voltage again anyway).
+        candidates, up, down = [height], height, height
+        for _ in range(4):
+            up, down = math.nextafter(up, math.inf), math.nextafter(down, -math.inf)
+            candidates += [up, down]
+        inside = [z for z in candidates if low <= float(axis.volts(z)) <= high]
+        return max(inside) if inside else height
 
     # --- scanning
 

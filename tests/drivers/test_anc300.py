@@ -52,10 +52,10 @@ def station_limits() -> StationLimits:
     return StationLimits.from_mapping(station["limits"])
 
 
-def scanner_on(console, cold=True, surface_volts=40.0, piezo_speed=FAST) -> ANC300Scanner:
+def scanner_on(console, cold=True, surface_volts=40.0, piezo_speed=FAST, axes=AXES) -> ANC300Scanner:
     scanner = ANC300Scanner(
         console,
-        AXES,
+        axes,
         center_volts={"x": 50.0, "y": 50.0},
         cold=cold,
         piezo_speed=piezo_speed,
@@ -211,10 +211,70 @@ def test_a_move_from_outside_the_warm_limits_is_refused_before_its_first_step(pa
             scanner_on(console, cold=False).move_to(0.0, 0.0, pacer)
 
 
-def test_retract_beyond_the_warm_z_limit_is_refused_before_any_command(pacer):
-    with on_wire([]) as console:  # 10 um above the surface is 90 V; warm z stops at 60 V
-        with pytest.raises(LimitError, match="z piezo offset 90.000 V is outside the warm limits"):
-            scanner_on(console, cold=False).retract(pacer)
+# z with the other sign: more voltage brings the sensor down, so it withdraws towards 0 V.
+AXES_Z_DOWN = {**AXES, "z": PiezoAxis("z", 6, -0.2 * UM, warm_volts=(0.0, 60.0), cold_volts=(0.0, 100.0))}
+
+
+@pytest.mark.parametrize(
+    "axes, cold, height_um",
+    [
+        (AXES, True, 12.0),  # 100 V: above the top of the station's z range (10 um)
+        (AXES, False, 4.0),  # 60 V
+        (AXES_Z_DOWN, False, 8.0),  # 0 V
+        (AXES_Z_DOWN, True, 8.0),  # 0 V
+    ],
+    ids=["up-cold", "up-warm", "down-warm", "down-cold"],
+)
+def test_the_highest_reachable_z_is_the_height_at_the_withdrawn_end_of_the_active_limits(axes, cold, height_um):
+    with on_wire([]) as console:
+        assert scanner_on(console, cold=cold, axes=axes).highest_reachable_z() == pytest.approx(height_um * UM)
+
+
+def test_with_the_surface_unknown_the_highest_reachable_z_is_no_bound():
+    with on_wire([]) as console:
+        assert scanner_on(console, cold=False, surface_volts=None).highest_reachable_z() == math.inf
+
+
+def test_a_warm_retract_stops_at_the_warm_z_limit_instead_of_being_refused(clock, pacer):
+    # The reported case: 1 um (45 V) is allowed warm; 10 um would be 90 V, beyond the warm 60 V.
+    pairs = geta(6, 55.0) + seta(6, 45.0)  # approach to 1 um
+    pairs += geta(6, 45.0) + seta(6, 60.0)  # retract: to 60 V (4 um), no further
+    with on_wire(pairs) as console:
+        scanner = scanner_on(console, cold=False)
+        scanner.approach(1 * UM, pacer)
+        scanner.retract(pacer)
+    assert not scanner.approach_required  # the retract counts as a z move relative to the surface
+    assert clock.now() == pytest.approx((2 + 3) * UM / FAST)
+
+
+def test_a_warm_retract_with_the_calibration_reversed_withdraws_towards_zero_volts(clock, pacer):
+    # 1 um above a surface at 40 V is 35 V; the warm limit away from the sample is 0 V (8 um).
+    pairs = geta(6, 35.0) + seta(6, 17.5) + seta(6, 0.0)
+    with on_wire(pairs) as console:
+        scanner_on(console, cold=False, axes=AXES_Z_DOWN).retract(pacer)
+    assert clock.now() == pytest.approx(7 * UM / FAST)
+
+
+def test_a_retract_to_a_limit_between_millivolts_stops_at_the_last_millivolt_inside(pacer):
+    axes = {**AXES, "z": PiezoAxis("z", 6, 0.2 * UM, warm_volts=(0.0, 59.9996), cold_volts=(0.0, 100.0))}
+    with on_wire(geta(6, 59.0) + seta(6, 59.999)) as console:  # 60.000 V would be beyond the limit
+        scanner_on(console, cold=False, axes=axes).retract(pacer)
+
+
+def test_a_warm_retract_with_the_surface_unknown_withdraws_to_the_warm_limit(pacer):
+    with on_wire(geta(6, 30.0) + seta(6, 45.0) + seta(6, 60.0)) as console:
+        scanner_on(console, cold=False, surface_volts=None).retract(pacer)
+
+
+@pytest.mark.parametrize(
+    "axes, height_um, volts",
+    [(AXES, 4.5, 62.5), (AXES, 9.0, 85.0), (AXES_Z_DOWN, 9.0, -5.0)],
+    ids=["up-4.5um", "up-9um", "down-9um"],
+)
+def test_a_warm_approach_beyond_the_warm_z_limit_is_still_refused_before_any_command(axes, height_um, volts, pacer):
+    with on_wire([]) as console:  # inside the station's z range (0.5-10 um), outside the warm piezo limits
+        with pytest.raises(LimitError, match=rf"z piezo offset {volts:.3f} V is outside the warm limits \[0, 60\] V"):
+            scanner_on(console, cold=False, axes=axes).approach(height_um * UM, pacer)
 
 
 def test_identity_and_snapshot():

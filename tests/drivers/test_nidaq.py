@@ -400,6 +400,93 @@ def test_approach_and_retract_move_z_only(daq, context, scanner, pacer):
     assert scanner.position()[2] == pytest.approx(10 * UM, abs=1e-15)
 
 
+def z_scanner(daq, context, cold=False, **z_changes) -> NIDAQScanner:
+    """The test scanner with its z axis changed (e.g. meters_per_volt, surface_volts)."""
+    block = scanner_block(cold)
+    block["axes"]["z"].update(z_changes)
+    scanner = NIDAQScanner.from_config(block, context, daqmx=daq.daqmx)
+    scanner.attach_limits(STATION_LIMITS)
+    return scanner
+
+
+def z_writes(daq) -> np.ndarray:
+    """Every voltage written to the z output (ao2), in order."""
+    return np.array(
+        [data[task.physical().index("Dev1/ao2")] for task in daq.tasks if "Dev1/ao2" in task.physical()
+         for data, _ in task.writes]
+    ).ravel()
+
+
+@pytest.mark.parametrize(
+    "cold, z_changes, height_um",
+    [
+        (True, {}, 22.8),  # 10 V, 19 V above the surface at -9 V: beyond the top of the station's z range
+        (False, {}, 13.2),  # 2 V
+        (False, {"surface_volts": -1, "meters_per_volt": "2 um/V"}, 6.0),  # 2 V
+        (False, {"surface_volts": 1, "meters_per_volt": "-2 um/V"}, 6.0),  # -2 V: more volts bring it down
+        (True, {"surface_volts": 1, "meters_per_volt": "-2 um/V"}, 22.0),  # -10 V
+    ],
+    ids=["cold", "warm", "warm-short", "warm-reversed", "cold-reversed"],
+)
+def test_the_highest_reachable_z_is_the_height_at_the_withdrawn_end_of_the_active_limits(
+    daq, context, cold, z_changes, height_um
+):
+    scanner = z_scanner(daq, context, cold, **z_changes)
+    assert scanner.highest_reachable_z() == pytest.approx(height_um * UM, rel=1e-12)
+
+
+def test_a_warm_retract_stops_at_the_warm_z_limit_instead_of_being_refused(daq, context, pacer):
+    # surface at -1 V, 2 um/V: 1 um is -0.5 V (allowed warm); 10 um would be 4 V, beyond the warm 2 V
+    scanner = z_scanner(daq, context, surface_volts=-1, meters_per_volt="2 um/V")
+    scanner.approach(1 * UM, pacer)
+    assert daq.outputs["Dev1/ao2"] == -0.5
+    scanner.retract(pacer)
+    assert daq.outputs["Dev1/ao2"] == 2.0  # the warm limit exactly, 6 um above the surface
+    assert z_writes(daq).max() == 2.0  # never beyond it on the way
+    assert daq.tasks[-1].channels == [{"kind": "ao", "physical": "Dev1/ao2", "min": -2, "max": 2}]
+    assert scanner.position()[2] == pytest.approx(6 * UM, rel=1e-12)
+
+
+def test_a_warm_retract_with_the_calibration_reversed_withdraws_to_the_lower_limit(daq, context, pacer):
+    scanner = z_scanner(daq, context, surface_volts=1, meters_per_volt="-2 um/V")  # pins at 0 V: 2 um
+    scanner.retract(pacer)
+    assert daq.outputs["Dev1/ao2"] == -2.0
+    assert z_writes(daq).min() == -2.0
+    assert scanner.position()[2] == pytest.approx(6 * UM, rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    "surface_volts, meters_per_volt", [(-1.9, "0.3 um/V"), (-1.7, "0.35 um/V"), (1.9, "-1.1 um/V")]
+)
+def test_a_retract_to_a_limit_the_calibration_does_not_hit_exactly_stays_inside_it(
+    daq, context, pacer, surface_volts, meters_per_volt
+):
+    # For these, height -> volts of the limit's own height comes out an ulp beyond the limit.
+    scanner = z_scanner(daq, context, surface_volts=surface_volts, meters_per_volt=meters_per_volt)
+    scanner.retract(pacer)
+    volts = daq.outputs["Dev1/ao2"]
+    assert -2.0 <= volts <= 2.0 and abs(volts) == pytest.approx(2.0, abs=1e-12)
+
+
+@pytest.mark.parametrize(
+    "z_changes, height_um, volts",
+    [
+        ({"surface_volts": -1, "meters_per_volt": "2 um/V"}, 8, "3"),
+        ({"surface_volts": 1, "meters_per_volt": "-2 um/V"}, 8, "-3"),
+        ({}, 2, "-7.333"),
+    ],
+    ids=["short", "reversed", "surface-outside"],
+)
+def test_a_warm_approach_beyond_the_warm_z_limit_is_still_refused_before_any_task(
+    daq, context, pacer, z_changes, height_um, volts
+):
+    scanner = z_scanner(daq, context, **z_changes)
+    tasks_before, outputs_before = len(daq.tasks), dict(daq.outputs)
+    with pytest.raises(LimitError, match=rf"z piezo voltage {volts} V is outside the warm limits \[-2, 2\] V"):
+        scanner.approach(height_um * UM, pacer)
+    assert len(daq.tasks) == tasks_before and daq.outputs == outputs_before
+
+
 def test_a_failing_write_closes_the_task_and_the_position_is_measured_again(daq, context, scanner, pacer):
     daq.fail_write_after = 10
     with pytest.raises(InstrumentError, match="device removed"):
