@@ -42,7 +42,11 @@ def main(station_path: str | Path | None = None, out_dir: str | Path = "runs") -
     try:
         return int(app.exec_())
     finally:
-        window.close()  # aborts a run still active and joins every worker thread
+        # Closing aborts a run still active and waits, with no time limit, for its worker
+        # to make the station safe (minutes on a real magnet) and for every other worker
+        # thread; the station is closed only once none of them is alive.
+        window.close()
+        window.shutdown()  # idempotent: close() has done it; returns at once
         station.close()
 
 

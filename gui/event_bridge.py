@@ -102,6 +102,7 @@ class TaskPool(QObject):
     def busy(self, name: str | None = None) -> bool:
         return any(task.is_alive() and (name is None or task._thread.name == name) for task in self._tasks)
 
-    def join_all(self, timeout: float = 10.0) -> None:
+    def join_all(self, timeout: float | None = None) -> None:
+        """Wait for every task's thread (each up to `timeout` s; None: no limit)."""
         for task in list(self._tasks):
             task.join(timeout)

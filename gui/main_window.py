@@ -3,15 +3,23 @@
 Wires the run controller's events (GUI thread) to the views and the station panel,
 keeps the backend (TWIN / HARDWARE) always visible, and on close aborts any run and
 waits for every worker thread before the window goes.
+
+Closing waits with no time limit: an aborted run's worker (and a "Safe state now"
+task) makes the station safe, which takes minutes while a real magnet ramps down,
+and neither the run's file nor the station may be closed under it. Meanwhile a
+modal dialog that cannot be cancelled says so and the event loop keeps turning.
+While "Safe state now" is busy no run may start (the controller holds starts).
 """
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
-from PyQt5.QtCore import Qt
+from PyQt5.QtCore import QEventLoop, Qt, QTimer
 from PyQt5.QtWidgets import (
-    QLabel, QMainWindow, QMessageBox, QSplitter, QTabWidget, QVBoxLayout, QWidget,
+    QApplication, QDialog, QLabel, QMainWindow, QMessageBox, QProgressBar, QSplitter, QTabWidget, QVBoxLayout,
+    QWidget,
 )
 
 from sqm.station import Station
@@ -24,8 +32,57 @@ from .run_controller import RunController
 from .station_panel import StationPanel
 
 
+SAFE_STATE_TASK = "sqm-gui-safe-state"
+
+
 def backend_badge_text(station: Station) -> str:
     return station.backend.label
+
+
+class ClosingDialog(QDialog):
+    """Shown while the closing window waits for its worker threads: modal, no Cancel,
+    no close button, Escape ignored (the station must be safe before the process ends)."""
+
+    def __init__(self, parent: QWidget) -> None:
+        super().__init__(parent, Qt.Dialog | Qt.CustomizeWindowHint | Qt.WindowTitleHint)
+        self.setObjectName("closing_dialog")
+        self.setWindowTitle("Closing")
+        self.setWindowModality(Qt.ApplicationModal)
+        self.label = QLabel("")
+        self.label.setWordWrap(True)
+        self.label.setMinimumWidth(420)
+        busy = QProgressBar()
+        busy.setRange(0, 0)  # busy indicator: how long a magnet takes is not known here
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.label)
+        layout.addWidget(busy)
+        self._may_close = False
+
+    def show_wait(self, making_safe: bool, seconds: float) -> None:
+        if making_safe:
+            self.setWindowTitle("Closing: making the station safe")
+            text = ("Making the station safe before closing: bias and field ramping to zero, scanner "
+                    "retracting. On a real magnet this can take minutes; the window closes by itself "
+                    "once the station is safe.")
+        else:
+            self.setWindowTitle("Closing")
+            text = "Waiting for background work to finish before closing."
+        self.label.setText(f"{text}\n\nwaiting {seconds:.0f} s")
+
+    def reject(self) -> None:  # Escape (and closing) while waiting: the wait cannot be cancelled
+        if self._may_close:
+            super().reject()
+
+    def closeEvent(self, event) -> None:
+        if self._may_close:
+            super().closeEvent(event)
+        else:
+            event.ignore()
+
+    def finish(self) -> None:
+        """The wait is over: hide the dialog."""
+        self._may_close = True
+        self.reject()
 
 
 class MainWindow(QMainWindow):
@@ -77,6 +134,8 @@ class MainWindow(QMainWindow):
         self.controller.run_finished.connect(self._on_run_finished)
         self.station_panel.safe_state_requested.connect(self.confirm_safe_state)
         self._steps_total = 0
+        self._shutdown_state = ""  # "" -> "waiting" -> "done"
+        self.closing_dialog: ClosingDialog | None = None
 
     # Runs ---------------------------------------------------------------------
     def _run_in_background(self, function, on_done) -> None:
@@ -125,9 +184,13 @@ class MainWindow(QMainWindow):
             self.make_safe_now()
 
     def make_safe_now(self) -> None:
-        """Abort the run (if any), then station.make_safe() in a background thread."""
+        """Abort the run (if any), then station.make_safe() in a background thread.
+
+        No run may start until it has finished (Start is disabled, the controller
+        refuses): a run would drive the instruments from a second thread."""
         runner = self.controller.runner
         self.controller.abort("safe state requested by the operator")
+        self.controller.hold_starts("safe-state", "the station is being made safe (Safe state now)")
         self.station_panel.safe_button.setEnabled(False)
         self.station_panel.set_interlock("going to the safe state...")
 
@@ -136,9 +199,11 @@ class MainWindow(QMainWindow):
                 runner.join()  # in the background thread: the run makes itself safe first
             return self.station.make_safe()
 
-        self.tasks.run(go_safe, self._safe_state_done, "sqm-gui-safe-state")
+        self.tasks.run(go_safe, self._safe_state_done, SAFE_STATE_TASK)
 
     def _safe_state_done(self, failures, error) -> None:
+        # make_safe() has returned: nothing drives the station any more, runs may start
+        self.controller.release_starts("safe-state")
         self.station_panel.safe_button.setEnabled(True)
         if error is not None or failures:
             self.station_panel.set_interlock(f"safe state FAILED: {error or '; '.join(failures)}", tripped=True)
@@ -146,13 +211,58 @@ class MainWindow(QMainWindow):
             self.station_panel.set_interlock("station safe")
 
     # Closing ------------------------------------------------------------------
-    def shutdown(self) -> None:
-        """Abort any run, wait for its thread and every background task; stop timers."""
+    def workers_alive(self) -> bool:
+        """Whether the run's worker thread or any background task is still alive."""
+        return self.controller.worker_alive() or self.tasks.busy()
+
+    def making_safe(self) -> bool:
+        """Whether a thread is driving the station to its safe state (or still running steps)."""
+        return self.controller.worker_alive() or self.tasks.busy(SAFE_STATE_TASK)
+
+    def shutdown(self) -> bool:
+        """Abort any run, then wait -- with no time limit -- for its worker thread (which
+        makes the station safe) and every background task, with the event loop turning
+        and a modal dialog up; then close the run's file. Stops the timers first.
+
+        Idempotent; returns False if called again while it is still waiting."""
+        if self._shutdown_state == "done":
+            return True
+        if self._shutdown_state == "waiting":
+            return False
+        self._shutdown_state = "waiting"
         self.station_panel.stop()
         self.live_views.stop()
-        self.controller.shutdown()
-        self.tasks.join_all()
+        self.controller.hold_starts("shutdown", "the window is closing")
+        self.controller.abort("the GUI was closed")
+        began = time.monotonic()
+        while self.workers_alive():
+            elapsed = time.monotonic() - began
+            making_safe = self.making_safe()
+            if self.closing_dialog is None and (making_safe or elapsed > 0.5):
+                self.closing_dialog = ClosingDialog(self)
+                self.closing_dialog.show()
+                self.statusBar().showMessage("closing: making the station safe" if making_safe
+                                             else "closing: waiting for background work")
+            if self.closing_dialog is not None:
+                self.closing_dialog.show_wait(making_safe, elapsed)
+            self._turn_event_loop(milliseconds=20)
+        QApplication.processEvents()  # the last results the threads sent (run finished, station safe)
+        self.controller.shutdown()  # its worker has ended: the file is closed at once
+        self.tasks.join_all()  # every task has ended: returns at once
+        if self.closing_dialog is not None:
+            self.closing_dialog.finish()
+        self._shutdown_state = "done"
+        return True
+
+    @staticmethod
+    def _turn_event_loop(milliseconds: int) -> None:
+        """Process events for `milliseconds` (a nested loop ended by a timer: no sleep)."""
+        loop = QEventLoop()
+        QTimer.singleShot(milliseconds, loop.quit)
+        loop.exec_()
 
     def closeEvent(self, event) -> None:
-        self.shutdown()
+        if not self.shutdown():  # a second close while waiting for the safe state
+            event.ignore()
+            return
         super().closeEvent(event)

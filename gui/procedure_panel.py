@@ -67,6 +67,7 @@ class ProcedurePanel(QGroupBox):
         self.queue_list = QListWidget()
         self.queue_list.setMaximumHeight(60)
         controller.queue_changed.connect(self._show_queue)
+        controller.start_hold_changed.connect(self._show_start_hold)
 
         self.start_button = QPushButton("Start")
         self.pause_button = QPushButton("Pause")
@@ -194,7 +195,14 @@ class ProcedurePanel(QGroupBox):
             self.show_message(f"queued {procedure_file.source}")
 
     def start(self) -> None:
-        """Start the edited procedure now (queued instead if a run is active)."""
+        """Start the edited procedure now (queued instead if a run is active).
+
+        Refused, with nothing queued or written, while starts are held (the station
+        is being made safe); the controller refuses too, whoever asks it."""
+        refusal = self.controller.start_refusal()
+        if refusal:
+            self.show_message(f"Not started: {refusal}; start again once that is done", error=True)
+            return
         if not self.steps and not self.controller.is_running():
             if self.controller.start_next():
                 return
@@ -213,6 +221,17 @@ class ProcedurePanel(QGroupBox):
         self.show_message(f"running, writing {path}")
 
     # Display ------------------------------------------------------------------
+    def _show_start_hold(self, reason: str) -> None:
+        """Start (which also starts the queue) is disabled while runs may not start.
+
+        Check stays enabled: its dry run is on a fresh twin, never on this station."""
+        self.start_button.setEnabled(not reason)
+        self.start_button.setToolTip(f"disabled: {reason}" if reason else "")
+        if reason:
+            self.show_message(f"Start disabled: {reason}")
+        elif self.message.text().startswith("Start disabled:"):
+            self.show_message("Start enabled again")
+
     def set_running(self, running: bool, paused: bool = False) -> None:
         self.pause_button.setEnabled(running and not paused)
         self.resume_button.setEnabled(running and paused)

@@ -4,6 +4,12 @@ Owns the current `Runner` and its `RunStore`. Runner events come through a
 `RunEventBridge` and are re-emitted in the GUI thread as `run_event(dict)`. Nothing here
 blocks: the end of a run is noticed from its `finished` event, and the store is
 closed once the worker thread has ended (polled by a short single-shot timer).
+
+The run's file is never closed while its worker thread is alive: after the last step
+the worker makes the station safe (bias and field ramped to zero, scanner retracted,
+minutes on a real magnet) and then writes the run's status. Starts can be held
+(`hold_starts`), e.g. while "Safe state now" drives the station from another thread:
+a run started then would drive the same instruments from two threads.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ from pathlib import Path
 
 from PyQt5.QtCore import QObject, Qt, QTimer, pyqtSignal
 
+from sqm.errors import UserInputError
 from sqm.procedure_file import ProcedureFile
 from sqm.runner import Runner
 from sqm.session import new_run_path, start_run
@@ -21,6 +28,10 @@ from sqm.store import RunStore
 from .event_bridge import RunEventBridge
 
 
+class StartRefused(UserInputError):
+    """A run may not start now (the station is being made safe, the window is closing)."""
+
+
 class RunController(QObject):
     """One run at a time on `station`, writing to `out_dir`; a queue of procedure files."""
 
@@ -28,6 +39,7 @@ class RunController(QObject):
     run_started = pyqtSignal(str, object)  # path, ProcedureFile
     run_finished = pyqtSignal(str, str)  # path, status ("completed" | "aborted" | "failed")
     queue_changed = pyqtSignal(list)  # sources of the queued procedure files
+    start_hold_changed = pyqtSignal(str)  # why runs may not start now; "" once they may
 
     def __init__(self, station: Station, out_dir: str | Path, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -40,6 +52,7 @@ class RunController(QObject):
         self.runs_started = 0
         self._queue: list[ProcedureFile] = []
         self._finished_status: str | None = None
+        self._start_holds: dict[str, str] = {}  # key -> why no run may start
         self._bridge = RunEventBridge(self)
         self._bridge.events_ready.connect(self._deliver_events, Qt.QueuedConnection)
 
@@ -54,19 +67,39 @@ class RunController(QObject):
         self.queue_changed.emit([])
 
     def start_next(self) -> bool:
-        """Start the first queued procedure if nothing runs; False if none was started."""
-        if self.is_running() or not self._queue:
+        """Start the first queued procedure if nothing runs and starts are not held;
+        False if none was started (the queue is then left as it was)."""
+        if self.is_running() or not self._queue or self.start_refusal():
             return False
         procedure_file = self._queue.pop(0)
         self.queue_changed.emit([item.source for item in self._queue])
         self.start(procedure_file)
         return True
 
+    # Holding starts ------------------------------------------------------------
+    def hold_starts(self, key: str, reason: str) -> None:
+        """Refuse every start (button, queue) until `release_starts(key)`; `reason` is shown."""
+        self._start_holds[key] = reason
+        self.start_hold_changed.emit(self.start_refusal() or "")
+
+    def release_starts(self, key: str) -> None:
+        self._start_holds.pop(key, None)
+        self.start_hold_changed.emit(self.start_refusal() or "")
+
+    def start_refusal(self) -> str | None:
+        """Why no run may start now, or None if one may."""
+        return "; ".join(self._start_holds.values()) or None
+
     # Control ------------------------------------------------------------------
     def start(self, procedure_file: ProcedureFile) -> Path:
-        """Open a fresh run file and start the runner's worker thread (returns at once)."""
+        """Open a fresh run file and start the runner's worker thread (returns at once).
+
+        Raises `StartRefused` (nothing is written) while starts are held."""
         if self.is_running():
             raise RuntimeError("a run is already active")
+        refusal = self.start_refusal()
+        if refusal:
+            raise StartRefused(f"{refusal}; start again once that is done")
         self.out_dir.mkdir(parents=True, exist_ok=True)
         path = new_run_path(self.out_dir, procedure_file.source)
         self._bridge.drain()
@@ -98,13 +131,27 @@ class RunController(QObject):
         if self.runner:
             self.runner.abort(reason)
 
-    def shutdown(self, timeout: float = 30.0) -> None:
-        """Abort, wait for the worker thread and close the file (window closing only)."""
+    def worker_alive(self) -> bool:
+        """True while the run's worker thread lives (steps, then making the station safe)."""
+        return self.runner is not None and self.runner.is_alive()
+
+    def shutdown(self) -> None:
+        """Abort the run, wait for its worker thread, then close the file (window closing only).
+
+        There is no time limit: after an abort the worker makes the station safe, which
+        takes minutes while a real magnet ramps down, and neither the file nor the
+        process may close under it. This join blocks; the window first waits with its
+        event loop turning (`MainWindow.shutdown`), so here the thread has usually ended.
+        """
         self.clear_queue()
-        if self.runner:
-            self.runner.abort("the GUI was closed")
-            self.runner.join(timeout)
-            self._close_run(self.runner.outcome.status if self.runner.outcome else "aborted")
+        self.hold_starts("shutdown", "the window is closing")
+        runner = self.runner
+        if runner is None:
+            return
+        runner.abort("the GUI was closed")
+        runner.join()
+        if self.runner is runner:  # not closed already by its `finished` event
+            self._close_run(runner.outcome.status if runner.outcome else "aborted")
 
     # Events -------------------------------------------------------------------
     def _deliver_events(self) -> None:
@@ -123,6 +170,11 @@ class RunController(QObject):
         self._close_run(self._finished_status or "")
 
     def _close_run(self, status: str) -> None:
+        """Close the run's file; only ever once its worker thread has ended."""
+        if self.runner is not None and self.runner.is_alive():
+            # Both callers wait for the thread first; should one ever not, block here
+            # rather than close the file under a worker that is making the station safe.
+            self.runner.join()
         if self.store is not None:
             self.store.close()
         path = self.path

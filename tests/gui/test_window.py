@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
 import h5py
 import numpy as np
 import pytest
@@ -9,6 +12,7 @@ from PyQt5.QtCore import QTimer
 from PyQt5.QtWidgets import QApplication
 from sqm.gui.app import gui_station, main
 from sqm.gui.main_window import MainWindow
+from sqm.gui.run_controller import StartRefused
 
 from sqm.readback import find_step, read_steps
 from sqm.station import Station
@@ -313,3 +317,110 @@ def test_line_cut_shows_each_profile_and_its_peak_edge_current_live(window, qtbo
     assert browser.show_step(1) == "curve"
     assert sorted(browser.curves._data) == [0, 1, 2]
     assert browser.curves.drawn_point_count() == recorded_flux.size
+
+
+# An image with bias and field applied: on an abort the worker ramps the bias down, retracts
+# the scanner and ramps 12 G down at 0.5 G/s (24 s of lab time, > 1 s of wall time here).
+SCAN_IN_FIELD = """\
+description: GUI test, an image in a field, closed in the middle
+steps:
+  - raster_scan: {x: [-5 um, 5 um], y: [-5 um, 5 um], pixel_size: 0.5 um, line_time: 4 s,
+                  bias_current: 40 uA, field: 12 G, reconstruct: false}
+"""
+
+
+def closing_dialog_text(window: MainWindow) -> str:
+    """The text of the closing window's modal dialog, "" if none is up."""
+    dialog = window.closing_dialog
+    if dialog is None or not dialog.isVisible() or QApplication.activeModalWidget() is not dialog:
+        return ""
+    return dialog.label.text()
+
+
+def test_closing_during_a_run_waits_until_the_station_is_safe(window, qtbot, paced_twin):
+    panel = window.procedure_panel
+    assert panel.load_text(SCAN_IN_FIELD, "field.yaml")
+    panel.start()
+    qtbot.waitUntil(lambda: window.live_views.image.rows_filled >= 1, timeout=15000)
+    z_top = paced_twin.limits.scanner_z.maximum
+    assert paced_twin.magnet.read_field() == pytest.approx(12e-4, rel=1e-3)
+    assert paced_twin.current_source.read_current() == pytest.approx(40e-6, rel=1e-6)
+    assert paced_twin.scanner.position()[2] < z_top - 1e-6  # near the surface
+    path = window.controller.path
+    seen = []
+    QTimer.singleShot(200, lambda: seen.append(closing_dialog_text(window)))  # while close() waits
+
+    window.close()  # returns only once the worker has made the station safe
+
+    assert sqm_threads() == [], "close() returned before the worker thread ended"
+    assert not window.controller.is_running()
+    with h5py.File(path, "r") as h5:
+        assert h5.attrs["status"] == "aborted"  # written by the worker after its cleanup, not 'running'
+    assert paced_twin.current_source.read_current() == pytest.approx(0.0, abs=1e-12)
+    assert paced_twin.magnet.read_field() == pytest.approx(0.0, abs=1e-9)
+    assert paced_twin.scanner.position()[2] == pytest.approx(z_top)
+    assert window.finished_runs[-1] == (str(path), "aborted")
+    # the operator was told, in a modal dialog, while the event loop kept turning
+    assert seen and "making the station safe" in seen[0].lower()
+    assert not window.closing_dialog.isVisible()
+
+
+def slow_make_safe(station: Station, monkeypatch) -> threading.Event:
+    """Make `station.make_safe()` wait for the returned event first (a magnet ramping down)."""
+    release = threading.Event()
+    make_safe = station.make_safe
+
+    def waiting_make_safe():
+        release.wait(30)
+        return make_safe()
+
+    monkeypatch.setattr(station, "make_safe", waiting_make_safe)
+    return release
+
+
+def test_no_run_starts_while_the_safe_state_task_is_busy(window, qtbot, paced_twin, monkeypatch):
+    panel, controller = window.procedure_panel, window.controller
+    release = slow_make_safe(paced_twin, monkeypatch)
+    assert panel.load_text(SWEEP_AND_SCAN, "during-safe-state.yaml")
+    assert panel.start_button.isEnabled()
+    window.make_safe_now()
+    try:
+        assert window.tasks.busy("sqm-gui-safe-state")
+        assert not panel.start_button.isEnabled()
+        panel.start_button.click()  # disabled: does nothing
+        panel.start()  # the panel's own start path refuses, with a clear message
+        assert panel.message.text().startswith("Not started:")
+        assert "being made safe" in panel.message.text()
+        with pytest.raises(StartRefused, match="being made safe"):  # and so does the controller
+            controller.start(panel.build_procedure_file())
+        panel.add_to_queue()
+        assert not controller.start_next()  # the queue does not start either, and keeps its file
+        assert panel.queue_list.count() == 1
+        qtbot.wait(300)
+        assert window.tasks.busy("sqm-gui-safe-state")
+        assert controller.runner is None and controller.runs_started == 0
+        assert run_files(window) == []
+    finally:
+        release.set()
+    qtbot.waitUntil(lambda: panel.start_button.isEnabled(), timeout=10000)
+    assert window.station_panel._labels["interlock"].text() == "station safe"
+    controller.clear_queue()
+    panel.start_button.click()  # works again
+    assert controller.is_running() and controller.runs_started == 1
+    qtbot.waitUntil(lambda: bool(window.finished_runs), timeout=20000)
+    assert window.finished_runs[-1][1] == "completed"
+    assert len(run_files(window)) == 1
+
+
+def test_closing_while_the_safe_state_task_is_busy_waits_for_it(window, qtbot, paced_twin, monkeypatch):
+    release = slow_make_safe(paced_twin, monkeypatch)
+    window.make_safe_now()
+    seen = []
+    QTimer.singleShot(200, lambda: seen.append(closing_dialog_text(window)))
+    QTimer.singleShot(600, release.set)  # the ramp ends while close() waits
+    began = time.monotonic()
+    window.close()
+    assert time.monotonic() - began >= 0.5
+    assert sqm_threads() == []
+    assert seen and "making the station safe" in seen[0].lower()
+    assert window.station_panel._labels["interlock"].text() == "station safe"
