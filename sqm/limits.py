@@ -67,6 +67,9 @@ class StationLimits:
     scanner_x: Range  # m
     scanner_y: Range  # m
     scanner_z: Range  # m, height above the sample
+    # T: a ramp has arrived when the field reads within this of its target (or 0.1 %
+    # of it); at least the supply's field readback resolution (1 mG by default).
+    field_tolerance: float = 1e-7
 
     @classmethod
     def from_mapping(cls, data: dict) -> "StationLimits":
@@ -113,6 +116,16 @@ class StationLimits:
                 raise UserInputError(f"station file: limits.{name} must include 0 (the safe state ramps to it)")
             return span
 
+        def field_tolerance() -> float:
+            value = section("field").get("tolerance", "1 mG")
+            try:
+                tolerance = to_si(value, "field")
+            except UserInputError as error:
+                raise UserInputError(f"station file: limits.field.tolerance: {error}") from None
+            if not tolerance > 0:
+                raise UserInputError("station file: limits.field.tolerance must be positive")
+            return tolerance
+
         scanner = section("scanner")
         return cls(
             bias_current=holding_zero("bias_current", "bias current", "current"),
@@ -123,6 +136,7 @@ class StationLimits:
             scanner_x=_axis(scanner, "x", "scanner x"),
             scanner_y=_axis(scanner, "y", "scanner y"),
             scanner_z=_axis(scanner, "z", "scanner height z"),
+            field_tolerance=field_tolerance(),
         )
 
 

@@ -213,7 +213,7 @@ class Magnet(Role):
                 if state is MagnetState.QUENCH:
                     raise InstrumentError(f"magnet quenched during the ramp to {target:.6g} T")
                 if state in (MagnetState.HOLDING, MagnetState.AT_ZERO) and abs(self.read_field() - target) <= max(
-                    1e-3 * abs(target), 1e-7
+                    1e-3 * abs(target), limits.field_tolerance
                 ):
                     return
                 if state not in (MagnetState.RAMPING, MagnetState.HOLDING, MagnetState.AT_ZERO):

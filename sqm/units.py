@@ -40,7 +40,8 @@ _LAB_ALIASES = {
     "Oe": "lab_oersted",
     "oersted": "lab_oersted",
 }
-_ALIAS_PATTERN = re.compile(r"(?<![A-Za-z_])(G|gauss|Oe|oersted)(?![A-Za-z_])")
+# with an optional SI prefix in front of the symbols (mG, uG, kG, mOe)
+_ALIAS_PATTERN = re.compile(r"(?<![A-Za-z_])([umk]?)(G|Oe)(?![A-Za-z_])|(?<![A-Za-z_])(gauss|oersted)(?![A-Za-z_])")
 
 
 @lru_cache(maxsize=1)
@@ -55,7 +56,12 @@ def registry() -> pint.UnitRegistry:
 
 
 def _to_pint_text(text: str) -> str:
-    return _ALIAS_PATTERN.sub(lambda match: _LAB_ALIASES[match.group(1)], text)
+    def alias(match: re.Match) -> str:
+        if match.group(3):
+            return _LAB_ALIASES[match.group(3)]
+        return match.group(1) + _LAB_ALIASES[match.group(2)]
+
+    return _ALIAS_PATTERN.sub(alias, text)
 
 
 def to_si(value: object, dimension: str) -> float:

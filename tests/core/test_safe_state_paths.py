@@ -207,3 +207,33 @@ def test_a_thermal_cycle_refuses_its_resistance_current_before_warming(twin, tmp
     step = find_step(read_steps(path), "thermal_cycle")
     assert step.status == "failed" and "bias current" in step.error
     assert twin.temperature.read_temperature() < 2.0  # it never warmed
+
+
+# When a magnet ramp has arrived ----------------------------------------------------
+def _twin_with_field_tolerance(tolerance: str | None) -> Station:
+    data = yaml.safe_load(twin_station_text())
+    if tolerance is not None:
+        data["limits"]["field"]["tolerance"] = tolerance
+    return Station.from_text(yaml.safe_dump(data))
+
+
+@pytest.mark.parametrize("tolerance, arrives", [(None, False), ("10 mG", True)])
+def test_a_ramp_arrives_within_the_stations_field_tolerance(tolerance, arrives, monkeypatch):
+    # a supply whose readback sits 5 mG off the target (its resolution)
+    station = _twin_with_field_tolerance(tolerance)
+    world = station.squid.world
+    monkeypatch.setattr(station.magnet, "read_field", lambda: world.field + 5e-7)
+    pacer = CleanupPacer(station.clock)
+    if arrives:
+        station.magnet.ramp_to(1e-4, pacer)
+        assert world.field == pytest.approx(1e-4)
+    else:
+        with pytest.raises(InstrumentError, match="did not reach"):
+            station.magnet.ramp_to(1e-4, pacer)
+
+
+def test_the_field_tolerance_must_be_a_positive_field():
+    with pytest.raises(UserInputError, match="limits.field.tolerance"):
+        _twin_with_field_tolerance("1 K")
+    with pytest.raises(UserInputError, match="tolerance must be positive"):
+        _twin_with_field_tolerance("0 G")

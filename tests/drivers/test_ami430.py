@@ -639,7 +639,7 @@ def test_a_switch_heater_command_the_supply_rejects_is_an_instrument_error():
     [
         ({"coil_constant": "0.118 T"}, "coil_constant"),
         ({"coil_constant": "-0.118 T/A"}, "coil_constant must be positive"),
-        ({"coil_constant": "1.18 kG/A"}, "coil_constant"),  # kG is a kilogram to pint: refused, not guessed
+        ({"coil_constant": "1.18 kg/A"}, "coil_constant"),  # a kilogram per ampere is no coil constant
         ({"current_limit": "50 V"}, "current_limit"),
         ({"current_limit": 0}, "current_limit must be positive"),
         ({"max_ramp_rate": "0.036 A"}, "neither a current rate"),
@@ -761,3 +761,12 @@ def test_real_430_identifies_and_reads_without_moving_anything():
         assert snapshot["coil_constant_T_per_A"] > 0
     finally:
         context.close()
+
+
+
+@pytest.mark.parametrize("text", ["0.118 T/A", "1180 G/A", "1.18 kG/A", 0.118])
+def test_the_coil_constant_may_be_written_in_tesla_gauss_or_kilogauss_per_ampere(text):
+    # labs quote magnets in kG; here G is always 1e-4 T, with or without a prefix
+    from sqm.drivers.ami430 import _coil_constant_setting
+
+    assert _coil_constant_setting({"coil_constant": text}) == pytest.approx(0.118)
