@@ -32,6 +32,12 @@ class ProgressBars:
             self._bar.update(1)
         elif kind in ("step_finished", "finished"):
             self._close()
+        elif kind == "interlock":
+            # said even without a bar: a paused command-line run waits for the operator
+            tqdm.write(f"sqm: interlock at step {event['step']}: {event['reason']}", file=sys.stderr)
+        elif kind == "paused":
+            tqdm.write("sqm: run paused (bias and field held); Ctrl-C aborts it and makes the station safe",
+                       file=sys.stderr)
 
     def _close(self) -> None:
         if self._bar is not None:

@@ -209,6 +209,53 @@ def test_progress_bars_count_the_points_of_each_step(capsys):
     assert "3 bias_sweep" in err and "4/4" in err
 
 
+def test_progress_says_why_a_run_paused_and_how_to_end_it(capsys):
+    bars = ProgressBars(enabled=False)  # said even when no bar is drawn
+    bars({"type": "interlock", "step": 2, "reason": "SQUID flux-locked loop lost lock"})
+    bars({"type": "paused", "step": 2})
+    err = capsys.readouterr().err
+    assert "interlock at step 2: SQUID flux-locked loop lost lock" in err
+    assert "run paused" in err and "Ctrl-C aborts it" in err
+
+
+def test_a_run_paused_by_an_interlock_ends_with_ctrl_c_and_the_station_safe(tmp_path):
+    data = yaml.safe_load(twin_station_text(pace=100.0))
+    data["interlocks"] = {"temperature_max": "5 K", "action": "pause"}  # the twin starts at 8 K
+    station = _write(tmp_path / "pausing.yaml", yaml.safe_dump(data))
+    procedure = _write(tmp_path / "slow_sweep.yaml", SLOW_SWEEP)
+    child = subprocess.Popen([sys.executable, "-m", "sqm.cli", "run", str(procedure), "--station", str(station),
+                              "--out", str(tmp_path / "out")], cwd=REPO, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    paused = threading.Event()
+    err_lines: list[str] = []
+
+    def read_stderr() -> None:
+        for line in child.stderr:
+            err_lines.append(line)
+            if "run paused" in line:
+                paused.set()
+
+    reader = threading.Thread(target=read_stderr, daemon=True)
+    reader.start()
+    try:
+        assert paused.wait(30), "".join(err_lines)
+        child.send_signal(signal.SIGINT)
+        child.wait(timeout=60)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+        reader.join(10)
+        child.stdout.close()
+        child.stderr.close()
+    err = "".join(err_lines)
+    assert child.returncode == 3, err
+    assert "interlock at step 1: sample temperature" in err
+    (path,) = (tmp_path / "out").glob("*.h5")
+    with h5py.File(path, "r") as h5:
+        assert h5.attrs["status"] == "aborted" and h5.attrs["safe_state"] == "safe"
+
+
 def test_a_second_ctrl_c_quits_at_once_and_says_so_in_the_file(tmp_path):
     # Pace 5: the clean abort's cleanup (retract 9 um at 2 um/s, bias ramp) takes >= 0.9 s of
     # wall time, so the second Ctrl-C, sent as soon as the first one is acknowledged on stderr,
