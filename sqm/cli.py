@@ -96,30 +96,37 @@ def _execute(station, procedure_file, out_dir: Path) -> tuple[Path, RunOutcome]:
     return path, outcome
 
 
+# Signals that end a command-line run as Ctrl-C does: a closed terminal or ssh session
+# (SIGHUP) and `kill` (SIGTERM) must also leave the station safe and the file marked.
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+
 def _wait_with_ctrl_c(runner, store) -> RunOutcome:
-    """First Ctrl-C: abort cleanly (station made safe). Second: leave at once."""
+    """First Ctrl-C (or SIGTERM, SIGHUP): abort cleanly (station made safe). Second: leave at once."""
     interrupts = 0
 
     def on_interrupt(signum, frame) -> None:
         nonlocal interrupts
         interrupts += 1
+        what = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
         if interrupts == 1:
-            print("\nsqm: Ctrl-C: aborting; making the station safe (Ctrl-C again to quit at once)", file=sys.stderr)
-            runner.abort("Ctrl-C from the operator")
+            print(f"\nsqm: {what}: aborting; making the station safe (Ctrl-C again to quit at once)", file=sys.stderr)
+            runner.abort(f"{what} from the operator")
             return
-        print("sqm: second Ctrl-C: quitting now; the station may NOT be safe", file=sys.stderr)
+        print(f"sqm: second Ctrl-C ({what}): quitting now; the station may NOT be safe", file=sys.stderr)
         try:
-            store.set_run_status("aborted", error="forced exit (second Ctrl-C); safe state not confirmed")
+            store.set_run_status("aborted", error=f"forced exit (second Ctrl-C, {what}); safe state not confirmed")
             store.close()
         finally:
             os._exit(130)
 
-    previous = signal.signal(signal.SIGINT, on_interrupt)
+    previous = {number: signal.signal(number, on_interrupt) for number in STOP_SIGNALS}
     try:
         while runner.is_alive():
             runner.join(0.1)
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
     return runner.outcome
 
 

@@ -156,6 +156,19 @@ def test_ctrl_c_aborts_cleanly_with_the_station_safe_and_the_file_marked(tmp_pat
         assert "Ctrl-C" in h5["002_bias_sweep"].attrs["error"]
 
 
+@pytest.mark.parametrize("stop", ["SIGTERM", "SIGHUP"])
+def test_kill_or_a_closed_terminal_abort_cleanly_like_ctrl_c(tmp_path, stop):
+    child = _spawn_run(tmp_path)
+    _wait_until_sweeping(child, tmp_path)
+    child.send_signal(getattr(signal, stop))
+    out, err = child.communicate(timeout=60)
+    assert child.returncode == 3, err
+    assert f"{stop}: aborting" in err and "Traceback" not in err
+    with h5py.File(Path(out.strip()), "r") as h5:
+        assert h5.attrs["status"] == "aborted" and h5.attrs["safe_state"] == "safe"
+        assert stop in h5["002_bias_sweep"].attrs["error"]
+
+
 def test_sigkill_leaves_a_readable_file_with_every_flushed_point_intact(tmp_path):
     child = _spawn_run(tmp_path)
     _wait_until_sweeping(child, tmp_path)
