@@ -233,28 +233,39 @@ class Runner:
 
     # The run itself -----------------------------------------------------------------
     def run(self) -> RunOutcome:
-        """Run every step, then make the station safe. Never raises for a step's failure."""
+        """Run every step, then make the station safe and record how the run ended.
+
+        Never raises for a step's failure. Whatever happens (even a run file that can no
+        longer be written, e.g. a full disk) the station is made safe, `outcome` is set
+        and `join()` returns; only KeyboardInterrupt/SystemExit propagate, after that.
+        """
         status, error = "completed", None
         start_time = self.station.clock.now()
         try:
-            for step in self.steps:
-                status, error = self._run_step(step)
-                if status != "completed":
-                    break
-        except BaseException as unexpected:  # e.g. KeyboardInterrupt in the worker
-            status, error = "aborted", f"{type(unexpected).__name__}: {unexpected}"
-            raise
-        finally:
-            failures = self.station.make_safe()
-            details = {"safe_state": "; ".join(failures) if failures else "safe"}
-            if error:
-                details["error"] = error
-            self.store.set_run_status(status, **details)
-            self.outcome = RunOutcome(status, error, failures, self.station.clock.now() - start_time)
             try:
-                self._emit({"type": "finished", "status": status, "error": error, "safe_state": details["safe_state"]})
+                for step in self.steps:
+                    status, error = self._run_step(step)
+                    if status != "completed":
+                        break
+            except (KeyboardInterrupt, SystemExit) as interrupt:  # in the worker: record, then let it go
+                status, error = "aborted", f"{type(interrupt).__name__}: {interrupt}"
+                raise
+            except Exception as unexpected:  # the runner's own trouble, e.g. the store cannot write
+                status, error = "failed", f"{type(unexpected).__name__}: {unexpected}"
             finally:
-                self._finished.set()
+                failures = self.station.make_safe()
+                safe_state = "; ".join(failures) if failures else "safe"
+                try:
+                    self.store.set_run_status(status, safe_state=safe_state, **({"error": error} if error else {}))
+                except Exception as store_error:
+                    status = "failed"
+                    error = "; ".join(part for part in (
+                        error, f"the run file could not record the end ({type(store_error).__name__}: {store_error})"
+                    ) if part)
+                self.outcome = RunOutcome(status, error, failures, self.station.clock.now() - start_time)
+                self._emit({"type": "finished", "status": status, "error": error, "safe_state": safe_state})
+        finally:
+            self._finished.set()
         return self.outcome
 
     def _run_step(self, step: Step) -> tuple[str, str | None]:
@@ -262,17 +273,17 @@ class Runner:
         writer = self.store.begin_step(
             step.index, procedure.name, procedure.parameters_si(), self.station.snapshot()
         )
-        self._emit(
-            {
-                "type": "step_started",
-                "step": step.index,
-                "procedure": procedure.name,
-                "expected_points": procedure.expected_points(),
-            }
-        )
-        context = StepContext(self.station, self.control, self._interlocks, writer, self._emit, step.index)
         status, error = "completed", None
         try:
+            self._emit(
+                {
+                    "type": "step_started",
+                    "step": step.index,
+                    "procedure": procedure.name,
+                    "expected_points": procedure.expected_points(),
+                }
+            )
+            context = StepContext(self.station, self.control, self._interlocks, writer, self._emit, step.index)
             context.checkpoint()
             procedure.run(context)
         except AbortRequested as stop:

@@ -200,3 +200,31 @@ def test_run_status_and_snapshots_are_recorded_for_every_step(twin, tmp_path):
         assert h5["004_set/data/bias_current"][-1] == pytest.approx(50 * UA)
     _assert_safe(twin)
     assert np.isclose(outcome.station_seconds, twin.clock.now())
+
+
+def test_a_run_file_that_cannot_be_written_ends_the_run_failed_with_the_station_safe(tmp_path, monkeypatch):
+    # a full disk: appending points and recording the end both fail
+    from sqm.store import RunStore, StepWriter
+
+    station = Station.from_text(twin_station_text())
+    appended = {"n": 0}
+    original_append = StepWriter.append
+
+    def append(self, **values):
+        appended["n"] += 1
+        if appended["n"] > 3:
+            raise RuntimeError("Unable to flush file's cached information (errno 27, File too large)")
+        return original_append(self, **values)
+
+    def set_run_status(self, status, **details):
+        raise RuntimeError("Unable to flush file's cached information (errno 27, File too large)")
+
+    monkeypatch.setattr(StepWriter, "append", append)
+    monkeypatch.setattr(RunStore, "set_run_status", set_run_status)
+    runner, store, path = _start(station, tmp_path)
+    outcome = runner.join(30)
+    assert outcome is not None and not runner.is_alive()  # join returns: nothing hangs
+    assert outcome.status == "failed"
+    assert "File too large" in outcome.error and "could not record the end" in outcome.error
+    _assert_safe(station)
+    store.close()
