@@ -14,13 +14,12 @@ the instrument's own range before sending and refuse.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from sqm.clock import Clock
 from sqm.errors import InstrumentError, UserInputError
-from sqm.units import _to_pint_text, registry, to_si
+from sqm.units import to_si, to_unit
 
 
 @dataclass
@@ -72,23 +71,10 @@ def quantity_setting(config: dict, key: str, unit: str, default: Any = ...) -> f
     if key not in config and default is not ...:
         return default
     value = setting(config, key)
-    if isinstance(value, bool):
-        raise UserInputError(f"{key}: expected a number in {unit}, got {value!r}")
-    if isinstance(value, (int, float)):
-        number = float(value)
-    elif isinstance(value, str):
-        try:
-            number = float(value)
-        except ValueError:
-            try:
-                number = float(registry().Quantity(_to_pint_text(value)).to(unit).magnitude)
-            except Exception:  # pint raises several kinds; the person needs the key and the unit
-                raise UserInputError(f"{key}: cannot read {value!r} as a quantity in {unit}") from None
-    else:
-        raise UserInputError(f"{key}: expected a number in {unit}, got {value!r}")
-    if not math.isfinite(number):
-        raise UserInputError(f"{key}: {value!r} is not a finite number")
-    return number
+    try:
+        return to_unit(value, unit)  # the strict reading of procedure files: no decimal commas, no junk
+    except UserInputError as error:
+        raise UserInputError(f"{key}: {error}") from None
 
 
 def check_known_keys(config: dict, known: set[str]) -> None:

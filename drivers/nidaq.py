@@ -81,9 +81,8 @@ import numpy as np
 from sqm.errors import InstrumentError, LimitError, UserInputError
 from sqm.pacing import Pacer
 from sqm.roles import Scanner, ScanLine, SquidReadout
-from sqm.units import registry
 
-from .base import HardwareContext, check_known_keys, guarded, setting
+from .base import HardwareContext, check_known_keys, guarded, quantity_setting, setting
 
 SCAN_AXES = ("x", "y", "z")
 LINE_AXES = ("x", "y")  # a scan line moves these; z holds its height
@@ -163,22 +162,9 @@ def _quantity(config: dict, key: str, unit: str, default: Any = ...) -> Any:
     already in `unit`; a string may carry any convertible unit ('0.5 um/V')."""
     if key not in config and default is not ...:
         return default
-    value = setting(config, key)
-    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        raise UserInputError(f"{key}: expected a number in {unit}, got {value!r}")
-    if isinstance(value, str):
-        try:
-            number = float(value)  # a bare number written as text is already in `unit`
-        except ValueError:
-            try:
-                number = float(registry().Quantity(value.strip()).to(unit).magnitude)
-            except Exception:  # pint raises several kinds; the person needs the key and the unit
-                raise UserInputError(f"{key}: cannot read {value!r} as a quantity in {unit}") from None
-            number = float(f"{number:.12g}")  # drop unit-conversion noise: '6 um/V' is 6e-6 exactly
-    else:
-        number = float(value)
-    if not math.isfinite(number):
-        raise UserInputError(f"{key}: {value!r} is not a finite number")
+    number = quantity_setting(config, key, unit)
+    if isinstance(config[key], str):
+        number = float(f"{number:.12g}")  # drop unit-conversion noise: '6 um/V' is 6e-6 exactly
     return number
 
 

@@ -172,7 +172,7 @@ class ProcedurePanel(QGroupBox):
             return
         self.check_button.setEnabled(False)
         self.show_message("valid for this station; dry run on the twin...")
-        self._tasks.run(lambda: dry_run(procedure_file, self.station), self._show_check, "sqm-gui-dry-run")
+        self._tasks.run(lambda: dry_run(procedure_file, self.station.limits), self._show_check, "sqm-gui-dry-run")
 
     def _show_check(self, outcome, error) -> None:
         self.check_button.setEnabled(True)

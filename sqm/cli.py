@@ -25,6 +25,7 @@ from .errors import InstrumentError, UserInputError
 from .progress import ProgressBars
 from .runner import RunOutcome
 from .station import DEFAULT_STATION
+from .store import StoreError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_ABORTED = 0, 1, 2, 3
 EXIT_STATUS = {"completed": EXIT_OK, "failed": EXIT_FAILED, "aborted": EXIT_ABORTED}
@@ -65,6 +66,9 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     except InstrumentError as error:  # e.g. a station whose instruments do not answer
         print(f"sqm: instrument error: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    except StoreError as error:  # the run file could not be written (full disk...); the run has ended
+        print(f"sqm: run file error: {error}", file=sys.stderr)
         return EXIT_FAILED
     except BrokenPipeError:  # output piped into `head` and closed: not an error of ours
         return EXIT_OK
@@ -142,17 +146,18 @@ def _report(outcome: RunOutcome) -> int:
 
 
 def _cmd_check(arguments) -> int:
-    from .session import dry_run, load
+    from .session import dry_run, load_for_check
 
-    station, procedure_file = load(arguments.procedure, arguments.station)
+    # the station file's limits only: checking never opens (or reconfigures) an instrument
+    station_name, limits, procedure_file = load_for_check(arguments.procedure, arguments.station)
     started = time.perf_counter()
-    outcome = dry_run(procedure_file, station)
+    outcome = dry_run(procedure_file, limits)
     wall = time.perf_counter() - started
     if outcome.status != "completed":
         print(f"sqm: check: the dry run on the twin ended {outcome.status}: {outcome.error}", file=sys.stderr)
         return EXIT_FAILED
     print(
-        f"{procedure_file.source}: {len(procedure_file.steps)} steps valid for station '{station.name}'; "
+        f"{procedure_file.source}: {len(procedure_file.steps)} steps valid for station '{station_name}'; "
         f"dry run on the twin: {_duration(outcome.station_seconds)} of lab time "
         f"({outcome.station_seconds:.0f} s), {wall:.1f} s wall"
     )

@@ -12,13 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 from .errors import UserInputError
 from .limits import StationLimits
 from .procedures import PROCEDURES
 from .runner import Step
-from .station import _yaml_where
+from .station import parse_yaml, read_text_file
 
 _FILE_KEYS = {"steps", "description"}
 
@@ -39,24 +37,18 @@ class ProcedureFile:
 
 
 def load_procedure_file(path: str | Path) -> ProcedureFile:
-    path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as error:
-        raise UserInputError(f"{path}: cannot read the procedure file ({error.strerror})") from None
+    text = read_text_file(path, "procedure file")
     return parse_procedure_text(text, str(path))
 
 
 def parse_procedure_text(text: str, source: str = "<procedure>") -> ProcedureFile:
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        raise UserInputError(f"{source}: not valid YAML ({_yaml_where(error)})") from None
+    data = parse_yaml(text, source)
     if not isinstance(data, dict) or not isinstance(data.get("steps"), list) or not data["steps"]:
         raise UserInputError(f"{source}: a procedure file is a mapping with a non-empty list 'steps'")
     unknown = set(data) - _FILE_KEYS
     if unknown:
-        raise UserInputError(f"{source}: unknown key(s) {', '.join(sorted(unknown))} (allowed: steps, description)")
+        names = ", ".join(sorted(str(key) for key in unknown))
+        raise UserInputError(f"{source}: unknown key(s) {names} (allowed: steps, description)")
     steps = []
     for index, entry in enumerate(data["steps"], start=1):
         if not (isinstance(entry, dict) and len(entry) == 1):

@@ -15,9 +15,10 @@ from datetime import datetime
 from pathlib import Path
 
 from .errors import UserInputError
+from .limits import StationLimits
 from .procedure_file import ProcedureFile, load_procedure_file, parse_procedure_text
 from .runner import EventSink, RunOutcome, Runner
-from .station import DEFAULT_STATION, Station
+from .station import DEFAULT_STATION, Station, read_station_limits
 from .store import RunStore
 
 
@@ -47,20 +48,42 @@ def load(procedure: str | Path, station: str | Path | Station | None = None) -> 
     return station, procedure_file
 
 
+def load_for_check(
+    procedure: str | Path, station_path: str | Path | None = None
+) -> tuple[str, StationLimits, ProcedureFile]:
+    """Parse and validate the procedure against a station file's limits without building
+    its backend (no instrument is opened: `sqm check` works offline for a hardware station).
+
+    Returns (station name, its limits, the validated procedure); raises UserInputError.
+    """
+    name, limits = read_station_limits(station_path or DEFAULT_STATION)
+    procedure_file = load_procedure_file(procedure) if _is_path(procedure) else parse_procedure_text(str(procedure))
+    procedure_file.validate(limits)
+    return name, limits, procedure_file
+
+
 def _is_path(procedure: str | Path) -> bool:
     return isinstance(procedure, Path) or "\n" not in str(procedure)
 
 
 def new_run_path(out_dir: str | Path, procedure_source: str) -> Path:
-    """A fresh file name: <out_dir>/<UTC time>_<procedure file stem>.h5."""
+    """A fresh file name: <out_dir>/<UTC time>_<procedure file stem>.h5 (-2, -3, ... if taken).
+
+    The time is UTC (YYYYmmdd-HHMMSS). The name is claimed at once (an empty file
+    created exclusively, `sqm.store.reserve_run_path`), so two runs started in the same
+    second, in one process or several, never share a file; `start_run(..., path)` then
+    writes the run into it. Raises UserInputError if the folder cannot take the file.
+    """
+    from datetime import timezone
+
+    from .store import reserve_run_path
+
     stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(procedure_source).stem) or "run"
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    path = Path(out_dir) / f"{stamp}_{stem}.h5"
-    counter = 1
-    while path.exists():
-        counter += 1
-        path = Path(out_dir) / f"{stamp}_{stem}-{counter}.h5"
-    return path
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    try:
+        return reserve_run_path(out_dir, f"{stamp}_{stem}")
+    except OSError as error:
+        raise UserInputError(f"{out_dir}: cannot create the run file ({error})") from None
 
 
 def start_run(
@@ -126,13 +149,14 @@ def join_or_abort_on_interrupt(runner: Runner, store: RunStore) -> RunOutcome:
     return runner.outcome
 
 
-def dry_run(procedure_file: ProcedureFile, station: Station) -> RunOutcome:
-    """Run the steps on a fresh twin that carries `station`'s limits; nothing is written."""
+def dry_run(procedure_file: ProcedureFile, limits: StationLimits) -> RunOutcome:
+    """Run the steps on a fresh twin that carries a station's `limits`; nothing is
+    written and no instrument of that station is touched."""
     twin = Station.from_file(DEFAULT_STATION)
-    twin.limits = station.limits
+    twin.limits = limits
     for role in twin.backend.roles.values():
-        role.attach_limits(station.limits)
-    store = RunStore("dry-run.h5", backend=twin.backend.kind, station_text=station.text,
+        role.attach_limits(limits)
+    store = RunStore("dry-run.h5", backend=twin.backend.kind, station_text=twin.text,
                      procedure_text=procedure_file.text, in_memory=True)
     try:
         runner = Runner(twin, procedure_file.steps, store)

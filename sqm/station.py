@@ -61,32 +61,14 @@ class Station:
     def from_file(cls, path: str | Path = DEFAULT_STATION, tolerant: bool = False) -> "Station":
         """Build from a station file. `tolerant`: open what answers, list the rest in
         backend.failures (for `sqm instruments`), instead of refusing the station."""
-        path = Path(path)
-        try:
-            text = path.read_text()
-        except OSError as error:
-            raise UserInputError(f"{path}: cannot read the station file ({error.strerror})") from None
+        text = read_text_file(path, "station file")
         return cls.from_text(text, source=str(path), tolerant=tolerant)
 
     @classmethod
     def from_text(cls, text: str, source: str = "<station>", tolerant: bool = False) -> "Station":
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as error:
-            raise UserInputError(f"{source}: not valid YAML ({_yaml_where(error)})") from None
-        if not isinstance(data, dict):
-            raise UserInputError(f"{source}: a station file is a mapping with 'backend' and 'limits'")
-        backend_name = data.get("backend")
-        if not isinstance(backend_name, str):
-            raise UserInputError(f"{source}: 'backend' is missing (e.g. 'backend: sim')")
-        builder = _find_backend(backend_name, source)
-        unknown = set(data) - _STATION_KEYS - {backend_name}
-        if unknown:
-            raise UserInputError(f"{source}: unknown key(s) {', '.join(sorted(unknown))}")
-        try:
-            limits = StationLimits.from_mapping(data.get("limits"))
-        except UserInputError as error:
-            raise UserInputError(f"{source}: {error}") from None
+        header = _StationHeader.parse(text, source)
+        data, backend_name, limits = header.data, header.backend_name, header.limits
+        builder = header.entry_point.load()
         try:
             backend = builder(data.get(backend_name) or {}, limits, tolerant=tolerant)
         except UserInputError as error:
@@ -96,7 +78,7 @@ class Station:
         for role in backend.roles.values():
             role.attach_limits(limits)
         return cls(
-            name=str(data.get("name", Path(source).stem)),
+            name=header.name,
             text=text,
             backend=backend,
             limits=limits,
@@ -163,12 +145,50 @@ class Station:
         self.backend.close()
 
 
-def _find_backend(name: str, source: str) -> Callable[[dict, StationLimits], Backend]:
+def read_station_limits(path: str | Path) -> tuple[str, StationLimits]:
+    """The name and limits of a station file, checked as Station.from_file checks them,
+    without building the backend: no instrument is opened or configured."""
+    header = _StationHeader.parse(read_text_file(path, "station file"), str(path))
+    return header.name, header.limits
+
+
+@dataclass
+class _StationHeader:
+    """What a station file says before its backend is built: name, backend, limits."""
+
+    data: dict
+    name: str
+    backend_name: str
+    entry_point: importlib.metadata.EntryPoint
+    limits: StationLimits
+
+    @classmethod
+    def parse(cls, text: str, source: str) -> "_StationHeader":
+        data = parse_yaml(text, source)
+        if not isinstance(data, dict):
+            raise UserInputError(f"{source}: a station file is a mapping with 'backend' and 'limits'")
+        backend_name = data.get("backend")
+        if not isinstance(backend_name, str):
+            raise UserInputError(f"{source}: 'backend' is missing (e.g. 'backend: sim')")
+        entry_point = _find_backend(backend_name, source)
+        unknown = set(data) - _STATION_KEYS - {backend_name}
+        if unknown:
+            raise UserInputError(f"{source}: unknown key(s) {', '.join(sorted(str(key) for key in unknown))}")
+        try:
+            limits = StationLimits.from_mapping(data.get("limits"))
+        except UserInputError as error:
+            raise UserInputError(f"{source}: {error}") from None
+        name = str(data.get("name", Path(source).stem))
+        return cls(data, name, backend_name, entry_point, limits)
+
+
+def _find_backend(name: str, source: str) -> importlib.metadata.EntryPoint:
+    """The entry point of a backend (not loaded: loading imports its drivers)."""
     entry_points = {ep.name: ep for ep in importlib.metadata.entry_points(group=BACKEND_GROUP)}
     if name not in entry_points:
         known = ", ".join(sorted(entry_points)) or "none installed"
         raise UserInputError(f"{source}: unknown backend {name!r} (known: {known})")
-    return entry_points[name].load()
+    return entry_points[name]
 
 
 def _check_roles(roles: dict[str, Role], source: str) -> None:
@@ -180,7 +200,85 @@ def _check_roles(roles: dict[str, Role], source: str) -> None:
             raise InstrumentError(f"{source}: '{name}' is a {type(role).__name__}, not a {role_type.__name__}")
 
 
+def read_text_file(path: str | Path, what: str) -> str:
+    """The text of a station or procedure file (UTF-8); any failure is one UserInputError."""
+    path = Path(path)
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise UserInputError(f"{path}: cannot read the {what} ({error.strerror or error})") from None
+    except UnicodeDecodeError as error:
+        raise UserInputError(
+            f"{path}: the {what} is not UTF-8 text (byte 0x{error.object[error.start]:02x} at offset "
+            f"{error.start}); save it as UTF-8"
+        ) from None
+
+
+class _DuplicateOrOddKey(yaml.constructor.ConstructorError):
+    """A key given twice in one mapping, or a key that is not text."""
+
+
+class StrictLoader(yaml.SafeLoader):
+    """yaml.safe_load's reading, but a key repeated in one mapping, a key that is not
+    text (YAML 1.1 reads `on:` as true) and a scalar Python cannot hold are errors with
+    their line. Merge keys (`<<: *anchor`) still override as YAML intends."""
+
+    def __init__(self, stream) -> None:
+        super().__init__(stream)
+        self._checked_mappings: set[int] = set()
+
+    def flatten_mapping(self, node: yaml.MappingNode) -> None:
+        # Called on every mapping before it is built, and on merged ones before they are
+        # folded in: check the keys as written, once, before merging rewrites the list.
+        if id(node) not in self._checked_mappings:
+            self._checked_mappings.add(id(node))
+            first_line: dict[str, int] = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                if not isinstance(key, str):
+                    written = (key_node.value if isinstance(key_node, yaml.ScalarNode) else "") or "(empty)"
+                    raise _DuplicateOrOddKey(
+                        None, None,
+                        f"the key {written} is read as {key!r}, not a name; quote it ('{written}')",
+                        key_node.start_mark,
+                    )
+                if key in first_line:
+                    raise _DuplicateOrOddKey(
+                        None, None,
+                        f"the key '{key}' is given twice in the same mapping (first on line {first_line[key]})",
+                        key_node.start_mark,
+                    )
+                first_line[key] = key_node.start_mark.line + 1
+        super().flatten_mapping(node)
+
+    def construct_object(self, node, deep=False):
+        try:
+            return super().construct_object(node, deep)
+        except (ValueError, OverflowError) as error:  # '2020-13-45', a 5000-digit integer, '!!float x'
+            value = node.value if isinstance(node, yaml.ScalarNode) else node.tag
+            shown = value if len(value) <= 40 else value[:37] + "..."
+            raise yaml.constructor.ConstructorError(
+                None, None, f"cannot read {shown!r} ({str(error).splitlines()[0]})", node.start_mark
+            ) from None
+
+
+def parse_yaml(text: str, source: str) -> object:
+    """A station or procedure file's YAML, read with StrictLoader; errors are one line."""
+    try:
+        return yaml.load(text, Loader=StrictLoader)  # StrictLoader is a SafeLoader
+    except _DuplicateOrOddKey as error:
+        raise UserInputError(f"{source}: {_yaml_where(error)}") from None
+    except yaml.YAMLError as error:
+        raise UserInputError(f"{source}: not valid YAML ({_yaml_where(error)})") from None
+    except RecursionError:
+        raise UserInputError(f"{source}: not valid YAML (nested too deeply)") from None
+
+
 def _yaml_where(error: yaml.YAMLError) -> str:
     mark = getattr(error, "problem_mark", None)
-    problem = getattr(error, "problem", None) or "syntax error"
+    problem = getattr(error, "problem", None) or getattr(error, "reason", None) or "syntax error"
+    if mark is None and isinstance(getattr(error, "position", None), int):
+        return f"character {error.position + 1}: {problem}"
     return f"line {mark.line + 1}, column {mark.column + 1}: {problem}" if mark else problem

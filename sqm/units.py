@@ -1,7 +1,11 @@
 """Quantities with units in procedure and station files, converted to SI floats.
 
 Bare numbers are SI. Strings carry a unit (`200 uA`, `1.51 G`, `1.5 K`, `20 um`).
-Pint does the parsing; this module pins down the few units a SQUID lab writes
+A string is read strictly (reject, never guess): one number with a decimal point (a
+comma is refused: pint read `1,5 G` as 15 G), then unit names joined by spaces, `*`,
+`/` with powers after `^` or `**`; a pure-number unit (`%`, `ppm`) is no time or
+current; anything else is one UserInputError, never pint's own exception.
+Pint does the unit arithmetic; this module pins down the few units a SQUID lab writes
 that pint reads differently: `G`/`gauss` and `Oe` mean 1e-4 T here (pint's own
 gauss is the Gaussian-CGS unit, which does not convert to tesla), and `Phi0` is the
 flux quantum.
@@ -75,7 +79,10 @@ def to_si(value: object, dimension: str) -> float:
     if isinstance(value, bool):
         raise UserInputError(f"expected a {dimension.replace('_', ' ')}, got {value!r}")
     if isinstance(value, (int, float)):
-        number = float(value)
+        try:
+            number = float(value)
+        except OverflowError:  # an integer too large for a float
+            raise UserInputError(f"{value!r} is not a finite number") from None
     elif isinstance(value, str):
         number = _parse_string(value, dimension)
     else:
@@ -85,23 +92,93 @@ def to_si(value: object, dimension: str) -> float:
     return number
 
 
-def _parse_string(text: str, dimension: str) -> float:
+def to_unit(value: object, unit: str) -> float:
+    """Convert `value` to a float in `unit` (e.g. 'm/V', 'Phi0/V'), with the same
+    strict reading as to_si: a bare number is already in `unit`."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise UserInputError(f"expected a number in {unit}, got {value!r}")
+    if isinstance(value, str):
+        number, units = _split(value)
+        if units:
+            number = _convert(value, number, units, unit, f"a quantity in {unit}")
+    else:
+        try:
+            number = float(value)
+        except OverflowError:
+            number = math.inf
+    if not math.isfinite(number):
+        raise UserInputError(f"{value!r} is not a finite number")
+    return number
+
+
+# What a written quantity may look like: one number, then an optional unit expression
+# made of unit names joined by spaces, '*' or '/', each with an optional integer (or
+# decimal) power after '^' or '**'; '/s' and '1/s' may open it ('5/s', '5 1/s').
+_NUMBER = r"[+-]?(?:(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?|(?i:nan|inf(?:inity)?))"
+_NAME = r"(?:[^\W\d]\w*|%)"  # letters (µ, Ω included), then letters, digits, _ ('Phi0')
+_FACTOR = rf"{_NAME}(?:\s*(?:\^|\*\*)\s*[+-]?\d+(?:\.\d+)?)?"
+_UNIT = rf"(?:(?:1\s*)?/\s*)?{_FACTOR}(?:\s*[*/]\s*{_FACTOR}|\s+{_FACTOR})*"
+_QUANTITY = re.compile(rf"(?P<number>{_NUMBER})(?:(?P<space>\s*)(?P<unit>{_UNIT}))?")
+_LONGEST = 200  # characters: far more than any quantity needs
+
+
+def _split(text: str) -> tuple[float, str]:
+    """The number and the unit expression ('' if none) of a written quantity."""
+    if len(text) > _LONGEST:
+        raise UserInputError(f"cannot read {text[:20]!r}... ({len(text)} characters) as a quantity")
+    if "," in text:
+        raise UserInputError(
+            f"{text!r}: write decimals with a point, not a comma (1.5, not 1,5), and no thousands separators"
+        )
+    match = _QUANTITY.fullmatch(text.strip())
+    if match is None:
+        raise UserInputError(f"cannot read {text!r} as a quantity (write a number and a unit, e.g. '200 uA')")
+    units = match.group("unit") or ""
+    if units[:1] in ("e", "E") and not match.group("space"):
+        # '1.5e' or '2E3x': an exponent typo as much as a unit
+        raise UserInputError(f"cannot read {text!r} as a quantity (put a space between the number and the unit)")
+    return float(match.group("number")), units
+
+
+def _convert(text: str, number: float, units: str, target: str, wanted: str) -> float:
+    """`number` `units` in `target` units; every failure of pint is one UserInputError."""
     ureg = registry()
     try:
-        quantity = ureg.Quantity(_to_pint_text(text.strip()))
-    except (pint.errors.PintError, ValueError, TypeError, AttributeError, SyntaxError):
-        raise UserInputError(f"cannot read {text!r} as a quantity") from None
-    target = SI_UNITS[dimension]
-    if not isinstance(quantity, pint.Quantity) or quantity.dimensionless:
-        # A bare number written as a string ("5") is SI, like an unquoted one.
-        magnitude = quantity.magnitude if isinstance(quantity, pint.Quantity) else quantity
-        return _tidy(float(magnitude))
+        unit = ureg.parse_units(_to_pint_text("1" + units if units.startswith("/") else units))
+        target_unit = ureg.parse_units(target) if target else ureg.dimensionless
+    except Exception:  # pint raises many kinds (and tokenize/overflow errors) on odd input
+        raise UserInputError(f"cannot read {text!r} as a quantity (unknown unit {units!r})") from None
     try:
-        return _tidy(float(quantity.to(target or "dimensionless").magnitude))
+        quantity = number * ureg.Quantity(1.0, unit)
+    except pint.errors.OffsetUnitCalculusError:
+        raise UserInputError(f"{text!r}: offset temperature units (degC, degF) are not accepted; write kelvin") from None
+    except Exception:
+        raise UserInputError(f"cannot read {text!r} as a quantity") from None
+    try:
+        pure_number = quantity.dimensionless and not ureg.Quantity(1.0, target_unit).dimensionless
+        magnitude = None if pure_number else float(quantity.to(target_unit).magnitude)
     except pint.errors.DimensionalityError:
+        expected = f"a unit convertible to {target}" if target else "no unit, or %, ppm"
+        raise UserInputError(f"{text!r} is not {wanted} (expected {expected})") from None
+    except Exception:  # overflow in a conversion factor ('1 km**400')
+        raise UserInputError(f"{text!r} is not a finite number") from None
+    if magnitude is None:
+        # '5 %' or '3 ppm' is a pure number: never take it as seconds or amperes
         raise UserInputError(
-            f"{text!r} is not a {dimension.replace('_', ' ')} (expected a unit convertible to {target})"
-        ) from None
+            f"{text!r} is not {wanted} ({units!r} is a pure number; expected a unit convertible to {target})"
+        )
+    if not math.isfinite(magnitude):
+        raise UserInputError(f"{text!r} is not a finite number")
+    return _tidy(magnitude)
+
+
+def _parse_string(text: str, dimension: str) -> float:
+    number, units = _split(text)
+    if not units:
+        return number  # a bare number written as a string ("5") is SI, like an unquoted one
+    target = SI_UNITS[dimension]
+    wanted = "a pure number" if dimension == "dimensionless" else f"a {dimension.replace('_', ' ')}"
+    return _convert(text, number, units, target, wanted)
 
 
 def _tidy(number: float) -> float:

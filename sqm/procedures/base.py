@@ -27,6 +27,17 @@ class _Required:
 
 REQUIRED: Any = _Required()
 
+# The most data points (or pixels) one step may ask for: far above any real scan or
+# sweep, far below what would exhaust memory (a typo such as `step: 1 pA`).
+MAX_POINTS = 10_000_000
+
+
+def check_point_count(count: float, noun: str, hint: str) -> None:
+    """Refuse a step that asks for more than MAX_POINTS `noun` (count may be a huge float)."""
+    if not count <= MAX_POINTS:
+        shown = f"{count:,.0f}" if count < 1e15 else "more than 10^15"
+        raise UserInputError(f"{shown} {noun} asked for; one step may take at most {MAX_POINTS:,} ({hint})")
+
 
 @dataclass(frozen=True)
 class Param:
@@ -115,6 +126,9 @@ class Procedure(ABC):
             raw = {}
         if not isinstance(raw, dict):
             raise UserInputError(f"parameters must be a mapping, got {raw!r}")
+        odd = [key for key in raw if not isinstance(key, str)]
+        if odd:
+            raise UserInputError(f"parameter names must be text, got {odd[0]!r} (quote it in the file)")
         known = {param.name: param for param in cls.params}
         unknown = sorted(set(raw) - set(known))
         if unknown:

@@ -6,7 +6,7 @@ import math
 
 from ..errors import UserInputError
 from ..limits import StationLimits
-from .base import Param, Procedure
+from .base import Param, Procedure, check_point_count
 
 
 def sweep_points(turning_points: list[float], step: float) -> list[tuple[float, int]]:
@@ -20,6 +20,21 @@ def sweep_points(turning_points: list[float], step: float) -> list[tuple[float, 
         count = max(1, math.ceil(abs(end - start) / step - 1e-9))
         points.extend((start + (end - start) * k / count, branch) for k in range(1, count + 1))
     return points
+
+
+def sweep_point_count(turning_points: list[float], step: float) -> float:
+    """len(sweep_points(turning_points, step)), counted without building the list.
+
+    A float: a mistyped step can make it astronomically large (or inf)."""
+    total = 1.0
+    for start, end in zip(turning_points, turning_points[1:]):
+        ratio = abs(end - start) / step
+        total += max(1, math.ceil(ratio - 1e-9)) if ratio < 1e15 else ratio
+    return total
+
+
+def check_sweep_size(turning_points: list[float], step: float) -> None:
+    check_point_count(sweep_point_count(turning_points, step), "points", "take a larger step")
 
 
 class BiasSweep(Procedure):
@@ -37,6 +52,7 @@ class BiasSweep(Procedure):
     def check_consistency(self) -> None:
         if self.settle < 0:
             raise UserInputError("settle: must not be negative")
+        check_sweep_size(self.points, self.step)
 
     def validate(self, limits: StationLimits) -> None:
         for current in self.points:
@@ -45,7 +61,7 @@ class BiasSweep(Procedure):
             limits.bias_ramp.check(self.rate)
 
     def expected_points(self) -> int:
-        return len(sweep_points(self.points, self.step))
+        return int(sweep_point_count(self.points, self.step))
 
     def run(self, ctx) -> None:
         station = ctx.station

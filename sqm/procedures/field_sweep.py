@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..limits import StationLimits
 from .base import Param, Procedure
-from .bias_sweep import sweep_points
+from .bias_sweep import check_sweep_size, sweep_point_count, sweep_points
 from .common import check_probes, read_probes
 
 
@@ -20,6 +20,9 @@ class FieldSweep(Procedure):
         Param("integration_time", "time", "1 s", "flux averaged this long at each point (s)", positive=True),
     )
 
+    def check_consistency(self) -> None:
+        check_sweep_size(self.points, self.step)
+
     def validate(self, limits: StationLimits) -> None:
         for field in self.points:
             limits.field.check(field)
@@ -28,7 +31,7 @@ class FieldSweep(Procedure):
         check_probes(limits, self.probes, self.height)
 
     def expected_points(self) -> int:
-        return len(sweep_points(self.points, self.step))
+        return int(sweep_point_count(self.points, self.step))
 
     def run(self, ctx) -> None:
         station = ctx.station

@@ -9,7 +9,7 @@ import numpy as np
 from ..errors import UserInputError
 from ..limits import StationLimits
 from ..roles import SIGNAL_UNITS, ScanLine
-from .base import Param, Procedure
+from .base import Param, Procedure, check_point_count
 
 
 class LineCut(Procedure):
@@ -26,13 +26,21 @@ class LineCut(Procedure):
 
     @property
     def n_points(self) -> int:
-        return int(math.floor(self.length / self.spacing + 1e-9)) + 1
+        return int(self._sample_count())
+
+    def _sample_count(self) -> float:
+        """Samples on the line, counted safely (a float: a mistyped spacing may make it huge)."""
+        ratio = self.length / self.spacing
+        return math.floor(ratio + 1e-9) + 1 if ratio < 1e15 else ratio
 
     @property
     def length(self) -> float:
         return math.dist(self.start, self.end)
 
     def check_consistency(self) -> None:
+        samples, lines = self._sample_count(), len(self.bias_currents)
+        shape = f"{lines} lines of {samples:,.0f} samples; " if samples < 1e15 else ""
+        check_point_count(samples * lines, "samples", f"{shape}take a larger spacing or fewer bias currents")
         if self.n_points < 8:
             raise UserInputError(f"the line holds {self.n_points} samples; at least 8 are needed")
 

@@ -9,12 +9,19 @@ import numpy as np
 from ..errors import UserInputError
 from ..limits import StationLimits
 from ..roles import SIGNAL_UNITS, ScanLine
-from .base import Param, Procedure
+from .base import Param, Procedure, check_point_count
+
+
+def axis_count(span: list[float], pixel_size: float) -> float:
+    """len(axis_points(span, pixel_size)), counted without building the array
+    (a float: a mistyped pixel size may make it huge)."""
+    ratio = abs(span[1] - span[0]) / pixel_size
+    return math.floor(ratio + 1e-9) + 1 if ratio < 1e15 else ratio
 
 
 def axis_points(span: list[float], pixel_size: float) -> np.ndarray:
     """Pixel centres (m) from span[0] to span[1] in steps of `pixel_size` (both ends included)."""
-    count = int(math.floor(abs(span[1] - span[0]) / pixel_size + 1e-9)) + 1
+    count = int(axis_count(span, pixel_size))
     return span[0] + np.sign(span[1] - span[0]) * pixel_size * np.arange(count)
 
 
@@ -34,8 +41,11 @@ class RasterScan(Procedure):
     )
 
     def check_consistency(self) -> None:
+        nx, ny = (axis_count(self.values[axis], self.pixel_size) for axis in ("x", "y"))
+        shape = f"{nx:,.0f} x {ny:,.0f}; " if nx < 1e15 and ny < 1e15 else ""
+        check_point_count(nx * ny, "pixels", f"{shape}use larger pixels or a smaller area")
         for axis in ("x", "y"):
-            if len(axis_points(self.values[axis], self.pixel_size)) < 2:
+            if axis_count(self.values[axis], self.pixel_size) < 2:
                 raise UserInputError(f"{axis}: the range holds fewer than 2 pixels of {self.pixel_size:.3g} m")
         if self.reconstructs:
             # The window's rules depend on the height, hardly on the loop: check with a

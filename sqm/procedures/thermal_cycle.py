@@ -5,7 +5,7 @@ cycle (paper Fig. 3f: remanence versus T_a beside R(T))."""
 from __future__ import annotations
 
 from ..limits import StationLimits
-from .base import Param, Procedure
+from .base import Param, Procedure, check_point_count
 from .common import STATE_COLUMNS, check_probes, read_probes, record_state, settle_temperature
 
 
@@ -28,6 +28,9 @@ class ThermalCycle(Procedure):
               positive=True),
     )
 
+    def check_consistency(self) -> None:
+        check_point_count(len(self.anneal_temperature), "anneal temperatures", "split the list over several steps")
+
     def validate(self, limits: StationLimits) -> None:
         for temperature in self.anneal_temperature:
             limits.temperature.check(temperature)
@@ -35,7 +38,10 @@ class ThermalCycle(Procedure):
         if self.probes:
             check_probes(limits, self.probes, self.probe_height)
         if self.resistance_current is not None:
+            # R is read with the current reversed: both signs must be allowed (around
+            # zero bias here; run() checks again around the bias actually in force)
             limits.bias_current.check(self.resistance_current)
+            limits.bias_current.check(-self.resistance_current)
 
     def expected_points(self) -> int:
         return 0

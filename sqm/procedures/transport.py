@@ -4,8 +4,8 @@
 from __future__ import annotations
 
 from ..limits import StationLimits
-from .base import Param, Procedure
-from .bias_sweep import sweep_points
+from .base import Param, Procedure, check_point_count
+from .bias_sweep import check_sweep_size, sweep_point_count, sweep_points
 from .common import settle_temperature
 
 
@@ -19,12 +19,15 @@ class IVCurve(Procedure):
         Param("integration_time", "time", "0.2 s", "voltage averaged this long (s)", positive=True),
     )
 
+    def check_consistency(self) -> None:
+        check_sweep_size(self.points, self.step)
+
     def validate(self, limits: StationLimits) -> None:
         for current in self.points:
             limits.bias_current.check(current)
 
     def expected_points(self) -> int:
-        return len(sweep_points(self.points, self.step))
+        return int(sweep_point_count(self.points, self.step))
 
     def run(self, ctx) -> None:
         station = ctx.station
@@ -59,10 +62,15 @@ class ResistanceVsTemperature(Procedure):
         Param("timeout", "time", "1 h", "give up settling after this long (s)", positive=True),
     )
 
+    def check_consistency(self) -> None:
+        check_point_count(len(self.temperatures), "temperatures", "split the list over several steps")
+
     def validate(self, limits: StationLimits) -> None:
         for temperature in self.temperatures:
             limits.temperature.check(temperature)
+        # the delta method applies the probe current with both signs
         limits.bias_current.check(self.current)
+        limits.bias_current.check(-self.current)
 
     def expected_points(self) -> int:
         return len(self.temperatures)

@@ -305,3 +305,10 @@ def test_a_second_ctrl_c_quits_at_once_and_says_so_in_the_file(tmp_path):
     with h5py.File(path, "r") as h5:
         assert h5.attrs["status"] == "aborted"
         assert "second Ctrl-C" in h5.attrs["error"] and "safe state not confirmed" in h5.attrs["error"]
+
+
+def test_check_against_a_hardware_station_opens_no_instrument(capsys):
+    # the example lab station's instruments are not here: checking needs only its limits
+    assert main(["check", str(FIG3), "--station", str(CONFIGS / "stations" / "lab-example.yaml")]) == 0
+    out = capsys.readouterr().out
+    assert "3 steps valid for station 'lab-example'" in out and "dry run on the twin" in out

@@ -471,7 +471,7 @@ def block_with(path: str, value) -> dict:
     [
         ("cold", None, "missing setting 'cold'"),
         ("cold", "yes", "cold must be true or false"),
-        ("piezo_speed", "1 V", "piezo_speed: cannot read '1 V' as a quantity in m/s"),
+        ("piezo_speed", "1 V", "piezo_speed: '1 V' is not a quantity in m/s"),
         ("piezo_speed", 0, "piezo_speed must be positive"),
         ("axes.z.axis", 4, "each fine and coarse axis needs its own ANC300 slot"),
         ("coarse_axes.z", 6, "each fine and coarse axis needs its own ANC300 slot"),

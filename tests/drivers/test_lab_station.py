@@ -87,9 +87,12 @@ def test_sqm_instruments_names_an_instrument_that_does_not_answer(tmp_path, caps
     out = capsys.readouterr().out
     assert "voltmeter       NOT ANSWERING: " in out
     assert "MODEL 6221" in out and "SR830" in out  # the others still report
-    # and a run refuses the station with a one-line reason, before anything moves
-    assert main(["check", str(CONFIGS / "procedures" / "fig3_bias_loop.yaml"), "--station", str(station)]) == 1
+    # and a run refuses the station with a one-line reason, before anything moves or is written
+    out_dir = tmp_path / "runs"
+    assert main(["run", str(CONFIGS / "procedures" / "fig3_bias_loop.yaml"), "--station", str(station),
+                 "--out", str(out_dir)]) == 1
     assert "hardware.voltmeter" in capsys.readouterr().err
+    assert not out_dir.exists() or not list(out_dir.glob("*.h5"))
 
 
 def _fault_after(resource, calls: int, fault):

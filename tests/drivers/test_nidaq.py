@@ -346,6 +346,7 @@ def test_building_measures_the_outputs_through_the_internal_channels(daq, contex
         (lambda b: b["axes"]["x"].update(warm_volts=[2, -2]), "minimum below its maximum"),
         (lambda b: b["axes"]["x"].update(meters_per_volt="6 um"), "quantity in m/V"),
         (lambda b: b["axes"]["x"].update(meters_per_volt=0), "non-zero calibration"),
+        (lambda b: b["axes"]["x"].update(meters_per_volt="1,5 um/V"), "decimals with a point, not a comma"),
         (lambda b: b.update(piezo_speed="-1 um/s"), "piezo_speed must be positive"),
         (lambda b: b.update(sample_rate_limits=["1 kHz", "10 Hz"]), "minimum below its maximum"),
     ],

@@ -279,7 +279,7 @@ BLOCK = {
     [
         ({"flux_input": 5}, "flux_input must be an SR830 aux input 1-4"),
         ({"phi0_per_volt": 0}, "phi0_per_volt must be a non-zero calibration"),
-        ({"phi0_per_volt": "0.25 V"}, "phi0_per_volt: cannot read '0.25 V' as a quantity in Phi0/V"),
+        ({"phi0_per_volt": "0.25 V"}, "phi0_per_volt: '0.25 V' is not a quantity in Phi0/V"),
         ({"field_coil_current": "-1 mA"}, "field_coil_current must be positive"),
         ({"field_coil_current": "1 V"}, "field_coil_current"),
         ({"pickup_radius": 0}, "pickup_radius must be positive"),

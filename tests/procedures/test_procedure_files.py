@@ -5,10 +5,11 @@ from __future__ import annotations
 import pytest
 
 from sqm.errors import LimitError, UserInputError
-from sqm.procedure_file import parse_procedure_text
-from sqm.procedures.bias_sweep import sweep_points
+from sqm.procedure_file import load_procedure_file, parse_procedure_text
+from sqm.procedures.bias_sweep import sweep_point_count, sweep_points
 from sqm.session import load, start_run
 
+from ..conftest import CONFIGS
 from ..core.test_role_safety import PRIMITIVES
 
 UA = 1e-6
@@ -29,6 +30,44 @@ BAD_FILES = [
     ("steps:\n  - set: {}", "give at least one of"),
     ("steps:\n  - park: {x: 1 um, y: 2 um}\n  - [a, b]", "step 2: write each step as"),
     ("steps:\n  - park: {x: 1 um, y: 2 um}\nrepeat: 3", "unknown key(s) repeat"),
+    # a key given twice in one mapping (plain safe_load kept the last one silently)
+    (
+        "steps:\n  - park: {x: 1 um, y: 2 um}\nsteps:\n  - park: {x: 3 um, y: 2 um}",
+        "line 3, column 1: the key 'steps' is given twice in the same mapping (first on line 1)",
+    ),
+    ("steps:\n  - park: {x: 30 um, y: -15 um, x: 40 um}", "line 2, column 33: the key 'x' is given twice"),
+    ("steps:\n  - park:\n      x: 30 um\n      y: 1 um\n      x: 40 um", "line 5, column 7: the key 'x' is given twice"),
+    # keys that are not text (YAML 1.1 reads on/off/yes/no as booleans): was a TypeError
+    ("on: 3\nsteps:\n  - park: {x: 1 um, y: 2 um}", "line 1, column 1: the key on is read as True"),
+    ("steps:\n  - park: {x: 1 um, y: 2 um, 3: 4}", "the key 3 is read as 3"),
+    ("steps:\n  - yes: {x: 1 um}", "the key yes is read as True"),
+    ("steps:\n  - park: {x: 1 um, y: 2020-13-45}", "cannot read '2020-13-45'"),
+    # a decimal comma (pint read '1,5 G' as 15 G)
+    ("steps:\n  - set:\n      field: 1,5 G", "step 1 (set): field: '1,5 G': write decimals with a point"),
+    # point counts beyond any real measurement: refused without building the arrays
+    (
+        "steps:\n  - bias_sweep: {points: [0, 200 uA, -200 uA, 200 uA], step: 1 pA}",
+        "step 1 (bias_sweep): 1,000,000,001 points asked for; one step may take at most 10,000,000",
+    ),
+    ("steps:\n  - iv_curve: {points: [0, 300 uA], step: 1e-300}", "step 1 (iv_curve): more than 10^15 points"),
+    (
+        "steps:\n  - field_sweep: {points: [0, 1 G], step: 1e-12, probes: {a: [0, 0]}}",
+        "step 1 (field_sweep): 100,000,001 points asked for",
+    ),
+    (
+        "steps:\n  - raster_scan: {x: [-50 um, 50 um], y: [-38 um, 38 um], pixel_size: 1 nm}",
+        ("step 1 (raster_scan): 7,600,176,001 pixels asked for; one step may take at most 10,000,000 "
+         "(100,001 x 76,001;"),
+    ),
+    (
+        "steps:\n  - raster_scan: {x: [-50 um, 50 um], y: [-38 um, 38 um], pixel_size: 1e-300}",
+        "more than 10^15 pixels asked for",
+    ),
+    (
+        "steps:\n  - line_cut: {start: [0, 0], end: [0, 20 um], bias_currents: [0, 1 uA], spacing: 1 pm}",
+        ("step 1 (line_cut): 40,000,002 samples asked for; one step may take at most 10,000,000 "
+         "(2 lines of 20,000,001 samples;"),
+    ),
 ]
 
 
@@ -100,3 +139,21 @@ def test_temperature_changes_happen_with_the_sensor_retracted(twin, tmp_path, st
     store.close()
     assert len(heights_while_changing) > 5
     assert set(heights_while_changing) == {twin.limits.scanner_z.maximum}
+
+
+def test_merge_keys_still_work_and_an_explicit_key_overrides_the_merged_one():
+    procedure_file = load_procedure_file(CONFIGS / "procedures" / "fig2_images.yaml")
+    images = [step.procedure for step in procedure_file.steps[2:]]
+    assert [image.bias_current for image in images] == [0.0, 1e-4, 2e-4, 0.0, -2e-4, 0.0]
+    assert all(image.values["x"] == [-5e-5, 5e-5] and image.pixel_size == 5e-7 for image in images)
+
+
+def test_large_but_sane_sweeps_pass_and_count_their_points_without_building_them():
+    procedure_file = parse_procedure_text(
+        "steps:\n  - bias_sweep: {points: [0, 200 uA, -200 uA, 200 uA], step: 0.2 nA}", "proc.yaml"
+    )
+    sweep = procedure_file.steps[0].procedure
+    assert sweep.expected_points() == 1 + 1_000_000 + 2_000_000 + 2_000_000
+    for turning_points, step in (([0.0, 200 * UA, -200 * UA, 200 * UA], 2 * UA), ([0.0, 5 * UA], 2 * UA),
+                                 ([1 * UA, 1 * UA, 0.0], 3 * UA)):
+        assert sweep_point_count(turning_points, step) == len(sweep_points(turning_points, step))
