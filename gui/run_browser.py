@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import h5py
 import numpy as np
 from PyQt5.QtWidgets import (
     QFileDialog, QHBoxLayout, QLabel, QPushButton, QSplitter, QStackedWidget, QTableWidget, QTableWidgetItem,
@@ -18,7 +17,7 @@ from PyQt5.QtWidgets import (
 )
 from PyQt5.QtCore import Qt
 
-from sqm.readback import StepData, read_steps
+from sqm.readback import StepData, open_run_file, read_steps
 
 from .plot_widgets import DivergingImage, GrowingCurves
 
@@ -40,7 +39,7 @@ def parameters_text(parameters: dict) -> str:
 
 def signal_and_axes(path: str | Path, group: str) -> tuple[str | None, list[str]]:
     """The NeXus signal and axes names of a step's data group."""
-    with h5py.File(path, "r") as h5:
+    with open_run_file(path) as h5:
         data = h5[group].get("data")
         if data is None:
             return None, []
@@ -95,10 +94,11 @@ class RunBrowser(QWidget):
         """List the file's steps; False (and a message) if it cannot be read."""
         try:
             self.steps = read_steps(path)
-            with h5py.File(path, "r") as h5:
+            with open_run_file(path) as h5:  # read-only, unlocked: a run may still be writing it
                 run_status = str(h5.attrs.get("status", "?"))
         except (OSError, ValueError, json.JSONDecodeError) as error:
-            self.file_label.setText(f"<span style='color:#c62828'>{path}: cannot read ({error})</span>")
+            message = str(error) if str(path) in str(error) else f"{path}: {error}"
+            self.file_label.setText(f"<span style='color:#c62828'>cannot read {message}</span>")
             return False
         self.path = Path(path)
         self.file_label.setText(f"<b>{self.path.name}</b>: run {run_status}, {len(self.steps)} steps")

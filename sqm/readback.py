@@ -1,13 +1,89 @@
-"""Reading run files back: each step's attributes and data as numpy arrays."""
+"""Reading run files back: each step's attributes and data as numpy arrays.
+
+Files are opened read-only without HDF5's file locking, so a run still being written
+(by this or another program) can be read: what has been flushed is there. Files that
+are not SQM run files, or that hold odd content, give `RunFileError` (one line) or
+are read as far as they make sense; never a traceback from deep inside h5py.
+"""
 
 from __future__ import annotations
 
 import json
+import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import h5py
 import numpy as np
+
+from .errors import UserInputError
+
+_STEP_NUMBER = re.compile(r"^(\d+)_")
+
+
+class RunFileError(UserInputError, ValueError):
+    """A file that cannot be read as a run file (not HDF5, in use, not written by SQM)."""
+
+
+def one_line(error: BaseException | str) -> str:
+    """An error's text on one line (HDF5 messages carry newlines)."""
+    return " ".join(str(error).split())
+
+
+def step_order(name: str) -> tuple[int, int, str]:
+    """Sort key of a root group name: steps `NNN_<procedure>` by their number (so 1000
+    comes after 999, not after 100), then anything else by name."""
+    match = _STEP_NUMBER.match(name)
+    return (0, int(match.group(1)), name) if match else (1, 0, name)
+
+
+def open_run_file(path: str | Path) -> h5py.File:
+    """Open `path` read-only, without locking; RunFileError (one line) if it cannot be."""
+    try:
+        if os.stat(path).st_size == 0:  # a name claimed by a run that never started writing
+            raise RunFileError(f"{path}: empty file, not a run (a run that did not start?)")
+        return h5py.File(path, "r", locking=False)
+    except FileNotFoundError:
+        raise RunFileError(f"{path}: no such file") from None
+    except RunFileError:
+        raise
+    except (OSError, ValueError, RuntimeError) as error:
+        text = one_line(error)
+        if _in_use(text):
+            raise RunFileError(
+                f"{path}: in use by another program (a run still writing it?) and cannot be read now ({text})"
+            ) from None
+        raise RunFileError(f"{path}: not a readable HDF5 file ({text})") from None
+
+
+def _in_use(text: str) -> bool:
+    lowered = text.lower()
+    return any(
+        phrase in lowered
+        for phrase in ("unable to lock", "resource temporarily unavailable", "errno = 11", "already open for write")
+    )
+
+
+def text_attr(value) -> str:
+    """An attribute as text (bytes decoded, arrays as their str)."""
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    return str(value)
+
+
+def parse_parameters(raw) -> dict:
+    """A step's `parameters` attribute as a dict: JSON {name: {value, units}} as SQM writes
+    it; anything else is kept, never raised on: a JSON non-dict as {"value": ...}, text
+    that is not JSON as {"raw": text}."""
+    if raw is None:
+        return {}
+    text = text_attr(raw)
+    try:
+        parameters = json.loads(text)
+    except ValueError:
+        return {"raw": text}
+    return parameters if isinstance(parameters, dict) else {"value": parameters}
 
 
 @dataclass
@@ -24,25 +100,42 @@ class StepData:
 
 
 def read_steps(path: str | Path) -> list[StepData]:
-    """Every step of a run file, in order."""
+    """Every step of a run file, in step order. RunFileError if it is not a run file."""
+    with open_run_file(path) as h5:
+        try:
+            return _read_steps(h5, path)
+        except RunFileError:
+            raise
+        except (OSError, RuntimeError, KeyError, ValueError, TypeError) as error:
+            raise RunFileError(f"{path}: cannot read the run file ({type(error).__name__}: {one_line(error)})") from None
+
+
+def _read_steps(h5: h5py.File, path: str | Path) -> list[StepData]:
     steps = []
-    with h5py.File(path, "r") as h5:
-        for name in sorted(h5):
-            group = h5[name]
-            if not isinstance(group, h5py.Group) or "procedure" not in group.attrs:
-                continue
-            step = StepData(
-                group=name,
-                procedure=str(group.attrs["procedure"]),
-                status=str(group.attrs.get("status", "")),
-                parameters=json.loads(group.attrs.get("parameters", "{}")),
-                error=group.attrs.get("error"),
-            )
-            if "data" in group:
-                for key, dataset in group["data"].items():
+    for name in sorted(h5, key=step_order):
+        group = h5.get(name)
+        if not isinstance(group, h5py.Group) or "procedure" not in group.attrs:
+            continue
+        error = group.attrs.get("error")
+        step = StepData(
+            group=name,
+            procedure=text_attr(group.attrs["procedure"]),
+            status=text_attr(group.attrs.get("status", "")),
+            parameters=parse_parameters(group.attrs.get("parameters")),
+            error=text_attr(error) if error is not None else None,
+        )
+        data = group.get("data")
+        if isinstance(data, h5py.Dataset):  # not SQM's layout, but the array is the data
+            step.data["data"] = data[()]
+            step.units["data"] = text_attr(data.attrs.get("units", ""))
+        elif isinstance(data, h5py.Group):
+            for key, dataset in data.items():
+                if isinstance(dataset, h5py.Dataset):  # a subgroup is not a series: skipped
                     step.data[key] = dataset[()]
-                    step.units[key] = str(dataset.attrs.get("units", ""))
-            steps.append(step)
+                    step.units[key] = text_attr(dataset.attrs.get("units", ""))
+        steps.append(step)
+    if not steps and "sqm_version" not in h5.attrs:
+        raise RunFileError(f"{path}: not an SQM run file (no steps and no sqm_version attribute)")
     return steps
 
 

@@ -109,7 +109,10 @@ class StepContext:
 
     # Control -------------------------------------------------------------------
     def checkpoint(self) -> None:
-        """Honour abort and pause, and read the interlocks when they are due."""
+        """Honour abort and pause, read the interlocks when they are due, and write
+        buffered points that have waited long enough (a kill must not lose them)."""
+        if self._writer is not None:
+            self._writer.flush_if_due()
         self._raise_if_aborted()
         if self._control.paused:
             self._emit({"type": "paused", "step": self._step_index})

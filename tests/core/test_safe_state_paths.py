@@ -93,7 +93,7 @@ def test_abort_interlocks_are_still_read_while_paused():
 
 def test_a_pause_interlock_does_not_end_a_paused_run():
     control = RunControl()
-    context = _context(control, [_TripsAfter(0.0, "pause")])
+    context = _context(control, [_TripsAfter(0.0, "pause")], interval=0.0)  # read at every checkpoint
     control.pause()
     ended = []
 

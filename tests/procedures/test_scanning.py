@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import h5py
 import numpy as np
 import pytest
@@ -57,10 +59,11 @@ def test_a_raster_scan_fills_an_image_line_by_line_with_axes_in_metres(twin, tmp
 
 
 def test_aborting_an_image_keeps_the_finished_lines_and_marks_the_step(twin, tmp_path):
-    box = []
+    box, started = [], threading.Event()
 
     def abort_after_five_lines(event):
         if event["type"] == "line" and event["row"] == 4:
+            assert started.wait(5)  # the runner is in the box (the worker may get here first)
             box[0].abort("enough")
 
     text = _scan("raster_scan: {x: [-10 um, 10 um], y: [-10 um, 10 um], pixel_size: 1 um, reconstruct: false}")
@@ -68,6 +71,7 @@ def test_aborting_an_image_keeps_the_finished_lines_and_marks_the_step(twin, tmp
     path = new_run_path(tmp_path, "abort")
     runner, store = start_run(station, procedure_file, path, abort_after_five_lines)
     box.append(runner)
+    started.set()
     assert runner.join().status == "aborted"
     store.close()
     (step,) = read_steps(path)
