@@ -103,10 +103,20 @@ def start_run(
             in_memory=in_memory,
         )
     except OSError as error:
+        _release_claimed_name(Path(path))
         raise UserInputError(f"{path}: cannot create the run file ({error})") from None
     runner = Runner(station, procedure_file.steps, store, on_event=on_event)
     runner.start()
     return runner, store
+
+
+def _release_claimed_name(path: Path) -> None:
+    """Remove the empty file new_run_path claimed for a run that could not start."""
+    try:
+        if path.stat().st_size == 0:
+            path.unlink()
+    except OSError:
+        pass  # nothing claimed, or not ours to remove: the error being raised says enough
 
 
 def run_procedure(

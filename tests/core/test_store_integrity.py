@@ -431,3 +431,23 @@ def test_more_than_a_thousand_steps_are_read_back_in_step_order(tmp_path):
     assert [step.group for step in steps[998:1001]] == ["999_set", "1000_set", "1001_set"]
     assert [int(step.group.split("_")[0]) for step in steps] == list(range(1, 1006))
     assert [step.data["bias_current"][0] for step in steps] == pytest.approx([i * 1e-9 for i in range(1, 1006)])
+
+
+def test_a_run_that_cannot_create_its_file_leaves_no_empty_claim(tmp_path, monkeypatch):
+    import sqm.session as session
+    from sqm.errors import UserInputError
+    from sqm.procedure_file import parse_procedure_text
+    from sqm.station import Station
+
+    station = Station.from_file()
+    procedure_file = parse_procedure_text("steps:\n  - park: {x: 0, y: 0}\n")
+    path = session.new_run_path(tmp_path, "claimed.yaml")
+    assert path.exists() and path.stat().st_size == 0  # the name is claimed
+
+    def refuse(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(session, "RunStore", refuse)
+    with pytest.raises(UserInputError, match="cannot create the run file"):
+        session.start_run(station, procedure_file, path)
+    assert not path.exists()
