@@ -231,6 +231,41 @@ def test_progress_says_why_a_run_paused_and_how_to_end_it(capsys):
     assert "run paused" in err and "Ctrl-C aborts it" in err
 
 
+class _StderrWatch:
+    """Read a child's stderr in a thread; `wait_for(text)` blocks until a line has it.
+    As a context manager it kills a child still running on exit and closes its pipes."""
+
+    def __init__(self, child: subprocess.Popen) -> None:
+        self.child, self.lines, self._seen = child, [], threading.Condition()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        for line in self.child.stderr:
+            with self._seen:
+                self.lines.append(line)
+                self._seen.notify_all()
+
+    def wait_for(self, text: str, timeout: float) -> bool:
+        with self._seen:
+            return self._seen.wait_for(lambda: any(text in line for line in self.lines), timeout)
+
+    @property
+    def text(self) -> str:
+        return "".join(self.lines)
+
+    def __enter__(self) -> "_StderrWatch":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.child.poll() is None:
+            self.child.kill()
+            self.child.wait()
+        self._reader.join(10)
+        self.child.stdout.close()
+        self.child.stderr.close()
+
+
 def test_a_run_paused_by_an_interlock_ends_with_ctrl_c_and_the_station_safe(tmp_path):
     data = yaml.safe_load(twin_station_text(pace=100.0))
     data["interlocks"] = {"temperature_max": "5 K", "action": "pause"}  # the twin starts at 8 K
@@ -239,31 +274,12 @@ def test_a_run_paused_by_an_interlock_ends_with_ctrl_c_and_the_station_safe(tmp_
     child = subprocess.Popen([sys.executable, "-m", "sqm.cli", "run", str(procedure), "--station", str(station),
                               "--out", str(tmp_path / "out")], cwd=REPO, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True)
-    paused = threading.Event()
-    err_lines: list[str] = []
-
-    def read_stderr() -> None:
-        for line in child.stderr:
-            err_lines.append(line)
-            if "run paused" in line:
-                paused.set()
-
-    reader = threading.Thread(target=read_stderr, daemon=True)
-    reader.start()
-    try:
-        assert paused.wait(30), "".join(err_lines)
+    with _StderrWatch(child) as stderr:
+        assert stderr.wait_for("run paused", 30), stderr.text
         child.send_signal(signal.SIGINT)
         child.wait(timeout=60)
-    finally:
-        if child.poll() is None:
-            child.kill()
-            child.wait()
-        reader.join(10)
-        child.stdout.close()
-        child.stderr.close()
-    err = "".join(err_lines)
-    assert child.returncode == 3, err
-    assert "interlock at step 1: sample temperature" in err
+    assert child.returncode == 3, stderr.text
+    assert "interlock at step 1: sample temperature" in stderr.text
     (path,) = (tmp_path / "out").glob("*.h5")
     with h5py.File(path, "r") as h5:
         assert h5.attrs["status"] == "aborted" and h5.attrs["safe_state"] == "safe"
@@ -274,31 +290,13 @@ def test_a_second_ctrl_c_quits_at_once_and_says_so_in_the_file(tmp_path):
     # wall time, so the second Ctrl-C, sent as soon as the first one is acknowledged on stderr,
     # lands while the first abort is still under way, even on a loaded machine.
     child = _spawn_run(tmp_path, pace=5.0)
-    err_lines: list[str] = []
-    first_acknowledged = threading.Event()
-
-    def read_stderr() -> None:
-        for line in child.stderr:
-            err_lines.append(line)
-            if "Ctrl-C: aborting" in line:
-                first_acknowledged.set()
-
-    reader = threading.Thread(target=read_stderr, daemon=True)
-    reader.start()
-    try:
+    with _StderrWatch(child) as stderr:
         _wait_until_sweeping(child, tmp_path)
         child.send_signal(signal.SIGINT)
-        assert first_acknowledged.wait(10), "the first Ctrl-C was not acknowledged: " + "".join(err_lines)
+        assert stderr.wait_for("Ctrl-C: aborting", 10), "the first Ctrl-C was not acknowledged: " + stderr.text
         child.send_signal(signal.SIGINT)
         child.wait(timeout=60)
-    finally:
-        if child.poll() is None:
-            child.kill()
-            child.wait()
-        reader.join(10)
-        child.stdout.close()
-        child.stderr.close()
-    err = "".join(err_lines)
+    err = stderr.text
     assert child.returncode == 130, err
     assert "second Ctrl-C" in err and "NOT be safe" in err and "Traceback" not in err
     (path,) = (tmp_path / "out").glob("*.h5")
