@@ -60,7 +60,7 @@ from sqm.errors import InstrumentError, LimitError, UserInputError
 from sqm.pacing import Pacer
 from sqm.roles import Scanner, ScanLine, SquidReadout
 
-from .base import HardwareContext, check_known_keys, guarded, quantity_setting, setting
+from .base import HardwareContext, check_known_keys, connected, guarded, quantity_setting, setting
 
 SCAN_AXES = ("x", "y", "z")
 ANC300_AXIS_NUMBERS = range(1, 8)  # the seven module slots
@@ -274,11 +274,7 @@ class ANC300Scanner(Scanner):
         except Exception as error:  # the login fails in several ways; the operator needs why
             raise InstrumentError(f"{address}: ANC300 login: {type(error).__name__}: {error}") from None
         scanner = cls(console, **arguments)
-        try:
-            scanner.connect()
-        except InstrumentError as error:
-            raise InstrumentError(f"{address}: {error}") from None
-        return scanner
+        return connected(scanner, address)
 
     def connect(self) -> None:
         """Refuse to drive fine axes whose offset does not reach the piezo (mode not offset)."""

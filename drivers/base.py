@@ -77,6 +77,15 @@ def quantity_setting(config: dict, key: str, unit: str, default: Any = ...) -> f
         raise UserInputError(f"{key}: {error}") from None
 
 
+def connected(role, address: str):
+    """`role.connect()`, its InstrumentError prefixed with the instrument's address; returns the role."""
+    try:
+        role.connect()
+    except InstrumentError as error:
+        raise InstrumentError(f"{address}: {error}") from None
+    return role
+
+
 def check_known_keys(config: dict, known: set[str]) -> None:
     unknown = set(config) - known - {"driver"}
     if unknown:

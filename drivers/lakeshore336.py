@@ -42,7 +42,7 @@ from pymeasure.instruments.lakeshore.lakeshore_base import (
 from sqm.errors import InstrumentError, LimitError, UserInputError
 from sqm.roles import TemperatureController
 
-from .base import HardwareContext, check_known_keys, guarded, setting
+from .base import HardwareContext, check_known_keys, connected, guarded, setting
 
 INPUTS = ("A", "B", "C", "D")
 HEATER_LOOPS = (1, 2)
@@ -197,11 +197,7 @@ class LakeShore336Temperature(TemperatureController):
         # The 336 terminates with CR LF in both directions (manual, section 6.3).
         adapter = context.visa_adapter(address, read_termination="\r\n", write_termination="\r\n")
         temperature = cls(LakeShore336(adapter), **settings)
-        try:
-            temperature.connect()
-        except InstrumentError as error:
-            raise InstrumentError(f"{address}: {error}") from None
-        return temperature
+        return connected(temperature, address)
 
     def connect(self) -> None:
         """Refuse an instrument that is not a Model 336 (the heater ranges would mean other powers),

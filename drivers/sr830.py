@@ -53,7 +53,7 @@ from sqm.errors import InstrumentError, UserInputError
 from sqm.pacing import Pacer
 from sqm.roles import SquidReadout
 
-from .base import HardwareContext, check_known_keys, guarded, quantity_setting, setting
+from .base import HardwareContext, check_known_keys, connected, guarded, quantity_setting, setting
 
 AUX_INPUTS = (1, 2, 3, 4)
 AUX_INPUT_RANGE_V = 10.5  # the SR830 aux inputs read +-10.5 V
@@ -249,11 +249,7 @@ class SR830SquidReadout(SquidReadout):
         # Over GPIB the SR830 ends its replies with a line feed (manual, "GPIB communications").
         adapter = context.visa_adapter(address, read_termination="\n", write_termination="\n")
         readout = cls(StrictSR830(adapter), **arguments)
-        try:
-            readout.connect()
-        except InstrumentError as error:
-            raise InstrumentError(f"{address}: {error}") from None
-        return readout
+        return connected(readout, address)
 
     def connect(self) -> None:
         """Refuse another model; apply the station file's lock-in settings (OFLT, SENS, FREQ, SLVL, PHAS)."""
