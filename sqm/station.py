@@ -214,6 +214,9 @@ def read_text_file(path: str | Path, what: str) -> str:
         ) from None
 
 
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
 class _DuplicateOrOddKey(yaml.constructor.ConstructorError):
     """A key given twice in one mapping, or a key that is not text."""
 
@@ -230,28 +233,63 @@ class StrictLoader(yaml.SafeLoader):
     def flatten_mapping(self, node: yaml.MappingNode) -> None:
         # Called on every mapping before it is built, and on merged ones before they are
         # folded in: check the keys as written, once, before merging rewrites the list.
-        if id(node) not in self._checked_mappings:
-            self._checked_mappings.add(id(node))
-            first_line: dict[str, int] = {}
-            for key_node, _ in node.value:
-                if key_node.tag == "tag:yaml.org,2002:merge":
-                    continue
-                key = self.construct_object(key_node, deep=True)
-                if not isinstance(key, str):
-                    written = (key_node.value if isinstance(key_node, yaml.ScalarNode) else "") or "(empty)"
-                    raise _DuplicateOrOddKey(
-                        None, None,
-                        f"the key {written} is read as {key!r}, not a name; quote it ('{written}')",
-                        key_node.start_mark,
+        if id(node) in self._checked_mappings:
+            return  # already checked and merged (an anchor used twice): merging again changes nothing
+        self._checked_mappings.add(id(node))
+        first_line: dict[str, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == _MERGE_TAG:
+                continue
+            key = self.construct_object(key_node, deep=True)
+            if not isinstance(key, str):
+                written = (key_node.value if isinstance(key_node, yaml.ScalarNode) else "") or "(empty)"
+                raise _DuplicateOrOddKey(
+                    None, None,
+                    f"the key {written} is read as {key!r}, not a name; quote it ('{written}')",
+                    key_node.start_mark,
+                )
+            if key in first_line:
+                raise _DuplicateOrOddKey(
+                    None, None,
+                    f"the key '{key}' is given twice in the same mapping (first on line {first_line[key]})",
+                    key_node.start_mark,
+                )
+            first_line[key] = key_node.start_mark.line + 1
+        node.value = self._merged_pairs(node)
+
+    def _merged_pairs(self, node: yaml.MappingNode) -> list:
+        """The mapping's (key, value) pairs with its merge keys applied, each key once.
+
+        The YAML merge rule, applied here rather than left to PyYAML (whose 6.0.3 and
+        6.0.4 resolve `<<: [*a, *b]` differently): the mapping's own keys win over
+        merged ones, and in a list of merged mappings an earlier one wins over a later.
+        """
+        own = [(key_node, value_node) for key_node, value_node in node.value if key_node.tag != _MERGE_TAG]
+        sources: list[yaml.MappingNode] = []
+        for key_node, value_node in node.value:
+            if key_node.tag != _MERGE_TAG:
+                continue
+            candidates = value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
+            for candidate in candidates:
+                if not isinstance(candidate, yaml.MappingNode):
+                    raise yaml.constructor.ConstructorError(
+                        "while constructing a mapping", node.start_mark,
+                        f"expected a mapping or a list of mappings to merge, found {candidate.id}",
+                        candidate.start_mark,
                     )
-                if key in first_line:
-                    raise _DuplicateOrOddKey(
-                        None, None,
-                        f"the key '{key}' is given twice in the same mapping (first on line {first_line[key]})",
-                        key_node.start_mark,
-                    )
-                first_line[key] = key_node.start_mark.line + 1
-        super().flatten_mapping(node)
+                self.flatten_mapping(candidate)
+                sources.append(candidate)
+        taken: set = set()
+        pairs = []
+        for key_node, value_node in own + [pair for source in sources for pair in source.value]:
+            if key_node.tag == "tag:yaml.org,2002:value":
+                key_node.tag = "tag:yaml.org,2002:str"
+            key = self.construct_object(key_node, deep=True)
+            if key in taken:
+                continue  # an earlier (winning) pair already holds this key
+            taken.add(key)
+            pairs.append((key_node, value_node))
+        return pairs
 
     def construct_object(self, node, deep=False):
         try:
