@@ -12,13 +12,30 @@ methods are safe to call from several threads.
 A run file is never overwritten: it is created exclusively (`reserve_run_path` claims
 a fresh name, `RunStore(path)` refuses an existing file). When the file cannot be
 written (a full disk), the store raises `StoreError` and stays closable.
+
+A full disk must not cost what was already flushed. HDF5 rewrites metadata in place
+when a file grows, so a write that fails half-way can leave the file pointing past
+its end (every point of the step unreadable). Two defences:
+- before any data is written, the free space is checked against what the write can
+  take (`DiskGuard`); short of it the write is refused before HDF5 touches the file,
+  and `DISK_RESERVE_BYTES` stay free to record the step's and the run's end;
+- if a write fails anyway (a quota, an I/O error), the file is frozen: HDF5 gets a
+  read-only descriptor, so nothing more of the half-written state reaches the disk;
+  the file is reopened as it was at the last flush, the failed points stay buffered,
+  and writing goes on there (the ends are recorded there).
+
+The root also says who writes it (`writer_host`, `writer_pid`) and when it last
+flushed (`heartbeat`), so a reader can tell a run in progress from a dead writer.
 """
 
 from __future__ import annotations
 
 import errno
 import json
+import math
 import os
+import shutil
+import socket
 import threading
 import time
 import uuid
@@ -33,6 +50,14 @@ from . import __version__
 from .errors import SqmError
 
 STATUSES = ("running", "completed", "aborted", "failed")
+
+# Bytes kept free on the run file's disk to record how the step and the run ended.
+DISK_RESERVE_BYTES = 64 * 1024
+# What HDF5 may add besides the raw data of one write (B-tree nodes, object headers).
+METADATA_ALLOWANCE_BYTES = 16 * 1024
+SERIES_CHUNK_POINTS = 256  # 2 kB a column: a nearly full disk still takes a batch
+# The heartbeat is refreshed at most this often (wall s): a fixed-size attribute, rewritten in place.
+HEARTBEAT_INTERVAL_S = 1.0
 
 
 class StoreError(SqmError, OSError):
@@ -57,6 +82,30 @@ def _attr_value(value):
     if isinstance(value, (str, int, float, bool, np.integer, np.floating)):
         return value
     return json.dumps(value, default=str)
+
+
+class DiskGuard:
+    """Refuses a write before it starts when the disk cannot take it (and keep the reserve)."""
+
+    def __init__(self, directory: Path, reserve: int = DISK_RESERVE_BYTES) -> None:
+        self.directory = directory
+        self.reserve = reserve
+
+    def free_bytes(self) -> int:
+        return shutil.disk_usage(self.directory).free
+
+    def require(self, nbytes: int, what: str) -> None:
+        """Raise StoreError if fewer than `nbytes` + the reserve are free."""
+        try:
+            free = self.free_bytes()
+        except OSError:
+            return  # cannot tell: let the write itself report
+        if free < nbytes + self.reserve:
+            raise StoreError(
+                f"{self.directory}: disk full: {free // 1024} kB free, {what} needs "
+                f"{math.ceil((nbytes + self.reserve) / 1024)} kB with the reserve to record the end; "
+                "nothing more is written, the file holds everything flushed before"
+            )
 
 
 # Names claimed by `reserve_run_path` in this process, not yet opened by a RunStore.
@@ -138,21 +187,102 @@ class RunStore:
         self.flush_interval = flush_interval
         self._lock = threading.RLock()
         self._failure: StoreError | None = None  # the first write failure reported to a caller
+        self._frozen = False  # a write failed and the file could not be reopened: no more writes
+        self._generation = 0  # bumped when the file is reopened: StepWriters look their groups up again
+        self._next_heartbeat = 0.0
+        self._steps: list[StepWriter] = []  # steps whose points may still be buffered
         if in_memory:  # for dry runs: nothing touches the disk; a unique name lets several coexist
+            self._guard: DiskGuard | None = None
             self._file = h5py.File(f"{self.path.name}-{uuid.uuid4().hex}", "w", driver="core", backing_store=False)
         else:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._guard = DiskGuard(self.path.parent)
+            self._guard.require(len(station_text) + len(procedure_text) + 4 * METADATA_ALLOWANCE_BYTES,
+                                "a new run file")
             self._file = _create_run_file(self.path)
-        attrs = self._file.attrs
-        attrs["NX_class"] = "NXroot"
-        attrs["sqm_version"] = __version__
-        attrs["created"] = utc_now()
-        attrs["backend"] = backend
-        attrs["station"] = station_text
-        attrs["procedure"] = procedure_text
-        attrs["status"] = "running"
-        self._steps: list[StepWriter] = []  # steps whose points may still be buffered
+        try:
+            attrs = self._file.attrs
+            attrs["NX_class"] = "NXroot"
+            attrs["sqm_version"] = __version__
+            attrs["created"] = utc_now()
+            attrs["backend"] = backend
+            attrs["station"] = station_text
+            attrs["procedure"] = procedure_text
+            attrs["status"] = "running"
+            attrs["writer_host"] = socket.gethostname()
+            attrs["writer_pid"] = os.getpid()
+            self._flush_file()
+        except (OSError, RuntimeError) as error:
+            self._discard_unwritten_file()
+            raise StoreError(f"{self.path}: cannot create the run file ({type(error).__name__}: {one_line(error)})") from None
+
+    def _discard_unwritten_file(self) -> None:
+        """A file that failed while being created holds nothing: release it and remove it."""
+        self._freeze()
+        if not self._file.id.valid and self._guard is not None:
+            self.path.unlink(missing_ok=True)
+
+    def _flush_file(self) -> None:
+        """Flush to disk, refreshing the heartbeat when it is due."""
+        now = time.monotonic()
+        if now >= self._next_heartbeat:
+            self._next_heartbeat = now + HEARTBEAT_INTERVAL_S
+            beat = np.bytes_(utc_now())
+            if "heartbeat" in self._file.attrs:
+                self._file.attrs.modify("heartbeat", beat)  # same size: rewritten in place, no new space
+            else:
+                self._file.attrs["heartbeat"] = beat
         self._file.flush()
+
+    def _require_space(self, nbytes: int, what: str) -> None:
+        """Refuse a data write the disk cannot take, or any after the file was frozen."""
+        if self._frozen:
+            raise StoreError(f"{self.path}: the file could not be reopened after a failed write; "
+                             "it holds what was flushed before")
+        if self._guard is not None:
+            try:
+                self._guard.require(nbytes, what)
+            except StoreError as error:
+                self._failure = self._failure or error
+                raise
+
+    def _freeze(self) -> None:
+        """Stop HDF5 from writing anything more into the file, and release it.
+
+        After a failed write HDF5's cache holds metadata for data that never reached the
+        disk; flushing it (as close does) can overwrite good metadata in place with
+        pointers past the file's end. Swapping a read-only descriptor under it makes
+        those writes fail instead, so the file stays as it was at its last flush.
+        """
+        self._frozen = True
+        try:
+            descriptor = self._file.id.get_vfd_handle()
+            read_only = os.open(self.path, os.O_RDONLY)
+            try:
+                os.dup2(read_only, descriptor)
+            finally:
+                os.close(read_only)
+        except Exception:  # not a POSIX file driver, or already closed: nothing to protect
+            pass
+        for _attempt in range(3):  # the first close after a failed write may fail; the next releases
+            try:
+                self._file.close()
+            except Exception:
+                pass
+            if not self._file.id.valid:
+                break
+
+    def _reopen_after_failed_write(self) -> None:
+        """Freeze the file, then reopen it as of its last flush to record the ends there."""
+        if self._guard is None:
+            return  # in memory: nothing on disk to protect
+        self._freeze()
+        try:
+            self._file = h5py.File(self.path, "r+", rdcc_nbytes=0)
+            self._generation += 1
+            self._frozen = False  # a clean file again: later writes go through the disk guard as before
+        except Exception:
+            pass  # the file as of its last flush stays on disk; its heartbeat tells a reader it stopped
 
     @contextmanager
     def _writing(self, what: str):
@@ -165,11 +295,14 @@ class RunStore:
         except (OSError, RuntimeError) as error:
             failure = StoreError(f"{self.path}: could not write {what} ({type(error).__name__}: {one_line(error)})")
             self._failure = self._failure or failure
+            self._reopen_after_failed_write()
             raise failure from error
 
     def begin_step(self, index: int, procedure: str, parameters: dict, snapshot: dict) -> "StepWriter":
         """Open the group of step `index` (1-based) and record its start."""
-        with self._lock, self._writing(f"the start of step {index} ({procedure})"):
+        what = f"the start of step {index} ({procedure})"
+        with self._lock, self._writing(what):
+            self._require_space(len(json.dumps(snapshot, default=str)) + 2 * METADATA_ALLOWANCE_BYTES, what)
             group = self._file.create_group(f"{index:03d}_{procedure}")
             group.attrs["NX_class"] = "NXentry"
             group.attrs["procedure"] = procedure
@@ -181,9 +314,9 @@ class RunStore:
                 role_group = snap.create_group(role)
                 for key, value in values.items():
                     role_group.attrs[key] = _attr_value(value)
-            step = StepWriter(self, group)
+            step = StepWriter(self, group.name)
             self._steps.append(step)
-            self._file.flush()
+            self._flush_file()
             return step
 
     def set_run_status(self, status: str, **details: str) -> None:
@@ -194,28 +327,49 @@ class RunStore:
         says what could not be recorded.
         """
         assert status in STATUSES, status
+        values = {"status": status, "finished": utc_now(), **details}
         with self._lock:
-            failures = []
-            for key, value in {"status": status, "finished": utc_now(), **details}.items():
-                try:
-                    self._file.attrs[key] = value
-                except (OSError, RuntimeError) as error:
-                    failures.append(f"{key} ({type(error).__name__}: {one_line(error)})")
-            try:
-                self._file.flush()
-            except (OSError, RuntimeError) as error:
-                failures.append(f"flush ({type(error).__name__}: {one_line(error)})")
+            failures = self._record(lambda: self._write_attributes(self._file, values, force_heartbeat=True))
             if failures:
                 failure = StoreError(f"{self.path}: could not record the run status {status!r}: {'; '.join(failures)}")
                 self._failure = self._failure or failure
                 raise failure
+
+    def _record(self, write) -> list[str]:
+        """Run `write()` (returns its failures); if it failed, freeze and reopen the
+        file as of its last flush and write once more there."""
+        failures = write()
+        if failures and self._guard is not None and not self._frozen:
+            self._reopen_after_failed_write()
+            failures = write()
+        return failures
+
+    def _write_attributes(self, target_name_or_obj, values: dict, force_heartbeat: bool = False) -> list[str]:
+        """Set attributes on a group (or its path in the file), then flush; returns what failed."""
+        failures = []
+        try:
+            target = self._file[target_name_or_obj] if isinstance(target_name_or_obj, str) else self._file
+        except Exception as error:
+            return [f"the group ({type(error).__name__}: {one_line(error)})"]
+        for key, value in values.items():
+            try:
+                target.attrs[key] = value
+            except Exception as error:  # OSError/RuntimeError from HDF5, ValueError on a closed file
+                failures.append(f"{key} ({type(error).__name__}: {one_line(error)})")
+        try:
+            if force_heartbeat:
+                self._next_heartbeat = 0.0
+            self._flush_file()
+        except Exception as error:
+            failures.append(f"flush ({type(error).__name__}: {one_line(error)})")
+        return failures
 
     def flush(self) -> None:
         """Write every buffered point and flush the file to disk."""
         with self._lock, self._writing("buffered points"):
             for step in self._steps:
                 step._write_buffer()
-            self._file.flush()
+            self._flush_file()
 
     def flush_if_due(self) -> None:
         """Write and flush the buffered points older than `flush_interval`; cheap if none are."""
@@ -257,19 +411,44 @@ class RunStore:
 
 
 class StepWriter:
-    """Writer of one step's group: declares and appends 1-D series, records the end."""
+    """Writer of one step's group: declares and appends 1-D series, records the end.
 
-    def __init__(self, store: RunStore, group: h5py.Group) -> None:
+    It holds the group's path, not its h5py object: after a failed write the store
+    reopens the file, and the writer then finds its group in the reopened file.
+    """
+
+    def __init__(self, store: RunStore, group_name: str) -> None:
         self._store = store
-        self._group = group
-        self._data: h5py.Group | None = None
+        self._group_name = group_name
+        self._has_data = False
+        self._cached: tuple[int, h5py.Group, h5py.Group | None] | None = None
         self._columns: dict[str, str] = {}
         self._buffer: list[dict[str, float]] = []
         self._oldest: float | None = None  # time.monotonic() of the oldest buffered point
 
     @property
     def name(self) -> str:
-        return self._group.name
+        return self._group_name
+
+    def _objects(self) -> tuple[h5py.Group, h5py.Group | None]:
+        """The step's group and its data group, in the store's present file."""
+        generation = self._store._generation
+        if self._cached is None or self._cached[0] != generation:
+            group = self._store._file[self._group_name]
+            self._cached = (generation, group, group["data"] if self._has_data else None)
+        return self._cached[1], self._cached[2]
+
+    @property
+    def _group(self) -> h5py.Group:
+        return self._objects()[0]
+
+    @property
+    def _data(self) -> h5py.Group | None:
+        return self._objects()[1]
+
+    def _created_data(self, data: h5py.Group) -> None:
+        self._has_data = True
+        self._cached = (self._store._generation, self._group, data)
 
     def declare_series(self, columns: dict[str, str], signal: str, axes: list[str]) -> None:
         """Create the NXdata group: `columns` maps dataset name -> units; all grow together.
@@ -279,17 +458,21 @@ class StepWriter:
         """
         if signal not in columns or any(axis not in columns for axis in axes):
             raise ValueError("signal and axes must be declared columns")
-        with self._store._lock, self._store._writing(f"the data group of {self.name}"):
+        what = f"the data group of {self.name}"
+        with self._store._lock, self._store._writing(what):
+            self._store._require_space(len(columns) * 2048 + METADATA_ALLOWANCE_BYTES, what)
             data = self._group.create_group("data")
             data.attrs["NX_class"] = "NXdata"
             data.attrs["signal"] = signal
             data.attrs["axes"] = axes
             for name, units in columns.items():
-                dataset = data.create_dataset(name, shape=(0,), maxshape=(None,), dtype="f8", chunks=(1024,))
+                dataset = data.create_dataset(
+                    name, shape=(0,), maxshape=(None,), dtype="f8", chunks=(SERIES_CHUNK_POINTS,)
+                )
                 dataset.attrs["units"] = units
-            self._data = data
+            self._created_data(data)
             self._columns = dict(columns)
-            self._store._file.flush()
+            self._store._flush_file()
 
     def declare_image(
         self,
@@ -309,7 +492,12 @@ class StepWriter:
         axes are flushed to disk at once.
         """
         (row_name, row_values, row_units), (column_name, column_values, column_units) = rows, columns
-        with self._store._lock, self._store._writing(f"the image {name!r} of {self.name}"):
+        what = f"the image {name!r} of {self.name}"
+        axes = [(rows[0], rows[1], rows[2]), (columns[0], columns[1], columns[2])]
+        axes += [(key, values, unit) for key, (values, unit) in (extra_axes or {}).items()]
+        with self._store._lock, self._store._writing(what):
+            axes_bytes = sum(8 * np.size(values) for _, values, _ in axes)
+            self._store._require_space(axes_bytes + 2 * METADATA_ALLOWANCE_BYTES, what)
             data = self._group.create_group("data")
             data.attrs["NX_class"] = "NXdata"
             data.attrs["signal"] = name
@@ -322,26 +510,29 @@ class StepWriter:
                 fillvalue=np.nan,
             )
             image.attrs["units"] = units
-            axes = [(row_name, row_values, row_units), (column_name, column_values, column_units)]
-            axes += [(key, values, unit) for key, (values, unit) in (extra_axes or {}).items()]
             for axis_name, values, axis_units in axes:
                 axis = data.create_dataset(axis_name, data=np.asarray(values, dtype="f8"))
                 axis.attrs["units"] = axis_units
-            self._data = data
-            self._store._file.flush()
+            self._created_data(data)
+            self._store._flush_file()
 
     def write_line(self, name: str, row: int, values: np.ndarray) -> None:
         """Store line `row` of image `name` and flush: a crash loses only the line in progress."""
-        with self._store._lock, self._store._writing(f"line {row} of {self.name}/data/{name}"):
+        what = f"line {row} of {self.name}/data/{name}"
+        with self._store._lock, self._store._writing(what):
+            self._store._require_space(8 * np.size(values) + METADATA_ALLOWANCE_BYTES, what)
             self._data[name][row, :] = values
-            self._store._file.flush()
+            self._store._flush_file()
 
     def add_dataset(self, name: str, values: np.ndarray, units: str) -> None:
         """Store a derived array (e.g. the current density of an image) beside the data."""
-        with self._store._lock, self._store._writing(f"{self.name}/data/{name}"):
-            dataset = self._data.create_dataset(name, data=np.asarray(values, dtype="f8"))
+        values = np.asarray(values, dtype="f8")
+        what = f"{self.name}/data/{name}"
+        with self._store._lock, self._store._writing(what):
+            self._store._require_space(values.nbytes + METADATA_ALLOWANCE_BYTES, what)
+            dataset = self._data.create_dataset(name, data=values)
             dataset.attrs["units"] = units
-            self._store._file.flush()
+            self._store._flush_file()
 
     def append(self, **values: float) -> None:
         """Add one point; a declared column left out is stored as NaN."""
@@ -372,7 +563,7 @@ class StepWriter:
             return
         with self._store._writing(f"points of {self.name}"):
             self._write_buffer()
-            self._store._file.flush()
+            self._store._flush_file()
 
     def _write_buffer(self) -> None:
         """Append the buffered points to every column, all or nothing.
@@ -381,12 +572,19 @@ class StepWriter:
         trimmed back to its previous length and the points stay buffered for the next
         attempt, so the columns stay aligned and no point is lost or written twice.
         """
-        if not self._buffer or self._data is None:
+        if not self._buffer or not self._has_data:
             return
         rows = self._buffer
         count = len(rows)
-        datasets = [(self._data[name], name) for name in self._columns]
+        data = self._data
+        datasets = [(data[name], name) for name in self._columns]
         starts = [dataset.shape[0] for dataset, _ in datasets]
+        start = starts[0] if starts else 0
+        new_chunks = max(1, -(-(start + count) // SERIES_CHUNK_POINTS) - start // SERIES_CHUNK_POINTS)
+        self._store._require_space(
+            len(datasets) * (new_chunks * 8 * SERIES_CHUNK_POINTS + 1024) + METADATA_ALLOWANCE_BYTES,
+            f"{count} points of {self.name}",
+        )
         try:
             for (dataset, _), start in zip(datasets, starts):
                 dataset.resize((start + count,))
@@ -405,8 +603,11 @@ class StepWriter:
 
     def set_attribute(self, key: str, value) -> None:
         """Record a result or note on the step (JSON for non-scalars)."""
-        with self._store._lock, self._store._writing(f"the attribute {key!r} of {self.name}"):
-            self._group.attrs[key] = _attr_value(value)
+        value = _attr_value(value)
+        what = f"the attribute {key!r} of {self.name}"
+        with self._store._lock, self._store._writing(what):
+            self._store._require_space(len(str(value)) + METADATA_ALLOWANCE_BYTES, what)
+            self._group.attrs[key] = value
 
     def finish(self, status: str, error: str | None = None) -> None:
         """Write what is buffered and record the step's end, best effort.
@@ -415,23 +616,16 @@ class StepWriter:
         StoreError says what was lost.
         """
         assert status in STATUSES, status
+        values = {"status": status, "finished": utc_now(), **({"error": error} if error else {})}
         with self._store._lock:
             failures = []
+            unwritten = len(self._buffer)
             try:
-                self._write_buffer()
-            except (OSError, RuntimeError) as failure:
-                failures.append(f"{len(self._buffer)} buffered points ({type(failure).__name__}: {one_line(failure)})")
-            try:
-                self._group.attrs["status"] = status
-                self._group.attrs["finished"] = utc_now()
-                if error:
-                    self._group.attrs["error"] = error
-            except (OSError, RuntimeError) as failure:
-                failures.append(f"the status {status!r} ({type(failure).__name__}: {one_line(failure)})")
-            try:
-                self._store._file.flush()
-            except (OSError, RuntimeError) as failure:
-                failures.append(f"flush ({type(failure).__name__}: {one_line(failure)})")
+                with self._store._writing(f"{unwritten} buffered points of {self.name}"):
+                    self._write_buffer()
+            except StoreError as failure:
+                failures.append(f"{unwritten} buffered points not written ({failure})")
+            failures += self._store._record(lambda: self._store._write_attributes(self._group_name, values))
             if failures:
                 store_error = StoreError(f"{self._store.path}: could not write the end of {self.name}: {'; '.join(failures)}")
                 self._store._failure = self._store._failure or store_error

@@ -403,6 +403,11 @@ def test_a_really_full_disk_gives_store_errors_and_a_clean_exit(tmp_path):
                 print(what + ":", type(error).__name__, "\\n" in str(error))
         store.close()
         print("released:", not store.h5file.id.valid)
+        import h5py
+        with h5py.File("run.h5", "r") as h5:
+            data = h5["001_bias_sweep/data"]
+            print("readback:", h5.attrs["status"], h5["001_bias_sweep"].attrs["status"],
+                  data["a"].shape[0] >= 1000, data["a"].shape == data["b"].shape)
         """,
         tmp_path,
         limit_kib=200,
@@ -410,9 +415,12 @@ def test_a_really_full_disk_gives_store_errors_and_a_clean_exit(tmp_path):
     assert child.returncode == 0, child.stderr[-2000:]  # no crash (it segfaulted at exit before)
     lines = child.stdout.splitlines()
     assert lines[0] == "append: StoreError False"
+    # the file was reopened as of its last flush, so the ends could be recorded there
     assert lines[1] in ("finish: StoreError False", "finish: ok")
-    assert lines[2] == "status: StoreError False"
+    assert lines[2] in ("status: StoreError False", "status: ok")
     assert lines[3] == "released: True"
+    # what was flushed before the limit is readable, columns aligned, and the ends recorded
+    assert lines[4] == "readback: failed failed True True"
 
 
 # 5. Steps past 999 are read back in their order -----------------------------------------------
