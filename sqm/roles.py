@@ -27,10 +27,36 @@ from .pacing import Pacer
 RAMP_STEP_INTERVAL_S = 0.1
 
 
+def _finite(value, role_name: str, method: str) -> float:
+    """`value` as a float if it is a finite number; an instrument fault otherwise."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or not math.isfinite(value):
+        raise InstrumentError(f"{role_name}: {method}() returned {value!r}, not a finite number (instrument fault)")
+    return float(value)
+
+
+def _refusing_non_finite(function, method: str):
+    def reading(self, *args, **kwargs):
+        return _finite(function(self, *args, **kwargs), self.role_name, method)
+
+    reading.__name__, reading.__qualname__, reading.__doc__ = function.__name__, function.__qualname__, function.__doc__
+    reading.__wrapped__ = function
+    return reading
+
+
 class Role(ABC):
     """Common part of every role: limits, identity, snapshot, safe state."""
 
     role_name: str = "role"
+    # Readings an implementation returns that must be finite numbers: a NaN, inf or None
+    # from an instrument is a fault, never data (checked here, once, for every driver).
+    finite_readings: tuple[str, ...] = ()
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        for method in cls.finite_readings:
+            function = cls.__dict__.get(method)
+            if function is not None and not getattr(function, "__isabstractmethod__", False):
+                setattr(cls, method, _refusing_non_finite(function, method))
 
     def __init__(self) -> None:
         self._limits: StationLimits | None = None
@@ -57,6 +83,11 @@ class Role(ABC):
     def safe_state(self, pacer: Pacer) -> None:
         """Bring the instrument to its safe state. Must not be interruptible."""
 
+    def emergency_stop(self) -> str:
+        """Last resort when `safe_state` failed every attempt: what can be done without
+        a trustworthy reading. Returns what was done, for the run file."""
+        return "no further action possible"
+
 
 def _require_known(value: float | None, what: str) -> float:
     if value is None or not math.isfinite(value):
@@ -68,6 +99,7 @@ class CurrentSource(Role):
     """Bias current through the sample (A). Ramped in software from the measured value."""
 
     role_name = "current_source"
+    finite_readings = ("read_current",)
 
     @abstractmethod
     def read_current(self) -> float:
@@ -108,6 +140,12 @@ class CurrentSource(Role):
             self.ramp_to(0.0, pacer)
             self._set_output(False)
 
+    def emergency_stop(self) -> str:
+        """Switch the output off without a ramp: a step to zero from an unknown current
+        is better than a current left flowing with no one watching it."""
+        self._set_output(False)
+        return "output switched off without a ramp"
+
     def snapshot(self) -> dict:
         return {"identity": self.identity(), "current_A": self.read_current(), "output_enabled": self.output_enabled()}
 
@@ -133,6 +171,7 @@ class Magnet(Role):
     """Superconducting magnet, out-of-plane field (T). The supply ramps; we command and watch."""
 
     role_name = "magnet"
+    finite_readings = ("read_field",)
 
     # How often the state is polled during a ramp (s).
     poll_interval_s = 0.5
@@ -231,6 +270,13 @@ class Magnet(Role):
         if abs(_require_known(self.read_field(), "present field")) > 0:  # NaN must not pass as "at zero"
             self.ramp_to(0.0, pacer)
 
+    def emergency_stop(self) -> str:
+        """Let the supply ramp itself to zero at the default rate: it knows its own
+        output even when we could not read the field."""
+        rate = self.limits.field_ramp.default
+        self._start_ramp(0.0, rate)
+        return f"supply told to ramp to zero at {rate:.3g} T/s (not watched)"
+
     def snapshot(self) -> dict:
         return {
             "identity": self.identity(),
@@ -245,6 +291,7 @@ class TemperatureController(Role):
     """Sample temperature (K) and its heater loop."""
 
     role_name = "temperature"
+    finite_readings = ("read_temperature",)
 
     @abstractmethod
     def read_temperature(self) -> float:
@@ -277,6 +324,10 @@ class TemperatureController(Role):
             raise InstrumentError(
                 f"stage at {temperature:.4g} K, outside the station's range: heater switched off"
             )
+
+    def emergency_stop(self) -> str:
+        self.heater_off()
+        return "heater switched off"
 
     def snapshot(self) -> dict:
         return {"identity": self.identity(), "temperature_K": self.read_temperature(), "setpoint_K": self.read_setpoint()}
@@ -372,6 +423,12 @@ class Scanner(Role):
         values = np.asarray(self._scan_line(line, readout, signal, pacer), dtype=float)
         if values.shape != (line.n_points,):
             raise InstrumentError(f"scanner returned {values.shape} samples for a line of {line.n_points}")
+        bad = np.flatnonzero(~np.isfinite(values))
+        if bad.size:
+            raise InstrumentError(
+                f"scanner: {bad.size} of {line.n_points} samples of the line are not finite "
+                f"(first at sample {bad[0]}: {values[bad[0]]!r}); instrument fault"
+            )
         return values
 
     def safe_state(self, pacer: Pacer) -> None:
@@ -386,6 +443,7 @@ class SquidReadout(Role):
     """Nano-SQUID readout: DC flux through the flux-locked loop (Phi0)."""
 
     role_name = "squid"
+    finite_readings = ("read_flux", "read_susceptibility")
 
     @property
     @abstractmethod
@@ -423,6 +481,7 @@ class Voltmeter(Role):
     """Four-probe voltage across the sample (V)."""
 
     role_name = "voltmeter"
+    finite_readings = ("read_voltage",)
 
     @abstractmethod
     def read_voltage(self, integration_time: float, pacer: Pacer) -> float:

@@ -18,7 +18,7 @@ import yaml
 from .clock import Clock
 from .errors import InstrumentError, UserInputError
 from .limits import StationLimits
-from .pacing import CleanupPacer
+from .safe_state import make_station_safe
 from .roles import ROLE_TYPES, CurrentSource, Magnet, Role, Scanner, SquidReadout, TemperatureController, Voltmeter
 
 BACKEND_GROUP = "sqm.backends"
@@ -125,21 +125,11 @@ class Station:
         return result
 
     def make_safe(self) -> list[str]:
-        """Bias to zero, then retract z (fast, and the sensor must not wait minutes
-        near the surface), then the magnet, then the rest.
+        """Bring every role to its safe state, retrying faults (see `sqm.safe_state`).
 
-        Every role is attempted even if an earlier one fails; returns the failures
-        (empty when the station is safe).
+        Returns what could not be confirmed safe (empty when the station is safe).
         """
-        pacer = CleanupPacer(self.clock)
-        order = ["current_source", "scanner", "magnet", "temperature", "squid", "voltmeter"]
-        failures = []
-        for name in order:
-            try:
-                self.backend.roles[name].safe_state(pacer)
-            except Exception as error:
-                failures.append(f"{name}: {type(error).__name__}: {error}")
-        return failures
+        return make_station_safe(self.backend.roles, self.clock)
 
     def close(self) -> None:
         self.backend.close()
