@@ -14,8 +14,6 @@ Exit status: 0 success; 2 bad input (one line, no traceback, nothing moved);
 from __future__ import annotations
 
 import argparse
-import os
-import signal
 import sys
 import time
 from datetime import timedelta
@@ -25,6 +23,7 @@ from .errors import InstrumentError, UserInputError
 from .progress import ProgressBars
 from .runner import RunOutcome
 from .station import DEFAULT_STATION
+from .stop_signals import StopSignals
 from .store import StoreError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_ABORTED = 0, 1, 2, 3
@@ -81,57 +80,34 @@ def _duration(seconds: float) -> str:
 def _cmd_run(arguments) -> int:
     from .session import load
 
-    station, procedure_file = load(arguments.procedure, arguments.station)
-    path, outcome = _execute(station, procedure_file, arguments.out)
+    with StopSignals() as stops:  # from here on a stop signal aborts, even while the station is built
+        station, procedure_file = load(arguments.procedure, arguments.station)
+        try:
+            if stops.stopped:
+                print(f"sqm: stopped by {stops.first} before the run started; nothing moved, no file written",
+                      file=sys.stderr)
+                return EXIT_ABORTED
+            path, outcome = _execute(station, procedure_file, arguments.out, stops)
+        finally:
+            station.close()
     print(path)
     return _report(outcome)
 
 
-def _execute(station, procedure_file, out_dir: Path) -> tuple[Path, RunOutcome]:
-    """Run with a progress bar and Ctrl-C handling; returns the file and the outcome."""
+def _execute(station, procedure_file, out_dir: Path, stops: StopSignals) -> tuple[Path, RunOutcome]:
+    """Run with a progress bar; a stop signal aborts it (see sqm.stop_signals)."""
     from .session import new_run_path, start_run
 
     path = new_run_path(out_dir, procedure_file.source)
     runner, store = start_run(station, procedure_file, path, ProgressBars())
-    try:
-        outcome = _wait_with_ctrl_c(runner, store)
-    finally:
-        store.close()
-    return path, outcome
-
-
-# Signals that end a command-line run as Ctrl-C does: a closed terminal or ssh session
-# (SIGHUP) and `kill` (SIGTERM) must also leave the station safe and the file marked.
-STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
-
-
-def _wait_with_ctrl_c(runner, store) -> RunOutcome:
-    """First Ctrl-C (or SIGTERM, SIGHUP): abort cleanly (station made safe). Second: leave at once."""
-    interrupts = 0
-
-    def on_interrupt(signum, frame) -> None:
-        nonlocal interrupts
-        interrupts += 1
-        what = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
-        if interrupts == 1:
-            print(f"\nsqm: {what}: aborting; making the station safe (Ctrl-C again to quit at once)", file=sys.stderr)
-            runner.abort(f"{what} from the operator")
-            return
-        print(f"sqm: second Ctrl-C ({what}): quitting now; the station may NOT be safe", file=sys.stderr)
-        try:
-            store.set_run_status("aborted", error=f"forced exit (second Ctrl-C, {what}); safe state not confirmed")
-            store.close()
-        finally:
-            os._exit(130)
-
-    previous = {number: signal.signal(number, on_interrupt) for number in STOP_SIGNALS}
+    stops.watch(runner, store)
     try:
         while runner.is_alive():
             runner.join(0.1)
     finally:
-        for number, handler in previous.items():
-            signal.signal(number, handler)
-    return runner.outcome
+        stops.release()
+        store.close()
+    return path, runner.outcome
 
 
 def _report(outcome: RunOutcome) -> int:
@@ -169,17 +145,21 @@ def _cmd_demo(arguments) -> int:
     from .session import load
 
     summary = {}
-    for name, procedure, make_figures in DEMO_PARTS:
-        station, procedure_file = load(procedure, DEFAULT_STATION)
-        path, outcome = _execute(station, procedure_file, arguments.out)
-        print(path)
-        if outcome.status != "completed":
-            return _report(outcome)
-        figures, summary[name] = make_figures(path, arguments.out)
-        summary[name]["run"] = str(path)
-        summary[name]["lab_seconds"] = outcome.station_seconds
-        for figure in figures:
-            print(figure)
+    with StopSignals() as stops:
+        for name, procedure, make_figures in DEMO_PARTS:
+            station, procedure_file = load(procedure, DEFAULT_STATION)
+            if stops.stopped:
+                print(f"sqm: stopped by {stops.first}; the demo ends before {name}", file=sys.stderr)
+                return EXIT_ABORTED
+            path, outcome = _execute(station, procedure_file, arguments.out, stops)
+            print(path)
+            if outcome.status != "completed":
+                return _report(outcome)
+            figures, summary[name] = make_figures(path, arguments.out)
+            summary[name]["run"] = str(path)
+            summary[name]["lab_seconds"] = outcome.station_seconds
+            for figure in figures:
+                print(figure)
     print(write_summary(arguments.out, summary))
     loop = summary["fig3_bias_loop"]
     print(

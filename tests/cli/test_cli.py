@@ -124,12 +124,24 @@ steps:
 """
 
 
-def _spawn_run(tmp_path: Path, pace: float = 100.0) -> subprocess.Popen:
+def _spawn_run(tmp_path: Path, pace: float = 100.0, at_a_terminal: bool = False) -> subprocess.Popen:
+    """`sqm run` of SLOW_SWEEP in a child; `at_a_terminal`: its stdin is a pseudo-terminal
+    (an operator who can type Ctrl-C), else no terminal at all (a job runner)."""
     station = _write(tmp_path / "slow.yaml", twin_station_text(pace=pace))
     procedure = _write(tmp_path / "slow_sweep.yaml", SLOW_SWEEP)
     command = [sys.executable, "-m", "sqm.cli", "run", str(procedure), "--station", str(station),
                "--out", str(tmp_path / "out")]
-    return subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    if not at_a_terminal:
+        return subprocess.Popen(command, cwd=REPO, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+    import pty
+
+    terminal, child_end = pty.openpty()
+    try:
+        return subprocess.Popen(command, cwd=REPO, stdin=child_end, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+    finally:
+        os.close(child_end)  # the child holds it; the master end closes when the test's process ends
 
 
 def _wait_until_sweeping(child: subprocess.Popen, tmp_path: Path) -> None:
@@ -289,7 +301,7 @@ def test_a_second_ctrl_c_quits_at_once_and_says_so_in_the_file(tmp_path):
     # Pace 5: the clean abort's cleanup (retract 9 um at 2 um/s, bias ramp) takes >= 0.9 s of
     # wall time, so the second Ctrl-C, sent as soon as the first one is acknowledged on stderr,
     # lands while the first abort is still under way, even on a loaded machine.
-    child = _spawn_run(tmp_path, pace=5.0)
+    child = _spawn_run(tmp_path, pace=5.0, at_a_terminal=True)
     with _StderrWatch(child) as stderr:
         _wait_until_sweeping(child, tmp_path)
         child.send_signal(signal.SIGINT)
