@@ -96,11 +96,15 @@ class StepContext:
         return self.station.clock.now()
 
     def wait(self, seconds: float) -> None:
-        """Let `seconds` of station time pass, checkpointing; a pause in between does
-        not shorten the wait (a switch-heater or hold time is a physical minimum)."""
+        """Let `seconds` of station time pass, checkpointing at least every interlock
+        interval; a pause in between does not shorten the wait (a switch-heater or hold
+        time is a physical minimum)."""
         end = self.now() + seconds
         while True:
-            remaining = end - self.now()
+            now = self.now()
+            # wake when the interlocks are due: an excursion shorter than an integration,
+            # a settle or a scan line must not pass unseen between two checkpoints
+            remaining = min(end, max(self._next_interlock_check, now)) - now
             if remaining > 0:
                 self.station.clock.sleep(remaining, self._control.stop_requested)
             self.checkpoint()
