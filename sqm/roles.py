@@ -13,13 +13,14 @@ operations (the methods whose names start with an underscore).
 from __future__ import annotations
 
 import math
+import threading
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from enum import Enum
 
 import numpy as np
 
-from .errors import InstrumentError
+from .errors import AbortRequested, InstrumentError
 from .limits import StationLimits
 from .pacing import Pacer
 
@@ -43,6 +44,33 @@ def _refusing_non_finite(function, method: str):
     return reading
 
 
+# Threads that may no longer command any instrument: a run's thread that the watchdog
+# gave up on while it was blocked in an instrument call (sqm.watchdog). When its call
+# returns, its next command raises instead of undoing the safe state.
+_fenced_threads: set[int] = set()
+
+
+def fence_thread(ident: int) -> None:
+    """Refuse every instrument command from thread `ident` from now on."""
+    _fenced_threads.add(ident)
+
+
+def unfence_thread(ident: int) -> None:
+    """Thread `ident` has ended (its ident may be reused): let it go."""
+    _fenced_threads.discard(ident)
+
+
+def _fenced(function, method: str):
+    def command(self, *args, **kwargs):
+        if threading.get_ident() in _fenced_threads:
+            raise AbortRequested(f"{self.role_name}.{method}: refused, this run was ended while its call was blocked")
+        return function(self, *args, **kwargs)
+
+    command.__name__, command.__qualname__, command.__doc__ = function.__name__, function.__qualname__, function.__doc__
+    command.__wrapped__ = function
+    return command
+
+
 class Role(ABC):
     """Common part of every role: limits, identity, snapshot, safe state."""
 
@@ -50,13 +78,16 @@ class Role(ABC):
     # Readings an implementation returns that must be finite numbers: a NaN, inf or None
     # from an instrument is a fault, never data (checked here, once, for every driver).
     finite_readings: tuple[str, ...] = ()
+    # The primitives that command the instrument: refused from a fenced thread.
+    commands: tuple[str, ...] = ()
 
     def __init_subclass__(cls, **kwargs) -> None:
         super().__init_subclass__(**kwargs)
-        for method in cls.finite_readings:
-            function = cls.__dict__.get(method)
-            if function is not None and not getattr(function, "__isabstractmethod__", False):
-                setattr(cls, method, _refusing_non_finite(function, method))
+        for names, wrap in ((cls.finite_readings, _refusing_non_finite), (cls.commands, _fenced)):
+            for method in names:
+                function = cls.__dict__.get(method)
+                if function is not None and not getattr(function, "__isabstractmethod__", False):
+                    setattr(cls, method, wrap(function, method))
 
     def __init__(self) -> None:
         self._limits: StationLimits | None = None
@@ -100,6 +131,7 @@ class CurrentSource(Role):
 
     role_name = "current_source"
     finite_readings = ("read_current",)
+    commands = ("_apply_current", "_set_output")
 
     @abstractmethod
     def read_current(self) -> float:
@@ -172,6 +204,7 @@ class Magnet(Role):
 
     role_name = "magnet"
     finite_readings = ("read_field",)
+    commands = ("_start_ramp", "_pause", "_set_switch_heater")
 
     # How often the state is polled during a ramp (s).
     poll_interval_s = 0.5
@@ -292,6 +325,7 @@ class TemperatureController(Role):
 
     role_name = "temperature"
     finite_readings = ("read_temperature",)
+    commands = ("_write_setpoint", "heater_off")
 
     @abstractmethod
     def read_temperature(self) -> float:
@@ -371,6 +405,7 @@ class Scanner(Role):
     """Piezo scanner: x/y position over the sample and z height above it (m)."""
 
     role_name = "scanner"
+    commands = ("_move_xy", "_move_z", "_scan_line")
 
     @abstractmethod
     def position(self) -> tuple[float, float, float]:

@@ -17,10 +17,17 @@ from .errors import AbortRequested, InterlockTripped
 from .interlocks import InterlockSet
 from .procedures.base import Procedure
 from .station import Station
+from .roles import fence_thread, unfence_thread
 from .store import RunStore, StepWriter
+from .watchdog import DEFAULT_ABORT_GRACE_S, DEFAULT_DEADLINE_S, Watchdog
 
 Event = dict
 EventSink = Callable[[Event], None]
+
+# The run that drives each station now (by id of the Station): a thread the watchdog
+# gave up on makes the station safe again when its call returns only if no other run
+# has taken the station since.
+_active_runs: dict[int, "Runner"] = {}
 
 
 @dataclass
@@ -31,6 +38,7 @@ class RunOutcome:
     error: str | None = None
     safe_state_failures: list[str] = field(default_factory=list)
     station_seconds: float = 0.0  # station-clock seconds the run took: lab time, simulated on the twin
+    taken_over: bool = False  # ended by the watchdog while the run's thread was blocked
 
 
 class RunControl:
@@ -81,8 +89,10 @@ class StepContext:
         writer: StepWriter,
         emit: EventSink,
         step_index: int,
+        progress: Callable[[], None] = lambda: None,
     ) -> None:
         self.station = station
+        self._progress = progress  # tells the run's watchdog this thread is not stuck
         self._control = control
         self._interlocks = interlocks
         self._writer = writer
@@ -115,12 +125,14 @@ class StepContext:
     def checkpoint(self) -> None:
         """Honour abort and pause, read the interlocks when they are due, and write
         buffered points that have waited long enough (a kill must not lose them)."""
+        self._progress()
         if self._writer is not None:
             self._writer.flush_if_due()
         self._raise_if_aborted()
         if self._control.paused:
             self._emit({"type": "paused", "step": self._step_index})
             while not self._control.wait_running(0.1):
+                self._progress()
                 self._watch_while_paused()
             self._emit({"type": "resumed", "step": self._step_index})
             self._raise_if_aborted()
@@ -162,6 +174,7 @@ class StepContext:
 
     def record(self, **values: float) -> None:
         """Append one point to the step's data and report progress."""
+        self._progress()
         self._writer.append(**values)
         self._points += 1
         self._emit({"type": "point", "step": self._step_index, "count": self._points, "values": values})
@@ -172,6 +185,7 @@ class StepContext:
 
     def record_line(self, name: str, row: int, values) -> None:
         """Store one scanned line of image `name` (flushed at once) and report it."""
+        self._progress()
         self._writer.write_line(name, row, values)
         self._emit({"type": "line", "step": self._step_index, "name": name, "row": row, "values": values})
 
@@ -202,11 +216,20 @@ class Runner:
         store: RunStore,
         on_event: EventSink | None = None,
         interlocks: InterlockSet | None = None,
+        call_deadline_s: float = DEFAULT_DEADLINE_S,
+        abort_grace_s: float = DEFAULT_ABORT_GRACE_S,
     ) -> None:
         self.station = station
         self.steps = steps
         self.store = store
         self.control = RunControl()
+        self._watchdog = Watchdog(lambda: self.control.abort_reason, self.control.abort, self._take_over,
+                                  call_deadline_s, abort_grace_s)
+        self._end_lock = threading.Lock()
+        self._ended = False  # the end (safe state, statuses) has been claimed, by run() or the watchdog
+        self._run_thread: int | None = None
+        self._current_writer: StepWriter | None = None
+        self._current_step = 0
         self._emit = on_event or (lambda event: None)
         self._interlocks = interlocks or InterlockSet.from_config(station.interlock_config)
         self._thread: threading.Thread | None = None
@@ -222,9 +245,14 @@ class Runner:
         self._thread.start()
 
     def join(self, timeout: float | None = None) -> RunOutcome | None:
-        if self._thread is not None and self._finished.wait(timeout):
+        if self._thread is not None and self._finished.wait(timeout) and not self.taken_over:
             self._thread.join()  # returns at once: run() has ended
         return self.outcome
+
+    @property
+    def taken_over(self) -> bool:
+        """Whether the watchdog ended the run while its thread was blocked."""
+        return self.outcome is not None and self.outcome.taken_over
 
     def is_alive(self) -> bool:
         return self._thread is not None and not self._finished.is_set()
@@ -245,9 +273,15 @@ class Runner:
         Never raises for a step's failure. Whatever happens (even a run file that can no
         longer be written, e.g. a full disk) the station is made safe, `outcome` is set
         and `join()` returns; only KeyboardInterrupt/SystemExit propagate, after that.
+        If the watchdog ends the run while this thread is blocked in an instrument call,
+        this thread, once the call returns, makes the station safe once more (the late
+        call may have commanded something) and records nothing.
         """
         status, error = "completed", None
-        start_time = self.station.clock.now()
+        self._run_thread = threading.get_ident()
+        self._start_time = self.station.clock.now()
+        _active_runs[id(self.station)] = self
+        self._watchdog.start()
         try:
             try:
                 for step in self.steps:
@@ -260,26 +294,67 @@ class Runner:
             except Exception as unexpected:  # the runner's own trouble, e.g. the store cannot write
                 status, error = "failed", f"{type(unexpected).__name__}: {unexpected}"
             finally:
-                failures = self.station.make_safe()
-                safe_state = "; ".join(failures) if failures else "safe"
-                try:
-                    self.store.set_run_status(status, safe_state=safe_state, **({"error": error} if error else {}))
-                except Exception as store_error:
-                    status = "failed"
-                    error = "; ".join(part for part in (
-                        error, f"the run file could not record the end ({type(store_error).__name__}: {store_error})"
-                    ) if part)
-                self.outcome = RunOutcome(status, error, failures, self.station.clock.now() - start_time)
-                self._emit({"type": "finished", "status": status, "error": error, "safe_state": safe_state})
+                self._end_run(status, error)
         finally:
+            unfence_thread(self._run_thread)
             self._finished.set()
         return self.outcome
+
+    def _claim_end(self) -> bool:
+        """True for the first caller (run() or the watchdog): it records the end."""
+        with self._end_lock:
+            first, self._ended = not self._ended, True
+            return first
+
+    def _end_run(self, status: str, error: str | None) -> None:
+        """From the run's thread: stop the watchdog, make the station safe, record the end."""
+        if not self._claim_end():  # the watchdog ended the run while this thread was blocked
+            self._finished.wait()
+            if _active_runs.get(id(self.station)) is None:  # no other run has the station since
+                unfence_thread(self._run_thread)  # its own safe state must be allowed to command
+                self.station.make_safe()  # undo whatever the late call commanded
+            return
+        self._watchdog.stop()
+        self._record_end(status, error)
+
+    def _take_over(self, reason: str, status: str) -> None:
+        """From the watchdog's thread: the run's thread is stuck in an instrument call."""
+        if not self._claim_end():
+            return
+        fence_thread(self._run_thread)  # when its call returns, its next command is refused
+        writer = self._current_writer
+        self._record_end(status, reason, blocked_writer=writer)
+        self._finished.set()
+
+    def _record_end(self, status: str, error: str | None, blocked_writer: StepWriter | None = None) -> None:
+        """Safe state first (it needs no file), then the step's and the run's end."""
+        failures = self.station.make_safe()
+        safe_state = "; ".join(failures) if failures else "safe"
+        if blocked_writer is not None:
+            try:
+                blocked_writer.finish(status, error)
+            except Exception:  # the run status below says what happened
+                pass
+            self._emit({"type": "step_finished", "step": self._current_step, "status": status, "error": error})
+        try:
+            self.store.set_run_status(status, safe_state=safe_state, **({"error": error} if error else {}))
+        except Exception as store_error:
+            status = "failed"
+            error = "; ".join(part for part in (
+                error, f"the run file could not record the end ({type(store_error).__name__}: {store_error})"
+            ) if part)
+        self.outcome = RunOutcome(status, error, failures, self.station.clock.now() - self._start_time,
+                                  taken_over=blocked_writer is not None)
+        if _active_runs.get(id(self.station)) is self:
+            del _active_runs[id(self.station)]
+        self._emit({"type": "finished", "status": status, "error": error, "safe_state": safe_state})
 
     def _run_step(self, step: Step) -> tuple[str, str | None]:
         procedure = step.procedure
         writer = self.store.begin_step(
             step.index, procedure.name, procedure.parameters_si(), self.station.snapshot()
         )
+        self._current_writer, self._current_step = writer, step.index
         status, error = "completed", None
         try:
             self._emit(
@@ -290,7 +365,8 @@ class Runner:
                     "expected_points": procedure.expected_points(),
                 }
             )
-            context = StepContext(self.station, self.control, self._interlocks, writer, self._emit, step.index)
+            context = StepContext(self.station, self.control, self._interlocks, writer, self._emit, step.index,
+                                  progress=self._watchdog.touch)
             context.checkpoint()
             procedure.run(context)
         except AbortRequested as stop:
@@ -302,8 +378,11 @@ class Runner:
             error = f"{type(failure).__name__}: {failure}"
             writer.set_attribute("traceback", traceback.format_exc())
         except BaseException as interrupt:  # KeyboardInterrupt, SystemExit: record, then let it go
-            writer.finish("aborted", f"{type(interrupt).__name__}")
+            if not self._ended:
+                writer.finish("aborted", f"{type(interrupt).__name__}")
             raise
+        if self._ended:  # the watchdog ended the run (and this step) while this thread was blocked
+            return status, error
         writer.finish(status, error)
         self._emit({"type": "step_finished", "step": step.index, "status": status, "error": error})
         return status, error
