@@ -9,6 +9,8 @@ Everything a script needs sits here; the command line is a thin layer on top.
 from __future__ import annotations
 
 import re
+import signal
+import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,6 +21,7 @@ from .limits import StationLimits
 from .procedure_file import ProcedureFile, load_procedure_file, parse_procedure_text
 from .runner import EventSink, RunOutcome, Runner
 from .station import DEFAULT_STATION, Station, read_station_limits
+from .stop_signals import STOP_SIGNALS
 from .store import RunStore
 
 
@@ -143,19 +146,41 @@ def run_procedure(
 
 
 def join_or_abort_on_interrupt(runner: Runner, store: RunStore) -> RunOutcome:
-    """Wait for the run; on KeyboardInterrupt abort it and wait for its cleanup."""
+    """Wait for the run; on KeyboardInterrupt abort it and wait for its cleanup.
+
+    SIGTERM and SIGHUP (a `kill`, a closed session) abort it too, when called from the
+    main thread: once the station is safe and the file marked, SystemExit(128 + signal)
+    ends the script as the signal would have, without skipping the safe state.
+    """
+    terminated: list[int] = []
+
+    def on_terminate(signum, frame) -> None:
+        if not terminated:
+            terminated.append(signum)
+            runner.abort(f"{signal.Signals(signum).name} to the calling script")
+
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        previous = {number: signal.signal(number, on_terminate) for number in STOP_SIGNALS if number != signal.SIGINT}
     try:
-        while runner.is_alive():
-            runner.join(0.1)
-    except KeyboardInterrupt:
-        runner.abort("KeyboardInterrupt (Ctrl-C) in the calling script")
         try:
             while runner.is_alive():
                 runner.join(0.1)
         except KeyboardInterrupt:
-            store.set_run_status("aborted", error="forced exit (second Ctrl-C); safe state not confirmed")
+            runner.abort("KeyboardInterrupt (Ctrl-C) in the calling script")
+            try:
+                while runner.is_alive():
+                    runner.join(0.1)
+            except KeyboardInterrupt:
+                store.set_run_status("aborted", error="forced exit (second Ctrl-C); safe state not confirmed")
+                raise
             raise
-        raise
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+    if terminated:
+        store.close()
+        raise SystemExit(128 + terminated[0])
     return runner.outcome
 
 

@@ -61,3 +61,25 @@ def test_a_stop_signal_while_the_station_is_built_leaves_no_running_file(tmp_pat
             assert child.returncode == 3, err
         outcomes.append((round(delay, 2), child.returncode, len(files)))
     assert any(code == 3 for _, code, _ in outcomes), outcomes  # the handler was in place for some
+
+
+def test_sigterm_to_a_script_using_run_procedure_ends_the_run_aborted_and_safe(tmp_path):
+    station = _write(tmp_path / "twin.yaml", twin_station_text(pace=100.0))
+    procedure = _write(tmp_path / "sweep.yaml", SLOW_SWEEP)
+    script = _write(tmp_path / "script.py", (
+        "import sys\n"
+        "from sqm.session import run_procedure\n"
+        f"run_procedure({str(procedure)!r}, {str(station)!r}, out_dir={str(tmp_path / 'out')!r})\n"
+        "print('after the run: the script went on', file=sys.stderr)\n"
+    ))
+    child = subprocess.Popen([sys.executable, str(script)], cwd=REPO, stdin=subprocess.DEVNULL,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _wait_until_sweeping(child, tmp_path)
+    child.send_signal(signal.SIGTERM)
+    _, err = child.communicate(timeout=120)
+    assert child.returncode == 128 + signal.SIGTERM, err  # the script ends as SIGTERM says ...
+    assert "the script went on" not in err and "Traceback" not in err
+    (path,) = (tmp_path / "out").glob("*.h5")
+    with h5py.File(path, "r") as h5:  # ... after the safe state
+        assert h5.attrs["status"] == "aborted" and h5.attrs["safe_state"] == "safe"
+        assert "SIGTERM" in h5.attrs["error"]
