@@ -7,21 +7,25 @@
       voltmeter: {driver: keithley2182, address: "GPIB0::7::INSTR"}
       magnet: {driver: ami430, address: "TCPIP::magnet::7180::SOCKET", ...}
       temperature: {driver: lakeshore336, address: "GPIB0::13::INSTR", ...}
-      scanner: {driver: nidaq, ...}
+      scanner: {driver: nidaq_scanner, ...}
       squid: {driver: nidaq_fll, ...}
 
 Adapters are looked up by the `driver` name in DRIVERS and imported only when used,
-so a station that does not use the NI-DAQ never imports nidaqmx.
+so a station that does not use the NI-DAQ never imports nidaqmx. `validate_config`
+checks the block against DRIVER_SETTINGS without importing any driver or opening
+anything (`sqm check` runs it; so does `build_backend`, before it opens an instrument).
 """
 
 from __future__ import annotations
 
 import importlib
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from sqm.clock import RealClock, SimulatedClock
 from sqm.errors import InstrumentError, UserInputError
-from sqm.limits import StationLimits
+from sqm.limits import PlausibleRange, StationLimits, refuse_unknown_keys, shown
 from sqm.station import Backend
 
 from .base import HardwareContext
@@ -65,30 +69,43 @@ def _visa_library(value: str) -> str:
     return value
 
 
+def validate_config(config: dict, limits: StationLimits) -> None:
+    """Check a station file's `hardware:` block without opening or configuring anything.
+
+    Every role's block is checked against its driver's settings (DRIVER_SETTINGS): known keys,
+    required keys, types, units and physically sane ranges (a 1e30 Hz mains, a 500 V
+    compliance are refused). Errors are one UserInputError naming the dotted key and
+    the value (`hardware.voltmeter.line_frequency: ...`); the station adds the file.
+    What only an instrument can tell (its model, its present state) is checked when it
+    is opened.
+    """
+    if not isinstance(config, dict):
+        raise UserInputError(f"hardware: must be a mapping of roles to drivers, got {shown(config)}")
+    refuse_unknown_keys("hardware", config, ("visa_library", "clock", *ROLE_NAMES))
+    clock_kind = config.get("clock", "real")
+    if not isinstance(clock_kind, str) or clock_kind not in CLOCKS:
+        raise UserInputError(f"hardware.clock: must be one of {', '.join(CLOCKS)}, got {shown(clock_kind)}")
+    _check_visa_library(config.get("visa_library", ""))
+    for role_name in ROLE_NAMES:
+        _check_role_block(role_name, config.get(role_name))
+
+
 def build_backend(config: dict, limits: StationLimits, tolerant: bool = False) -> Backend:
     """Open every instrument of the `hardware:` block and wrap it in its role.
 
+    The block is checked first (validate_config), so nothing is opened for a bad one.
     `clock: simulated` is for pyvisa-sim stations only: the simulated instruments have
     no dynamics and no time, so the station's waits pass at once.
     `tolerant`: an instrument that does not answer is listed in Backend.failures
     instead of refusing the whole station (for `sqm instruments`).
     """
-    if not isinstance(config, dict):
-        raise UserInputError("'hardware' must be a mapping")
-    config = dict(config)
-    clock_kind = config.pop("clock", "real")
-    if clock_kind not in CLOCKS:
-        raise UserInputError(f"hardware.clock must be one of {', '.join(CLOCKS)}, got {clock_kind!r}")
-    context = HardwareContext(_visa_library(str(config.pop("visa_library", ""))), CLOCKS[clock_kind]())
-    unknown = set(config) - set(ROLE_NAMES)
-    if unknown:
-        raise UserInputError(f"hardware: unknown role(s) {', '.join(sorted(unknown))}")
+    validate_config(config, limits)
+    clock = CLOCKS[config.get("clock", "real")]()
+    context = HardwareContext(_visa_library(config.get("visa_library", "")), clock)
     roles, failures = {}, {}
     try:
         for role_name in ROLE_NAMES:
-            block = config.get(role_name)
-            if not isinstance(block, dict) or "driver" not in block:
-                raise UserInputError(f"hardware.{role_name}: give a mapping with a 'driver'")
+            block = config[role_name]
             adapter_class = _adapter_class(block["driver"])
             try:
                 roles[role_name] = adapter_class.from_config(dict(block), context)
@@ -106,3 +123,280 @@ def build_backend(config: dict, limits: StationLimits, tolerant: bool = False) -
         context.close()
         raise
     return Backend(kind="hardware", roles=roles, clock=context.clock, close=context.close, failures=failures)
+
+
+# --- the settings of each driver, checked without importing it ---------------------------
+#
+# A check is called as check(value, key) with the dotted key of the value, and raises
+# one UserInputError naming that key. The drivers check the same settings again when
+# they are built (and what depends on the instrument when they connect).
+
+Check = Callable[[object, str], None]
+
+
+@dataclass(frozen=True)
+class Setting:
+    check: Check
+    required: bool = False
+
+
+def _keyed(test: Callable[[object], object]) -> Check:
+    """A check from a test of the value alone (raising UserInputError without the key)."""
+    def check(value: object, key: str) -> None:
+        try:
+            test(value)
+        except UserInputError as error:
+            raise UserInputError(f"{key}: {error}") from None
+    return check
+
+
+def quantity(plausible: PlausibleRange, required: bool = False) -> Setting:
+    return Setting(_keyed(plausible.read), required)
+
+
+def choice(*allowed: object, required: bool = False) -> Setting:
+    def test(value: object) -> None:
+        if isinstance(value, bool) or value not in allowed:
+            raise UserInputError(f"must be one of {', '.join(map(str, allowed))}, got {shown(value)}")
+    return Setting(_keyed(test), required)
+
+
+def _flag(value: object) -> None:
+    if not isinstance(value, bool):
+        raise UserInputError(f"must be true or false, got {shown(value)}")
+
+
+def _text(value: object) -> None:
+    if not (isinstance(value, str) and value.strip()):
+        raise UserInputError(f"must be text such as 'GPIB0::7::INSTR', got {shown(value)}")
+
+
+def _device_name(value: object) -> None:
+    if not (isinstance(value, str) and value.strip()) or "/" in value:
+        raise UserInputError(f"must be an NI-DAQmx device name such as 'Dev1', got {shown(value)}")
+
+
+def _password(value: object) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, (str, int))):
+        raise UserInputError(f"must be text, got {shown(value)}")
+
+
+def _text_or_nothing(value: object) -> None:
+    if value is not None:
+        _text(value)
+
+
+REQUIRED_FLAG, REQUIRED_TEXT = Setting(_keyed(_flag), True), Setting(_keyed(_text), True)
+
+
+def span(plausible: PlausibleRange, required: bool = False) -> Setting:
+    """[low, high], each inside `plausible`, low < high."""
+    def test(value: object) -> None:
+        if not (isinstance(value, list) and len(value) == 2):
+            raise UserInputError(f"must be [min, max] in {plausible.unit}, got {shown(value)}")
+        low, high = (plausible.read(end) for end in value)
+        if not low < high:
+            raise UserInputError(f"{shown(value)} must have its minimum below its maximum")
+    return Setting(_keyed(test), required)
+
+
+def either(word: str, setting: Setting) -> Setting:
+    """`word` (e.g. 'auto'), or what `setting` accepts."""
+    def check(value: object, key: str) -> None:
+        if value != word:
+            setting.check(value, key)
+    return Setting(check, setting.required)
+
+
+def mapping(settings: dict[str, Setting], required: bool = False) -> Setting:
+    """A nested block (the axes of a scanner), checked key by key."""
+    return Setting(lambda value, key: check_block(value, settings, key), required)
+
+
+def check_block(block: object, settings: dict[str, Setting], where: str) -> None:
+    """Refuse unknown keys, missing required ones and bad values of `block` (at `where`)."""
+    if not isinstance(block, dict):
+        raise UserInputError(f"{where}: must be a mapping, got {shown(block)}")
+    refuse_unknown_keys(where, block, settings)
+    for key, setting in settings.items():
+        if key in block:
+            setting.check(block[key], f"{where}.{key}")
+        elif setting.required:
+            raise UserInputError(f"{where}.{key}: missing (the driver needs it)")
+
+
+def _positive(what: str, unit: str, high: float, example: str, required: bool = False) -> Setting:
+    return quantity(PlausibleRange(what, unit, 0.0, high, example, above_low=True), required)
+
+
+def _calibration(what: str, unit: str, high: float, example: str) -> Setting:
+    """A signed, non-zero calibration (m/V, Phi0/V), required."""
+    return quantity(PlausibleRange(what, unit, 0.0, high, example, above_low=True, magnitude=True), required=True)
+
+
+TIMEOUT = _positive("timeout", "time", 600.0, "5 s")
+PICKUP_RADIUS = _positive("pickup radius", "length", 100e-6, "0.5 um", required=True)
+PIEZO_SPEED = _positive("piezo speed", "m/s", 1e-3, "20 um/s", required=True)
+METERS_PER_VOLT = _calibration("calibration", "m/V", 1e-3, "5 um/V")
+PHI0_PER_VOLT = _calibration("calibration", "Phi0/V", 1e3, "0.25 Phi0/V")
+SAMPLE_RATE = PlausibleRange("sample rate", "frequency", 0.0, 10e6, "10 kHz", above_low=True)
+INPUT_RANGE = PlausibleRange("input range", "voltage", 0.0, 10.0, "10 V", above_low=True)
+UNLOCK_THRESHOLD = PlausibleRange("unlock threshold", "voltage", 0.0, 10.0, "9.5 V", above_low=True)
+
+
+def _piezo_axes(volts: PlausibleRange, output: dict[str, Setting], center_required: bool,
+                surface_required: bool) -> Setting:
+    """x, y and z of a scanner: where each is driven (`output`), its calibration, its
+    voltage limits, and its voltage at position 0 (center_volts for x and y, surface_volts for z)."""
+    common = {**output, "meters_per_volt": METERS_PER_VOLT,
+              "warm_volts": span(volts, required=True), "cold_volts": span(volts, required=True)}
+    lateral = mapping({**common, "center_volts": quantity(volts, center_required)}, required=True)
+    height = mapping({**common, "surface_volts": quantity(volts, surface_required)}, required=True)
+    return mapping({"x": lateral, "y": lateral, "z": height}, required=True)
+
+
+ANC300_SLOT = choice(*range(1, 8), required=True)  # the seven module slots
+ANC300_VOLTS = PlausibleRange("offset voltage", "voltage", 0.0, 150.0, "70 V")
+NIDAQ_VOLTS = PlausibleRange("output voltage", "voltage", -10.0, 10.0, "0 V")
+
+@dataclass(frozen=True)
+class DriverSettings:
+    """What a driver's block may hold (the `driver` key itself is always allowed)."""
+
+    role: str  # the role it fills
+    settings: dict[str, Setting]
+    # checks across settings, called as check(block, where) once every setting is valid
+    across: tuple[Callable[[dict, str], None], ...] = ()
+
+
+def _distinct_anc300_slots(block: dict, where: str) -> None:
+    # stepping a fine axis would drop its offset: the piezo would jump
+    slots = [block["axes"][axis]["axis"] for axis in ("x", "y", "z")] + list(block.get("coarse_axes", {}).values())
+    if len(set(slots)) != len(slots):
+        raise UserInputError(f"{where}: each fine and coarse axis needs its own ANC300 slot, got {slots}")
+
+
+def _distinct_daq_channels(block: dict, where: str) -> None:
+    device = block["device"].strip()
+    channels = []
+    for axis in ("x", "y", "z"):
+        owner, _, local = block["axes"][axis]["channel"].strip().lstrip("/").rpartition("/")
+        if owner and owner != device:  # the start trigger and the readback channels are per device
+            raise UserInputError(f"{where}.axes.{axis}.channel: not on device {device!r}")
+        channels.append(local)
+    if len(set(channels)) != len(channels):
+        raise UserInputError(f"{where}.axes: each axis needs its own AO channel, got {', '.join(channels)}")
+
+
+def _unlock_within_input_range(block: dict, where: str) -> None:
+    input_range = INPUT_RANGE.read(block.get("input_range", 10.0))
+    if UNLOCK_THRESHOLD.read(block.get("unlock_threshold", 9.5)) > input_range:
+        raise UserInputError(
+            f"{where}.unlock_threshold: {shown(block.get('unlock_threshold', 9.5))} is above the input range "
+            f"{input_range:g} V: a threshold the input cannot reach never sees an unlock"
+        )
+
+
+DRIVER_SETTINGS: dict[str, DriverSettings] = {
+    "keithley6221": DriverSettings("current_source", {
+        "address": REQUIRED_TEXT,
+        "compliance": quantity(PlausibleRange("compliance", "voltage", 0.1, 105.0, "2 V", why="the 6221's range")),
+        "timeout": TIMEOUT,
+    }),
+    "keithley2182": DriverSettings("voltmeter", {
+        "address": REQUIRED_TEXT,
+        # integration times are counted in line cycles; the 2182A knows only 50 and 60 Hz mains
+        "line_frequency": quantity(PlausibleRange("line frequency", "frequency", 45.0, 65.0, "50 Hz",
+                                                  why="mains is 50 or 60 Hz")),
+        "voltage_range": either("auto", _positive("voltage range", "voltage", 120.0, "10 mV")),
+        "timeout": TIMEOUT,
+    }),
+    "ami430": DriverSettings("magnet", {
+        "address": REQUIRED_TEXT,
+        "coil_constant": _positive("coil constant", "T/A", 10.0, "0.118 T/A", required=True),
+        "current_limit": _positive("current limit", "current", 1000.0, "50 A", required=True),
+        "max_ramp_rate": quantity(PlausibleRange("ramp rate", "current_rate", 0.0, 100.0, "0.036 A/s", above_low=True,
+                                                 alternative_unit="field_rate"), required=True),
+        "switch_heater_wait": quantity(PlausibleRange("switch heater wait", "time", 0.0, 600.0, "10 s")),
+        "switch_current_tolerance": _positive("current tolerance", "current", 1.0, "5 mA"),
+        "welcome_lines": choice(*range(11)),
+        "timeout": TIMEOUT,
+    }),
+    "lakeshore336": DriverSettings("temperature", {
+        "address": REQUIRED_TEXT,
+        "input": choice("A", "B", "C", "D"),
+        "loop": choice(1, 2),
+        "heater_range": choice(0, 1, 2, 3),
+        "ceiling": _positive("temperature ceiling", "temperature", 400.0, "12 K"),
+    }),
+    "sr830_squid": DriverSettings("squid", {
+        "address": REQUIRED_TEXT,
+        "flux_input": choice(1, 2, 3, 4),
+        "phi0_per_volt": PHI0_PER_VOLT,
+        "phi0_per_volt_lockin": PHI0_PER_VOLT,
+        "field_coil_current": _positive("field coil current", "current", 1.0, "2 mA", required=True),
+        "pickup_radius": PICKUP_RADIUS,
+        "unlock_threshold": _positive("unlock threshold", "voltage", 10.5, "9.5 V", required=True),
+        "time_constant": quantity(PlausibleRange("time constant", "time", 10e-6, 30e3, "100 ms")),
+        "sensitivity": quantity(PlausibleRange("sensitivity", "voltage", 2e-9, 1.0, "1 mV")),
+        "frequency": quantity(PlausibleRange("frequency", "frequency", 1e-3, 102e3, "1 kHz")),
+        "amplitude": quantity(PlausibleRange("amplitude", "voltage", 0.004, 5.0, "1 V")),
+        "phase": quantity(PlausibleRange("phase", "degree", -360.0, 729.99, "0 degree")),
+    }),
+    "anc300_scanner": DriverSettings("scanner", {
+        "address": REQUIRED_TEXT,
+        "password": Setting(_keyed(_password)),
+        "cold": REQUIRED_FLAG,
+        "piezo_speed": PIEZO_SPEED,
+        # the surface may be unknown (found by an approach); the centers may not
+        "axes": _piezo_axes(ANC300_VOLTS, {"axis": ANC300_SLOT}, center_required=True, surface_required=False),
+        "coarse_axes": mapping({axis: choice(*range(1, 8)) for axis in ("x", "y", "z")}),
+        "query_delay": quantity(PlausibleRange("query delay", "time", 0.0, 10.0, "50 ms")),
+    }, across=(_distinct_anc300_slots,)),
+    "nidaq_scanner": DriverSettings("scanner", {
+        "device": Setting(_keyed(_device_name), True),
+        "cold": REQUIRED_FLAG,
+        "piezo_speed": PIEZO_SPEED,
+        "max_step_volts": _positive("voltage step", "voltage", 10.0, "20 mV"),
+        "sample_rate_limits": span(SAMPLE_RATE),
+        # the centers default to 0 V; the surface comes from a touchdown, never from a default
+        "axes": _piezo_axes(NIDAQ_VOLTS, {"channel": REQUIRED_TEXT}, center_required=False, surface_required=True),
+    }, across=(_distinct_daq_channels,)),
+    "nidaq_fll": DriverSettings("squid", {
+        "device": Setting(_keyed(_device_name), True),
+        "channel": REQUIRED_TEXT,
+        "phi0_per_volt": PHI0_PER_VOLT,
+        "pickup_radius": PICKUP_RADIUS,
+        "input_range": quantity(INPUT_RANGE),
+        "unlock_threshold": quantity(UNLOCK_THRESHOLD),
+        "sample_rate": quantity(SAMPLE_RATE),
+        "lock_line": Setting(_keyed(_text_or_nothing)),
+    }, across=(_unlock_within_input_range,)),
+}
+
+
+def _check_role_block(role_name: str, block: object) -> None:
+    where = f"hardware.{role_name}"
+    if not isinstance(block, dict) or "driver" not in block:
+        raise UserInputError(f"{where}: give a mapping with a 'driver' (known: {', '.join(sorted(DRIVERS))})")
+    driver = block["driver"]
+    if not isinstance(driver, str) or driver not in DRIVER_SETTINGS:
+        raise UserInputError(f"{where}: unknown driver {shown(driver)} (known: {', '.join(sorted(DRIVERS))})")
+    known = DRIVER_SETTINGS[driver]
+    if known.role != role_name:
+        raise UserInputError(f"{where}: the driver {driver!r} fills the {known.role} role, not {role_name}")
+    settings = {key: value for key, value in block.items() if key != "driver"}
+    check_block(settings, known.settings, where)
+    for check_across in known.across:
+        check_across(settings, where)
+
+
+def _check_visa_library(value: object) -> None:
+    """Text; a pyvisa-sim file ('lab.yaml@sim') must exist (it is read, not opened, here)."""
+    if not isinstance(value, str):
+        raise UserInputError(
+            f"hardware.visa_library: must be text such as '@py' or 'lab.yaml@sim', got {shown(value)}"
+        )
+    simulator_file = Path(_visa_library(value)[: -len("@sim")])
+    if value.endswith("@sim") and value != "@sim" and not simulator_file.is_file():
+        raise UserInputError(f"hardware.visa_library: {shown(value)}: no pyvisa-sim file {simulator_file}")

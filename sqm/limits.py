@@ -2,14 +2,19 @@
 
 Rule: reject, never clamp. A setpoint outside its range raises LimitError before
 any command is sent.
+
+Also the plausibility check of station-file settings (PlausibleRange, read_setting),
+shared by the limits, the interlocks and the backends' blocks: one-line errors naming
+the dotted key and the value.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from .errors import LimitError, UserInputError
-from .units import SI_UNITS, format_si, to_si
+from .units import SI_UNITS, format_si, to_si, to_unit
 
 
 @dataclass(frozen=True)
@@ -55,6 +60,70 @@ class Rate:
         return rate
 
 
+def read_quantity(value: object, unit: str) -> float:
+    """`value` as a float in `unit`: a dimension of units.SI_UNITS ('time', read in SI)
+    or a unit such as 'm/V' (a bare number is then already in it)."""
+    return to_si(value, unit) if unit in SI_UNITS else to_unit(value, unit)
+
+
+@dataclass(frozen=True)
+class PlausibleRange:
+    """What a station-file setting may sensibly be: a quantity in `unit` between `low`
+    and `high` (in that unit). Anything else is refused with one line naming the value,
+    so an absurd number (a 1e30 Hz mains, an interlock read once a day) never reaches a run."""
+
+    what: str  # the quantity, for messages ("line frequency")
+    unit: str  # a dimension of units.SI_UNITS, or a unit such as 'm/V'
+    low: float
+    high: float
+    example: str  # how one is written, e.g. '50 Hz'
+    above_low: bool = False  # `low` itself is refused: (low, high] (a time constant of 0 s)
+    magnitude: bool = False  # the bounds hold for |value| (a calibration of either sign)
+    why: str = ""  # why the bounds, added to the message
+    alternative_unit: str = ""  # also read in this unit, as the same number (a density's implied /Hz^0.5)
+
+    def read(self, value: object) -> float:
+        """`value` converted with read_quantity and checked; UserInputError (no key) otherwise."""
+        number = self._convert(value)
+        size = abs(number) if self.magnitude else number
+        above_low = self.low < size if self.above_low else self.low <= size
+        if not (above_low and size <= self.high):
+            why = f": {self.why}" if self.why else ""
+            raise UserInputError(f"{shown(value)} is outside the plausible {self.what} {self.bounds()}{why}")
+        return number
+
+    def bounds(self) -> str:
+        """The range as written in messages: '(0, 60] s', '|x| in (0, 1000] Phi0/V'."""
+        unit = SI_UNITS.get(self.unit, self.unit)
+        span = f"{'(' if self.above_low else '['}{self.low:g}, {self.high:g}] {unit}".strip()
+        return f"|x| in {span}" if self.magnitude else span
+
+    def _convert(self, value: object) -> float:
+        if isinstance(value, float) and not math.isfinite(value):  # .nan, .inf in YAML
+            raise UserInputError(f"{value!r} is not a finite {self.what}")
+        for unit in filter(None, (self.unit, self.alternative_unit)):
+            try:
+                return read_quantity(value, unit)
+            except UserInputError:
+                continue
+        article = "an" if self.what[:1] in "aeiou" else "a"
+        raise UserInputError(f"cannot read {shown(value)} as {article} {self.what} (write e.g. '{self.example}')")
+
+
+def shown(value: object) -> str:
+    """`value` as a message shows it: its repr, cut short (a 400-digit number, a long list)."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def read_setting(block: dict, where: str, key: str, plausible: PlausibleRange) -> float:
+    """`block[key]` read with `plausible`; an error names the dotted key (`where.key: ...`)."""
+    try:
+        return plausible.read(block[key])
+    except UserInputError as error:
+        raise UserInputError(f"{where}.{key}: {error}") from None
+
+
 @dataclass(frozen=True)
 class StationLimits:
     """Everything a procedure may not exceed on this station. SI units."""
@@ -73,78 +142,127 @@ class StationLimits:
 
     @classmethod
     def from_mapping(cls, data: dict) -> "StationLimits":
-        """Build from the `limits:` block of a station file (values may carry units)."""
+        """Build from the `limits:` block of a station file (values may carry units).
+
+        Errors are one line naming the dotted key (`limits.field.max_abs: ...`); the
+        caller adds the file. Unknown keys are refused (a misspelt `tolerance` would
+        leave the default in force without a word), and so is a limit beyond physical
+        sense (_PLAUSIBLE: 1e30 A, a scan range in metres, a height below the surface).
+        """
         if not isinstance(data, dict):
-            raise UserInputError("station file: 'limits' must be a mapping")
-
-        def section(name: str) -> dict:
-            block = data.get(name)
-            if not isinstance(block, dict):
-                raise UserInputError(f"station file: limits.{name} is missing or not a mapping")
-            return block
-
-        def symmetric_or_span(name: str, quantity: str, dimension: str) -> Range:
-            block = section(name)
-            try:
-                if "max_abs" in block:
-                    top = to_si(block["max_abs"], dimension)
-                    return Range(quantity, dimension, -top, top)
-                return Range(quantity, dimension, to_si(block["min"], dimension), to_si(block["max"], dimension))
-            except KeyError as missing:
-                raise UserInputError(f"station file: limits.{name} needs {missing} (or max_abs)") from None
-            except UserInputError as error:
-                raise UserInputError(f"station file: limits.{name}: {error}") from None
-
-        def rate(name: str, quantity: str, dimension: str) -> Rate:
-            block = section(name)
-            try:
-                maximum = to_si(block["max_ramp_rate"], dimension)
-                default = to_si(block.get("ramp_rate", block["max_ramp_rate"]), dimension)
-            except KeyError as missing:
-                raise UserInputError(f"station file: limits.{name} needs {missing}") from None
-            result = Rate(quantity, dimension, default, maximum)
-            try:
-                result.check(default)
-            except LimitError as error:
-                raise UserInputError(f"station file: limits.{name}: default {error}") from None
-            return result
-
-        def holding_zero(name: str, quantity: str, dimension: str) -> Range:
-            # the safe state ramps to zero: a span without it could never be made safe
-            span = symmetric_or_span(name, quantity, dimension)
-            if not span.minimum <= 0.0 <= span.maximum:
-                raise UserInputError(f"station file: limits.{name} must include 0 (the safe state ramps to it)")
-            return span
-
-        def field_tolerance() -> float:
-            value = section("field").get("tolerance", "1 mG")
-            try:
-                tolerance = to_si(value, "field")
-            except UserInputError as error:
-                raise UserInputError(f"station file: limits.field.tolerance: {error}") from None
-            if not tolerance > 0:
-                raise UserInputError("station file: limits.field.tolerance must be positive")
-            return tolerance
-
-        scanner = section("scanner")
+            raise UserInputError(f"limits: must be a mapping with {', '.join(_LIMIT_KEYS)}, got {data!r}")
+        refuse_unknown_keys("limits", data, _LIMIT_KEYS)
+        for name, known in _LIMIT_KEYS.items():
+            refuse_unknown_keys(f"limits.{name}", _section(data, name), known)
+        temperature = _span(data, "temperature", "temperature setpoint", _PLAUSIBLE["temperature"])
+        if temperature.minimum < 0:  # max_abs: a span symmetric about 0 K
+            raise UserInputError("limits.temperature: a setpoint span cannot reach below 0 K (give min and max)")
         return cls(
-            bias_current=holding_zero("bias_current", "bias current", "current"),
-            bias_ramp=rate("bias_current", "bias ramp rate", "current_rate"),
-            field=holding_zero("field", "field", "field"),
-            field_ramp=rate("field", "field ramp rate", "field_rate"),
-            temperature=symmetric_or_span("temperature", "temperature setpoint", "temperature"),
-            scanner_x=_axis(scanner, "x", "scanner x"),
-            scanner_y=_axis(scanner, "y", "scanner y"),
-            scanner_z=_axis(scanner, "z", "scanner height z"),
-            field_tolerance=field_tolerance(),
+            bias_current=_holding_zero(data, "bias_current", "bias current", _PLAUSIBLE["bias_current"]),
+            bias_ramp=_rate(data, "bias_current", "bias ramp rate", _PLAUSIBLE["bias_ramp"]),
+            field=_holding_zero(data, "field", "field", _PLAUSIBLE["field"]),
+            field_ramp=_rate(data, "field", "field ramp rate", _PLAUSIBLE["field_ramp"]),
+            temperature=temperature,
+            scanner_x=_axis(data, "x", "scanner x", _PLAUSIBLE["lateral"]),
+            scanner_y=_axis(data, "y", "scanner y", _PLAUSIBLE["lateral"]),
+            scanner_z=_axis(data, "z", "scanner height z", _PLAUSIBLE["height"]),
+            field_tolerance=_field_tolerance(data),
         )
 
 
-def _axis(block: dict, axis: str, quantity: str) -> Range:
-    span = block.get(axis)
-    if not (isinstance(span, list) and len(span) == 2):
-        raise UserInputError(f"station file: limits.scanner.{axis} must be [min, max]")
+# What each section of `limits:` may hold.
+_SPAN_KEYS = ("max_abs", "min", "max")
+_LIMIT_KEYS: dict[str, tuple[str, ...]] = {
+    "bias_current": (*_SPAN_KEYS, "ramp_rate", "max_ramp_rate"),
+    "field": (*_SPAN_KEYS, "ramp_rate", "max_ramp_rate", "tolerance"),
+    "temperature": _SPAN_KEYS,
+    "scanner": ("x", "y", "z"),
+}
+
+# Physically sane bounds of what a station may allow, in SI units: a limit beyond them
+# is a typo (1e30 A, a scan range in metres), refused before it could let anything through.
+_PLAUSIBLE: dict[str, PlausibleRange] = {
+    "bias_current": PlausibleRange("bias current", "current", 0.0, 1.0, "350 uA", magnitude=True),
+    "bias_ramp": PlausibleRange("bias ramp rate", "current_rate", 0.0, 10.0, "20 uA/s", above_low=True),
+    "field": PlausibleRange("field", "field", 0.0, 20.0, "20 G", magnitude=True),
+    "field_ramp": PlausibleRange("field ramp rate", "field_rate", 0.0, 1.0, "2 G/s", above_low=True),
+    "field_tolerance": PlausibleRange("field tolerance", "field", 0.0, 0.1, "1 mG", magnitude=True),
+    "temperature": PlausibleRange("temperature", "temperature", 0.0, 400.0, "10 K"),
+    "lateral": PlausibleRange("scanner position", "length", 0.0, 0.01, "50 um", magnitude=True),
+    "height": PlausibleRange("height above the sample", "length", 0.0, 0.01, "10 um"),
+}
+
+
+def refuse_unknown_keys(where: str, block: dict, known) -> None:
+    """UserInputError naming the keys of `block` (at dotted key `where`) not in `known`."""
+    unknown = sorted(str(key) for key in set(block) - set(known))
+    if unknown:
+        raise UserInputError(f"{where}: unknown setting(s) {', '.join(unknown)} (known: {', '.join(known)})")
+
+
+def _section(data: dict, name: str) -> dict:
+    block = data.get(name)
+    if not isinstance(block, dict):
+        raise UserInputError(f"limits.{name} is missing or not a mapping")
+    return block
+
+
+def _span(data: dict, name: str, quantity: str, plausible: PlausibleRange) -> Range:
+    """`max_abs` (a span symmetric about 0) or `min` and `max`."""
+    block, where = _section(data, name), f"limits.{name}"
+    if "max_abs" in block and ("min" in block or "max" in block):
+        raise UserInputError(f"{where}: give max_abs, or min and max, not both")
     try:
-        return Range(quantity, "length", to_si(span[0], "length"), to_si(span[1], "length"))
+        if "max_abs" in block:
+            top = read_setting(block, where, "max_abs", plausible)
+            return _range(where, quantity, plausible.unit, -top, top)
+        low, high = (read_setting(block, where, key, plausible) for key in ("min", "max"))
+        return _range(where, quantity, plausible.unit, low, high)
+    except KeyError as missing:
+        raise UserInputError(f"{where} needs {missing} (or max_abs)") from None
+
+
+def _range(where: str, quantity: str, dimension: str, low: float, high: float) -> Range:
+    try:
+        return Range(quantity, dimension, low, high)
     except UserInputError as error:
-        raise UserInputError(f"station file: limits.scanner.{axis}: {error}") from None
+        raise UserInputError(f"{where}: {error}") from None
+
+
+def _holding_zero(data: dict, name: str, quantity: str, plausible: PlausibleRange) -> Range:
+    # the safe state ramps to zero: a span without it could never be made safe
+    span = _span(data, name, quantity, plausible)
+    if not span.minimum <= 0.0 <= span.maximum:
+        raise UserInputError(f"limits.{name} must include 0 (the safe state ramps to it)")
+    return span
+
+
+def _rate(data: dict, name: str, quantity: str, plausible: PlausibleRange) -> Rate:
+    block, where = _section(data, name), f"limits.{name}"
+    if "max_ramp_rate" not in block:
+        raise UserInputError(f"{where} needs 'max_ramp_rate'")
+    maximum = read_setting(block, where, "max_ramp_rate", plausible)
+    default = read_setting(block, where, "ramp_rate", plausible) if "ramp_rate" in block else maximum
+    result = Rate(quantity, plausible.unit, default, maximum)
+    try:
+        result.check(default)
+    except LimitError as error:
+        raise UserInputError(f"{where}: default {error}") from None
+    return result
+
+
+def _field_tolerance(data: dict) -> float:
+    block = {"tolerance": "1 mG", **_section(data, "field")}
+    tolerance = read_setting(block, "limits.field", "tolerance", _PLAUSIBLE["field_tolerance"])
+    if not tolerance > 0:
+        raise UserInputError(f"limits.field.tolerance must be positive, got {block['tolerance']!r}")
+    return tolerance
+
+
+def _axis(data: dict, axis: str, quantity: str, plausible: PlausibleRange) -> Range:
+    where = f"limits.scanner.{axis}"
+    span = _section(data, "scanner").get(axis)
+    if not (isinstance(span, list) and len(span) == 2):
+        raise UserInputError(f"{where} must be [min, max], got {span!r}")
+    low, high = (read_setting({axis: value}, "limits.scanner", axis, plausible) for value in span)
+    return _range(where, quantity, plausible.unit, low, high)

@@ -8,6 +8,7 @@ the limits and knows how to make everything safe.
 
 from __future__ import annotations
 
+import importlib
 import importlib.metadata
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,11 +18,15 @@ import yaml
 
 from .clock import Clock
 from .errors import InstrumentError, UserInputError
+from .interlocks import InterlockSet
 from .limits import StationLimits
 from .safe_state import make_station_safe
 from .roles import ROLE_TYPES, CurrentSource, Magnet, Role, Scanner, SquidReadout, TemperatureController, Voltmeter
 
 BACKEND_GROUP = "sqm.backends"
+# What a backend's module may define next to its builder: `validate_config(block, limits)`,
+# raising UserInputError for a bad block without opening or configuring anything.
+BACKEND_VALIDATOR = "validate_config"
 DEFAULT_STATION = Path(__file__).resolve().parent.parent / "configs" / "stations" / "sim.yaml"
 _STATION_KEYS = {"name", "backend", "limits", "interlocks", "description"}
 
@@ -55,7 +60,9 @@ class Station:
     text: str  # the station file as written, stored in every run file
     backend: Backend
     limits: StationLimits
-    interlock_config: dict = field(default_factory=dict)
+    interlock_config: dict = field(default_factory=dict)  # the file's `interlocks:` block, as written
+    # ... and as validated (see InterlockSet.from_config, and without_pauses() for unattended runs)
+    interlocks: InterlockSet = field(default_factory=lambda: InterlockSet.from_config({}))
 
     @classmethod
     def from_file(cls, path: str | Path = DEFAULT_STATION, tolerant: bool = False) -> "Station":
@@ -66,23 +73,25 @@ class Station:
 
     @classmethod
     def from_text(cls, text: str, source: str = "<station>", tolerant: bool = False) -> "Station":
+        """Validate the whole file first (as `sqm check` does: _StationHeader.parse), then
+        build the backend; nothing is opened for a file that would be refused."""
         header = _StationHeader.parse(text, source)
-        data, backend_name, limits = header.data, header.backend_name, header.limits
         builder = header.entry_point.load()
         try:
-            backend = builder(data.get(backend_name) or {}, limits, tolerant=tolerant)
+            backend = builder(header.backend_block, header.limits, tolerant=tolerant)
         except UserInputError as error:
             raise UserInputError(f"{source}: {error}") from None
         if not backend.failures:
             _check_roles(backend.roles, source)
         for role in backend.roles.values():
-            role.attach_limits(limits)
+            role.attach_limits(header.limits)
         return cls(
             name=header.name,
             text=text,
             backend=backend,
-            limits=limits,
-            interlock_config=dict(data.get("interlocks") or {}),
+            limits=header.limits,
+            interlock_config=dict(header.data.get("interlocks") or {}),
+            interlocks=header.interlocks,
         )
 
     # Typed access for procedures.
@@ -136,24 +145,38 @@ class Station:
 
 
 def read_station_limits(path: str | Path) -> tuple[str, StationLimits]:
-    """The name and limits of a station file, checked as Station.from_file checks them,
-    without building the backend: no instrument is opened or configured."""
+    """The name and limits of a station file, checked as Station.from_file checks them
+    (limits, interlocks and the backend's block), without building the backend: no
+    instrument is opened or configured."""
     header = _StationHeader.parse(read_text_file(path, "station file"), str(path))
     return header.name, header.limits
 
 
 @dataclass
 class _StationHeader:
-    """What a station file says before its backend is built: name, backend, limits."""
+    """A station file validated whole before its backend is built: name, backend, limits,
+    interlocks, and the backend's own block checked by the backend without building it.
+
+    The one validation of a station file: `sqm check` (read_station_limits) and
+    `sqm run` (Station.from_text) both go through `parse`.
+    """
 
     data: dict
     name: str
     backend_name: str
     entry_point: importlib.metadata.EntryPoint
     limits: StationLimits
+    interlocks: InterlockSet
+
+    @property
+    def backend_block(self) -> object:
+        """The backend's block (`sim:`, `hardware:`); an absent or empty one is {}."""
+        block = self.data.get(self.backend_name)
+        return {} if block is None else block
 
     @classmethod
     def parse(cls, text: str, source: str) -> "_StationHeader":
+        """Every check of the file; each failure is one UserInputError starting with `source`."""
         data = parse_yaml(text, source)
         if not isinstance(data, dict):
             raise UserInputError(f"{source}: a station file is a mapping with 'backend' and 'limits'")
@@ -166,10 +189,34 @@ class _StationHeader:
             raise UserInputError(f"{source}: unknown key(s) {', '.join(sorted(str(key) for key in unknown))}")
         try:
             limits = StationLimits.from_mapping(data.get("limits"))
+            interlocks = InterlockSet.from_config(data.get("interlocks"), limits)
         except UserInputError as error:
             raise UserInputError(f"{source}: {error}") from None
         name = str(data.get("name", Path(source).stem))
-        return cls(data, name, backend_name, entry_point, limits)
+        header = cls(data, name, backend_name, entry_point, limits, interlocks)
+        _validate_backend_block(entry_point, header.backend_block, limits, source)
+        return header
+
+
+def _validate_backend_block(entry_point: importlib.metadata.EntryPoint, block: object,
+                            limits: StationLimits, source: str) -> None:
+    """The backend's check of its block: `validate_config(block, limits)` next to its builder.
+
+    Only the builder's module is imported, and the function opens and configures
+    nothing, so a hardware station is checked offline. A backend without one has its
+    block checked when it is built.
+    """
+    try:
+        module = importlib.import_module(entry_point.module)
+    except ImportError as error:
+        raise UserInputError(f"{source}: the backend {entry_point.name!r} cannot be loaded ({error})") from None
+    validate = getattr(module, BACKEND_VALIDATOR, None)
+    if validate is None:
+        return
+    try:
+        validate(block, limits)
+    except UserInputError as error:
+        raise UserInputError(f"{source}: {error}") from None
 
 
 def _find_backend(name: str, source: str) -> importlib.metadata.EntryPoint:
