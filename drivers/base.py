@@ -14,6 +14,7 @@ the instrument's own range before sending and refuse.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -101,3 +102,56 @@ def guarded(what: str, call: Callable[[], Any]) -> Any:
         raise
     except Exception as error:
         raise InstrumentError(f"{what}: {type(error).__name__}: {error}") from None
+
+
+# --------------------------------------------------------------------------- replies
+
+
+@dataclass(frozen=True)
+class Expected:
+    """What an instrument's reply must be (see `parsed_reply`): `text` says it in the
+    error ("a number", "0 or 1"); `convert` turns a good reply into its value and raises
+    ValueError or TypeError on any other."""
+
+    text: str
+    convert: Callable[[Any], Any]
+
+
+def _finite_float(reply: Any) -> float:
+    if isinstance(reply, bool):  # pymeasure's mapped values: True is not the number 1 here
+        raise TypeError("a bool")
+    value = float(reply)  # pymeasure hands a reply its cast failed on back as text; a list raises TypeError
+    if not math.isfinite(value):
+        raise ValueError("not finite")
+    return value
+
+
+def _flag(reply: Any) -> bool:
+    value = _finite_float(reply)
+    if value not in (0.0, 1.0):
+        raise ValueError("not 0 or 1")
+    return value == 1.0
+
+
+def _error_entry(reply: Any) -> tuple[int, str]:
+    """A SCPI error-queue entry `code,"text"` as (code, text as sent, quotes kept)."""
+    code_text, _, message = str(reply).strip().partition(",")
+    code = _finite_float(code_text)
+    if code != int(code):
+        raise ValueError("not a whole number")
+    return int(code), message
+
+
+NUMBER = Expected("a number", _finite_float)  # finite: NaN or inf from a reading is garbage too
+FLAG = Expected("0 or 1", _flag)
+ERROR_ENTRY = Expected('an error entry (code,"text")', _error_entry)
+
+
+def parsed_reply(reply: Any, expected: Expected, what: str) -> Any:
+    """`reply` (from pymeasure, or a raw `ask`) converted as `expected`; anything else is
+    one InstrumentError line "<what> answered '<reply>', expected <...>". `what` names the
+    instrument and the command, e.g. "Keithley 6221 at GPIB0::12: OUTPut?"."""
+    try:
+        return expected.convert(reply)
+    except (TypeError, ValueError):
+        raise InstrumentError(f"{what} answered {reply!r}, expected {expected.text}") from None

@@ -9,8 +9,9 @@ station file's `hardware:` block:
     voltmeter: {driver: keithley2182, address: "GPIB0::7::INSTR", line_frequency: 50 Hz}
 
 Wire commands (exact SCPI strings) are listed in the adapters' docstrings; every
-exchange goes through `guarded`, so a timeout, a garbage reply or a driver error
-becomes an InstrumentError that names the instrument and the exchange.
+exchange goes through `guarded`, so a timeout or a driver error becomes an
+InstrumentError that names the instrument and the exchange, and every reply through
+`parsed_reply`, so garbage is one line naming the instrument, the command and the reply.
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ from sqm.errors import InstrumentError, UserInputError
 from sqm.pacing import Pacer
 from sqm.roles import CurrentSource, Voltmeter
 
-from .base import HardwareContext, check_known_keys, guarded, setting
+from .base import (
+    ERROR_ENTRY, FLAG, NUMBER, Expected, HardwareContext, check_known_keys, guarded, parsed_reply, setting,
+)
 
 # The 6221's own ranges (Model 6221 reference manual); pymeasure's driver clamps to
 # these silently, so we refuse outside them before anything is sent.
@@ -46,15 +49,11 @@ MAX_ERRORS_READ = 32
 DEFAULT_TIMEOUT_S = 5.0  # VISA timeout: covers the longest 2182A reading (1 s plus autozero)
 
 
-def _finite_number(reply: Any, what: str) -> float:
-    """`reply` as a finite float; anything else (garbage, NaN) is an InstrumentError."""
-    try:
-        value = float(reply)
-    except (TypeError, ValueError):
-        raise InstrumentError(f"{what}: expected a number, got {reply!r}") from None
-    if not math.isfinite(value):
-        raise InstrumentError(f"{what}: expected a finite number, got {reply!r}")
-    return value
+def _reply(name: str, command: str, what: str, call: Callable[[], Any], expected: Expected = NUMBER) -> Any:
+    """One query of instrument `name`: `call` (sends `command`) guarded as "<name>: <what>
+    (<command>)", its reply parsed as `expected`."""
+    reply = guarded(f"{name}: {what} ({command})", call)
+    return parsed_reply(reply, expected, f"{name}: {command}")
 
 
 def _check_error_queue(instrument, name: str) -> None:
@@ -62,12 +61,9 @@ def _check_error_queue(instrument, name: str) -> None:
     becomes an InstrumentError carrying the instrument's own text."""
     errors: list[str] = []
     for _ in range(MAX_ERRORS_READ):
-        reply = guarded(f"{name}: read the error queue (SYST:ERR?)", lambda: instrument.ask("SYST:ERR?"))
-        code_text, _, message = str(reply).strip().partition(",")
-        try:
-            code = int(float(code_text))
-        except ValueError:
-            raise InstrumentError(f"{name}: unreadable reply to SYST:ERR?: {reply!r}") from None
+        code, message = _reply(
+            name, "SYST:ERR?", "read the error queue", lambda: instrument.ask("SYST:ERR?"), ERROR_ENTRY
+        )
         if code == 0:
             break
         errors.append(f"{code},{message}")
@@ -144,17 +140,16 @@ class Keithley6221Source(CurrentSource):
         The 6221 has no separate readback of its output current: this is the level it
         sources while the output is on (and would source on switching on).
         """
-        reply = self._exchange("read the current (:SOUR:CURR?)", lambda: self.instrument.source_current)
-        return _finite_number(reply, f"{self.name}: :SOUR:CURR?")
+        return _reply(self.name, ":SOUR:CURR?", "read the current", lambda: self.instrument.source_current)
 
     def output_enabled(self) -> bool:
         """Whether the output is on (`OUTPut?`)."""
-        return bool(self._exchange("read the output state (OUTPut?)", lambda: self.instrument.source_enabled))
+        # asked raw: pymeasure's mapped `source_enabled` raises a KeyError on any other reply, losing it
+        return _reply(self.name, "OUTPut?", "read the output state", lambda: self.instrument.ask("OUTPut?"), FLAG)
 
     def read_compliance(self) -> float:
         """The instrument's present voltage compliance (V), `:SOUR:CURR:COMP?`."""
-        reply = self._exchange("read the compliance (:SOUR:CURR:COMP?)", lambda: self.instrument.source_compliance)
-        return _finite_number(reply, f"{self.name}: :SOUR:CURR:COMP?")
+        return _reply(self.name, ":SOUR:CURR:COMP?", "read the compliance", lambda: self.instrument.source_compliance)
 
     def _check_in_range(self, amps: float) -> None:
         if not (math.isfinite(amps) and abs(amps) <= K6221_MAX_CURRENT_A):
@@ -291,8 +286,7 @@ class Keithley2182Voltmeter(Voltmeter):
     def _check_line_frequency(self) -> None:
         """Integration times are counted in line cycles: a wrong line frequency in the
         station file would make every integration time wrong by 20 %."""
-        reply = self._exchange("read the line frequency (:SYST:LFR?)", lambda: self.instrument.line_frequency)
-        measured = _finite_number(reply, f"{self.name}: :SYST:LFR?")
+        measured = _reply(self.name, ":SYST:LFR?", "read the line frequency", lambda: self.instrument.line_frequency)
         if abs(measured - self.line_frequency) > 1.0:
             raise InstrumentError(
                 f"{self.name}: measures a {measured:g} Hz line but the station file says {self.line_frequency:g} Hz"
@@ -359,28 +353,19 @@ class Keithley2182Voltmeter(Voltmeter):
             except Exception:  # best effort: the abort's own reason is what the operator needs
                 pass
             raise
-        reply = self._exchange("read the voltage (:READ?)", self.instrument.read)
-        try:
-            return float(reply)
-        except (TypeError, ValueError):
-            raise InstrumentError(f"{self.name}: :READ?: expected a number, got {reply!r}") from None
+        return _reply(self.name, ":READ?", "read the voltage", self.instrument.read)
 
     def snapshot(self) -> dict:
-        nplc = _finite_number(
-            self._exchange("read the NPLC (:SENS:VOLT:NPLC?)", lambda: self.instrument.voltage_nplc),
-            f"{self.name}: :SENS:VOLT:NPLC?",
-        )
-        auto = self._exchange(
-            "read autorange (:SENS:VOLT:CHAN1:RANG:AUTO?)", lambda: self.instrument.ch_1.voltage_range_auto_enabled
-        )
-        voltage_range = _finite_number(
-            self._exchange("read the range (:SENS:VOLT:CHAN1:RANG?)", lambda: self.instrument.ch_1.voltage_range),
-            f"{self.name}: :SENS:VOLT:CHAN1:RANG?",
+        nplc = _reply(self.name, ":SENS:VOLT:NPLC?", "read the NPLC", lambda: self.instrument.voltage_nplc)
+        auto_query = ":SENS:VOLT:CHAN1:RANG:AUTO?"  # asked raw: pymeasure's mapped property loses a bad reply
+        auto = _reply(self.name, auto_query, "read autorange", lambda: self.instrument.ask(auto_query), FLAG)
+        voltage_range = _reply(
+            self.name, ":SENS:VOLT:CHAN1:RANG?", "read the range", lambda: self.instrument.ch_1.voltage_range
         )
         return {
             **super().snapshot(),
             "line_frequency_Hz": self.line_frequency,
             "nplc": nplc,
-            "autorange": bool(auto),
+            "autorange": auto,
             "voltage_range_V": voltage_range,
         }

@@ -175,9 +175,13 @@ def _cmd_demo(arguments) -> int:
 
 
 def _cmd_show(arguments) -> int:
-    from .show import describe
+    from .show import account
 
-    print(describe(arguments.file))
+    shown = account(arguments.file)  # exit status 0, 1 or 2: see sqm.show
+    print(shown.text)
+    if shown.unreadable:
+        print(f"sqm: show: {arguments.file} is damaged; unreadable: {', '.join(shown.unreadable)}", file=sys.stderr)
+        return EXIT_FAILED
     return EXIT_OK
 
 

@@ -1,9 +1,11 @@
 """Reading run files back: each step's attributes and data as numpy arrays.
 
 Files are opened read-only without HDF5's file locking, so a run still being written
-(by this or another program) can be read: what has been flushed is there. Files that
-are not SQM run files, or that hold odd content, give `RunFileError` (one line) or
+(by this or another program) can be read: what has been flushed is there. Paths that
+are not run files (a folder, a missing or unreadable file, text, an empty file), files
+that are not SQM run files, or that hold odd content, give `RunFileError` (one line) or
 are read as far as they make sense; never a traceback from deep inside h5py.
+`writer_state` tells whether the program writing a `running` file is still there.
 """
 
 from __future__ import annotations
@@ -11,7 +13,11 @@ from __future__ import annotations
 import json
 import os
 import re
+import socket
+import stat
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 
 import h5py
@@ -38,16 +44,36 @@ def step_order(name: str) -> tuple[int, int, str]:
     return (0, int(match.group(1)), name) if match else (1, 0, name)
 
 
-def open_run_file(path: str | Path) -> h5py.File:
-    """Open `path` read-only, without locking; RunFileError (one line) if it cannot be."""
+def check_run_path(path: str | Path) -> None:
+    """RunFileError (one line) unless `path` is a non-empty regular file this user may
+    read: what the system says, before HDF5 (whose messages on a folder are internals)."""
     try:
-        if os.stat(path).st_size == 0:  # a name claimed by a run that never started writing
-            raise RunFileError(f"{path}: empty file, not a run (a run that did not start?)")
-        return h5py.File(path, "r", locking=False)
+        status = os.stat(path)
     except FileNotFoundError:
         raise RunFileError(f"{path}: no such file") from None
-    except RunFileError:
-        raise
+    except OSError as error:
+        raise RunFileError(f"{path}: cannot be read ({error.strerror or one_line(error)})") from None
+    if stat.S_ISDIR(status.st_mode):
+        raise RunFileError(f"{path}: is a folder, not a run file (try: sqm show {Path(path) / '*.h5'})")
+    if not stat.S_ISREG(status.st_mode):  # a device or a pipe: opening it could even block
+        raise RunFileError(f"{path}: not a regular file, not a run file")
+    if status.st_size == 0:  # a name claimed by a run that never started writing
+        raise RunFileError(f"{path}: empty file, not a run (a run that did not start?)")
+    try:
+        open(path, "rb").close()
+    except PermissionError:
+        raise RunFileError(f"{path}: permission denied (this user may not read it)") from None
+    except OSError as error:
+        raise RunFileError(f"{path}: cannot be read ({error.strerror or one_line(error)})") from None
+
+
+def open_run_file(path: str | Path) -> h5py.File:
+    """Open `path` read-only, without locking; RunFileError (one line) if it cannot be."""
+    check_run_path(path)
+    try:
+        return h5py.File(path, "r", locking=False)
+    except FileNotFoundError:  # removed since the check
+        raise RunFileError(f"{path}: no such file") from None
     except (OSError, ValueError, RuntimeError) as error:
         text = one_line(error)
         if _in_use(text):
@@ -63,6 +89,53 @@ def _in_use(text: str) -> bool:
         phrase in lowered
         for phrase in ("unable to lock", "resource temporarily unavailable", "errno = 11", "already open for write")
     )
+
+
+def writer_state(attrs: Mapping, now: str | None = None) -> str | None:
+    """For a run file whose root `status` is `running`, whether its writer is still there,
+    from the root attributes `attrs` (h5py's or a dict): None while it runs on this host,
+    or for files that do not record their writer (older ones, other programs'); else one
+    sentence. `now`: an ISO 8601 time for the heartbeat's age (default: now)."""
+    if text_attr(attrs.get("status", "")) != "running":
+        return None
+    try:
+        host, pid = text_attr(attrs["writer_host"]), int(attrs["writer_pid"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    if pid <= 0:  # no process has it (and os.kill would signal a whole group)
+        return None
+    heartbeat = text_attr(attrs["heartbeat"]) if "heartbeat" in attrs else None
+    if host != socket.gethostname():  # its processes cannot be seen from here: how old is its news?
+        return f"written on {host}, " + (f"last heartbeat {_age_text(heartbeat, now)}" if heartbeat else "no heartbeat")
+    if _process_exists(pid) is not False:
+        return None
+    kept = f"data up to the last heartbeat ({heartbeat})" if heartbeat else "data up to its last flush"
+    return f"the writer (pid {pid} on {host}) is gone: the run ended without closing the file; {kept} is in the file"
+
+
+def _process_exists(pid: int) -> bool | None:
+    """Whether process `pid` exists on this host; None where that cannot be asked safely."""
+    if os.name != "posix":  # on Windows os.kill(pid, 0) would terminate the process
+        return None
+    try:
+        os.kill(pid, 0)  # signal 0: nothing is sent, only whether the process is there
+    except (ProcessLookupError, OverflowError):  # none has it (OverflowError: beyond any pid)
+        return False
+    except PermissionError:  # there, but another user's
+        return True
+    except OSError:
+        return None
+    return True
+
+
+def _age_text(timestamp: str, now: str | None) -> str:
+    """'N s ago' for an ISO 8601 `timestamp`; the text itself when it is not one."""
+    try:
+        then = datetime.fromisoformat(timestamp)
+        current = datetime.fromisoformat(now) if now else datetime.now(timezone.utc)
+        return f"{(current - then).total_seconds():.0f} s ago"
+    except (TypeError, ValueError):  # unparsable, or without a time zone
+        return f"{timestamp!r}"
 
 
 def text_attr(value) -> str:

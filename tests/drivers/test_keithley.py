@@ -24,7 +24,7 @@ from pymeasure.instruments.keithley import Keithley2182, Keithley6221
 from pymeasure.test import expected_protocol
 
 from sqm.clock import RealClock
-from sqm.drivers.base import HardwareContext
+from sqm.drivers.base import ERROR_ENTRY, FLAG, NUMBER, HardwareContext, parsed_reply
 from sqm.drivers.keithley import Keithley2182Voltmeter, Keithley6221Source
 from sqm.errors import AbortRequested, InstrumentError, LimitError, UserInputError
 from sqm.limits import StationLimits
@@ -545,11 +545,11 @@ def test_2182_timeout_during_a_reading_is_an_instrument_error(pacer):
 @pytest.mark.parametrize(
     "pairs, call, message",
     [
-        ([(":SOUR:CURR?", "garbage")], "read_current", r":SOUR:CURR\?: expected a number, got 'garbage'"),
-        ([(":SOUR:CURR?", "nan")], "read_current", "expected a finite number"),
-        ([("OUTPut?", "maybe")], "output_enabled", r"read the output state \(OUTPut\?\)"),
+        ([(":SOUR:CURR?", "garbage")], "read_current", r":SOUR:CURR\? answered 'garbage', expected a number"),
+        ([(":SOUR:CURR?", "nan")], "read_current", r":SOUR:CURR\? answered nan, expected a number"),
+        ([("OUTPut?", "maybe")], "output_enabled", r"OUTPut\? answered 'maybe', expected 0 or 1"),
         ([(":SOUR:CURR:COMP?", "")], "read_compliance", "expected a number"),
-        ([(":SOUR:CURR 1e-06", None), ("SYST:ERR?", "??")], "step", r"unreadable reply to SYST:ERR\?: '\?\?'"),
+        ([(":SOUR:CURR 1e-06", None), ("SYST:ERR?", "??")], "step", r"SYST:ERR\? answered '\?\?', expected an error"),
     ],
 )
 def test_6221_garbage_replies_are_instrument_errors(pairs, call, message):
@@ -564,16 +564,104 @@ def test_6221_garbage_replies_are_instrument_errors(pairs, call, message):
             action()
 
 
+ADDRESS = "GPIB0::12"
+
+
+@pytest.mark.parametrize(
+    "reply, expected",
+    [
+        ("#?!", "'#?!', expected 0 or 1"),  # was KeyError: 'Value #?! not found in mapped values'
+        ("", "'', expected 0 or 1"),
+        ("2", "'2', expected 0 or 1"),
+        ("ON", "'ON', expected 0 or 1"),
+    ],
+)
+def test_6221_garbage_output_state_is_one_line_naming_instrument_command_and_reply(reply, expected):
+    pairs = CONNECT_6221 + [("OUTPut?", reply)]
+    with expected_protocol(Keithley6221, pairs) as instrument:
+        source = Keithley6221Source(instrument, name=f"Keithley 6221 at {ADDRESS}")
+        with pytest.raises(InstrumentError) as raised:
+            source.output_enabled()
+    assert str(raised.value) == f"Keithley 6221 at {ADDRESS}: OUTPut? answered {expected}"
+
+
+@pytest.mark.parametrize("reply, expected", [("1", True), ("0", False), ("+1", True)])
+def test_2182_snapshot_reads_autorange_as_0_or_1(reply, expected):
+    pairs = [(":SENS:VOLT:NPLC?", "5"), (":SENS:VOLT:CHAN1:RANG:AUTO?", reply), (":SENS:VOLT:CHAN1:RANG?", "0.1")]
+    with voltmeter_on_wire(pairs) as voltmeter:
+        assert voltmeter.snapshot()["autorange"] is expected
+
+
+def test_2182_garbage_autorange_is_one_line_naming_the_command_and_reply():
+    pairs = [(":SENS:VOLT:NPLC?", "5"), (":SENS:VOLT:CHAN1:RANG:AUTO?", "#?!")]
+    with voltmeter_on_wire(pairs) as voltmeter:
+        with pytest.raises(InstrumentError) as raised:
+            voltmeter.snapshot()
+    assert str(raised.value) == "Keithley 2182A: :SENS:VOLT:CHAN1:RANG:AUTO? answered '#?!', expected 0 or 1"
+
+
+@pytest.mark.parametrize(
+    "pairs, call",
+    [
+        ([(":SOUR:CURR?", "+1.0E-06,+2.0E-06")], "read_current"),  # pymeasure splits it into a list
+        ([(":SOUR:CURR?", "inf")], "read_current"),
+        ([(":SOUR:CURR:COMP?", "two volts")], "read_compliance"),
+        ([(":SOUR:CURR 1e-06", None), ("SYST:ERR?", '0.5,"No error"')], "step"),
+        ([(":SOUR:CURR 1e-06", None), ("SYST:ERR?", "")], "step"),
+    ],
+)
+def test_6221_no_garbage_reply_escapes_as_a_python_error(pairs, call):
+    """Every reply goes through one parser: never a KeyError, TypeError or ValueError of
+    pymeasure's or ours, always one line with the instrument, the command and the reply."""
+    with source_on_wire(pairs) as source:
+        action = {"read_current": source.read_current, "read_compliance": source.read_compliance,
+                  "step": lambda: source._apply_current(1 * UA)}[call]
+        with pytest.raises(InstrumentError) as raised:
+            action()
+    message = str(raised.value)
+    assert message.startswith("Keithley 6221: ") and " answered " in message and ", expected " in message
+    assert "Error" not in message and "\n" not in message
+
+
+def test_6221_timeout_on_output_state_still_names_the_exchange():
+    wire = SilentAfterPairs(CONNECT_6221 + [("OUTPut?", None)], VISA_TIMEOUT)
+    source = Keithley6221Source(Keithley6221(wire))
+    with pytest.raises(InstrumentError, match=r"read the output state \(OUTPut\?\): VisaIOError"):
+        source.output_enabled()
+
+
+@pytest.mark.parametrize(
+    "reply, expected, value",
+    [
+        ("1", FLAG, True), (0, FLAG, False), (" +2.5E-03 ", NUMBER, 2.5e-3), (7, NUMBER, 7.0),
+        ('-222,"Data out of range"', ERROR_ENTRY, (-222, '"Data out of range"')),
+        ('+0,"No error"', ERROR_ENTRY, (0, '"No error"')),
+    ],
+)
+def test_the_shared_reply_parser_converts_good_replies(reply, expected, value):
+    assert parsed_reply(reply, expected, "X: Q?") == value
+
+
+@pytest.mark.parametrize(
+    "reply, expected",
+    [(True, NUMBER), ("nan", NUMBER), ([1.0, 2.0], NUMBER), (None, NUMBER), ("0.5", FLAG), ("x,y", ERROR_ENTRY)],
+)
+def test_the_shared_reply_parser_refuses_anything_else_on_one_line(reply, expected):
+    with pytest.raises(InstrumentError) as raised:
+        parsed_reply(reply, expected, "X: Q?")
+    assert str(raised.value) == f"X: Q? answered {reply!r}, expected {expected.text}"
+
+
 def test_2182_garbage_reading_is_an_instrument_error(pacer):
     pairs = [(":SENS:VOLT:NPLC 5", None), NO_ERROR, (":READ?", "#OVRFLW")]
     with voltmeter_on_wire(pairs) as voltmeter:
-        with pytest.raises(InstrumentError, match=r":READ\?: expected a number, got '#OVRFLW'"):
+        with pytest.raises(InstrumentError, match=r":READ\? answered '#OVRFLW', expected a number"):
             voltmeter.read_voltage(0.1, pacer)
 
 
 def test_2182_garbage_line_frequency_is_an_instrument_error():
     with expected_protocol(Keithley2182, CONNECT_2182[:2] + [(":SYST:LFR?", "fifty")]) as instrument:
-        with pytest.raises(InstrumentError, match=r":SYST:LFR\?: expected a number, got 'fifty'"):
+        with pytest.raises(InstrumentError, match=r":SYST:LFR\? answered 'fifty', expected a number"):
             Keithley2182Voltmeter(instrument)
 
 

@@ -1,0 +1,153 @@
+"""The reading half of `sqm show`: a child process that opens one run file and describes
+its parts on request. HDF5 can loop forever or crash on corrupt metadata; in this
+process that costs only the child, which `sqm.show` times and restarts.
+
+    python -m sqm.show_worker FILE
+
+It talks in JSON, one value per line. It first sends {"started": true} (imports done),
+then {"opened": true}, or {"error": "<one line>"} and exits when FILE is no run file.
+Then it answers each request read from stdin with one reply:
+
+    ["attributes"]   -> {"lines": [...], "damaged": bool}   the root's attributes
+    ["names"]        -> {"names": [...], "lines": [...], "damaged": bool}   root members, in step order
+    ["item", NAME]   -> {"lines": [...], "damaged": bool}   one step (or other root member)
+
+`damaged` is true when HDF5 failed on part of the object; a line then says where.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Callable
+
+import h5py
+
+from .readback import RunFileError, one_line, open_run_file, parse_parameters, step_order, text_attr, writer_state
+
+_READ_ERRORS = (OSError, RuntimeError, KeyError, ValueError, TypeError)
+ROOT_ATTRIBUTES = ("sqm_version", "created", "finished", "backend", "status", "safe_state", "error")
+# How the root's two parts are named on a line saying they could not be read
+ATTRIBUTES_LABEL, NAMES_LABEL = "  attributes", "  list of steps"
+
+
+class Account:
+    """The lines describing one object, and whether some part of it could not be read."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.damaged = False
+
+    def add(self, line: str) -> None:
+        self.lines.append(line)
+
+    def attempt(self, label: str, describe: Callable[[], None]) -> None:
+        """Run `describe` (which adds lines); if HDF5 fails in it, one line `label  (cannot read: ...)`."""
+        try:
+            describe()
+        except _READ_ERRORS as error:
+            self.add(f"{label}  (cannot read: {type(error).__name__}: {one_line(error)})")
+            self.damaged = True
+
+    def reply(self, **extra) -> dict:
+        return {"lines": self.lines, "damaged": self.damaged, **extra}
+
+
+def describe_attributes(h5: h5py.File, account: Account) -> None:
+    """The root attributes SQM writes, the status with what is known of its writer."""
+    attrs = h5.attrs
+    for key in ROOT_ATTRIBUTES:
+        if key in attrs:
+            state = writer_state(attrs) if key == "status" else None
+            account.add(f"  {key}: {_text(attrs[key])}" + (f" ({state})" if state else ""))
+
+
+def describe_item(h5: h5py.File, name: str, account: Account) -> None:
+    """One root member: a step's status, error, parameters and datasets; anything else as it is."""
+    item = h5[name]  # not h5.get: that says None for a member HDF5 cannot open
+    if isinstance(item, h5py.Dataset):
+        account.add(f"{name}: {_dataset_text(item)}")
+        return
+    if not isinstance(item, h5py.Group):
+        account.add(f"{name}  (not a group or dataset: {type(item).__name__})")
+        return
+    account.add(f"{name}  [{_text(item.attrs.get('status', '?'))}]")
+    if "error" in item.attrs:
+        account.add(f"  error: {_text(item.attrs['error'])}")
+    if "parameters" in item.attrs:
+        for key, entry in parse_parameters(item.attrs["parameters"]).items():
+            account.add(f"  {key} = {_parameter_text(entry)}".rstrip())
+    if "data" in item:
+        account.attempt("  data", lambda: _describe_data(item["data"], account))
+
+
+def _describe_data(data, account: Account) -> None:
+    if isinstance(data, h5py.Dataset):
+        account.add(f"  data: {_dataset_text(data)}")
+        return
+    if not isinstance(data, h5py.Group):
+        return
+    signal = _text(data.attrs.get("signal", ""))
+    for member_name in data:
+        label = f"  data/{member_name}"
+        account.attempt(label, lambda: account.add(_member_text(label, data[member_name], member_name == signal)))
+
+
+def _member_text(label: str, member, is_signal: bool) -> str:
+    if isinstance(member, h5py.Dataset):
+        return f"{label}: {_dataset_text(member)}" + (" (signal)" if is_signal else "")
+    return f"{label}/  (group of {len(member)})"
+
+
+def _parameter_text(entry) -> str:
+    """`value units` for SQM's {value, units} entries; anything else as it is."""
+    if isinstance(entry, dict) and "value" in entry:
+        return f"{entry['value']} {_text(entry.get('units', ''))}"
+    return _text(entry)
+
+
+def _dataset_text(dataset: h5py.Dataset) -> str:
+    return f"{dataset.shape} [{_text(dataset.attrs.get('units', '?'))}]"
+
+
+def _text(value) -> str:
+    """An attribute or value on one line."""
+    return one_line(text_attr(value))
+
+
+def answer(h5: h5py.File, request: list) -> dict:
+    """The reply to one request (see the module docstring)."""
+    account = Account()
+    if request[0] == "attributes":
+        account.attempt(ATTRIBUTES_LABEL, lambda: describe_attributes(h5, account))
+        return account.reply()
+    if request[0] == "names":
+        names: list[str] = []
+        account.attempt(NAMES_LABEL, lambda: names.extend(sorted(h5, key=step_order)))
+        return account.reply(names=names)
+    name = request[1]
+    account.attempt(name, lambda: describe_item(h5, name, account))
+    return account.reply()
+
+
+def _send(message: dict) -> None:
+    sys.stdout.write(json.dumps(message) + "\n")
+    sys.stdout.flush()
+
+
+def main(argv: list[str]) -> int:
+    _send({"started": True})
+    try:
+        h5 = open_run_file(argv[0])
+    except RunFileError as error:
+        _send({"error": str(error)})
+        return 0
+    _send({"opened": True})
+    with h5:
+        for line in sys.stdin:
+            _send(answer(h5, json.loads(line)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
