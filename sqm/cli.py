@@ -99,7 +99,7 @@ def _execute(station, procedure_file, out_dir: Path, stops: StopSignals) -> tupl
     from .session import new_run_path, start_run
 
     path = new_run_path(out_dir, procedure_file.source)
-    runner, store = start_run(station, procedure_file, path, ProgressBars())
+    runner, store = start_run(station, procedure_file, path, ProgressBars(), unattended=not stops.interactive)
     stops.watch(runner, store)
     try:
         while runner.is_alive():

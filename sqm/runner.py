@@ -231,7 +231,7 @@ class Runner:
         self._current_writer: StepWriter | None = None
         self._current_step = 0
         self._emit = on_event or (lambda event: None)
-        self._interlocks = interlocks or InterlockSet.from_config(station.interlock_config)
+        self._interlocks = interlocks or station.interlocks
         self._thread: threading.Thread | None = None
         # Set when run() has made the station safe and recorded the end. Waiting on it,
         # not on Thread.join, because on Python 3.11 a join interrupted by Ctrl-C can

@@ -95,8 +95,13 @@ def start_run(
     path: Path,
     on_event: EventSink | None = None,
     in_memory: bool = False,
+    unattended: bool = False,
 ) -> tuple[Runner, RunStore]:
-    """Open the run file and start the runner in its worker thread."""
+    """Open the run file and start the runner in its worker thread.
+
+    `unattended`: nobody can resume a pause (no terminal), so interlocks that would
+    pause abort instead; a paused run would hold bias and field forever.
+    """
     try:
         store = RunStore(
             path,
@@ -108,7 +113,8 @@ def start_run(
     except OSError as error:
         _release_claimed_name(Path(path))
         raise UserInputError(f"{path}: cannot create the run file ({error})") from None
-    runner = Runner(station, procedure_file.steps, store, on_event=on_event)
+    interlocks = station.interlocks.without_pauses() if unattended else station.interlocks
+    runner = Runner(station, procedure_file.steps, store, on_event=on_event, interlocks=interlocks)
     runner.start()
     return runner, store
 

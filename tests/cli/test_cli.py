@@ -283,9 +283,13 @@ def test_a_run_paused_by_an_interlock_ends_with_ctrl_c_and_the_station_safe(tmp_
     data["interlocks"] = {"temperature_max": "5 K", "action": "pause"}  # the twin starts at 8 K
     station = _write(tmp_path / "pausing.yaml", yaml.safe_dump(data))
     procedure = _write(tmp_path / "slow_sweep.yaml", SLOW_SWEEP)
+    import pty
+
+    terminal, child_end = pty.openpty()  # an operator at a terminal, who can resume or abort
     child = subprocess.Popen([sys.executable, "-m", "sqm.cli", "run", str(procedure), "--station", str(station),
-                              "--out", str(tmp_path / "out")], cwd=REPO, stdout=subprocess.PIPE,
+                              "--out", str(tmp_path / "out")], cwd=REPO, stdin=child_end, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True)
+    os.close(child_end)
     with _StderrWatch(child) as stderr:
         assert stderr.wait_for("run paused", 30), stderr.text
         child.send_signal(signal.SIGINT)
@@ -295,6 +299,23 @@ def test_a_run_paused_by_an_interlock_ends_with_ctrl_c_and_the_station_safe(tmp_
     (path,) = (tmp_path / "out").glob("*.h5")
     with h5py.File(path, "r") as h5:
         assert h5.attrs["status"] == "aborted" and h5.attrs["safe_state"] == "safe"
+    os.close(terminal)
+
+
+def test_a_pause_interlock_in_a_run_without_a_terminal_aborts_instead_of_waiting_forever(tmp_path):
+    data = yaml.safe_load(twin_station_text(pace=100.0))
+    data["interlocks"] = {"temperature_max": "5 K", "action": "pause"}  # the twin starts at 8 K
+    station = _write(tmp_path / "pausing.yaml", yaml.safe_dump(data))
+    procedure = _write(tmp_path / "slow_sweep.yaml", SLOW_SWEEP)
+    child = subprocess.run([sys.executable, "-m", "sqm.cli", "run", str(procedure), "--station", str(station),
+                            "--out", str(tmp_path / "out")], cwd=REPO, stdin=subprocess.DEVNULL,
+                           capture_output=True, text=True, timeout=120)
+    assert child.returncode == 3, child.stderr  # it used to pause with nobody to resume it
+    assert "run paused" not in child.stderr
+    (path,) = (tmp_path / "out").glob("*.h5")
+    with h5py.File(path, "r") as h5:
+        assert h5.attrs["status"] == "aborted" and h5.attrs["safe_state"] == "safe"
+        assert "interlock temperature_ceiling" in h5.attrs["error"]
 
 
 def test_a_second_ctrl_c_quits_at_once_and_says_so_in_the_file(tmp_path):
