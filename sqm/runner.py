@@ -18,7 +18,7 @@ from .interlocks import InterlockSet
 from .procedures.base import Procedure
 from .station import Station
 from .roles import fence_thread, unfence_thread
-from .store import RunStore, StepWriter
+from .store import RunStore, StepWriter, StoreError
 from .watchdog import DEFAULT_ABORT_GRACE_S, DEFAULT_DEADLINE_S, Watchdog
 
 Event = dict
@@ -376,7 +376,10 @@ class Runner:
         except Exception as failure:
             status = "failed"
             error = f"{type(failure).__name__}: {failure}"
-            writer.set_attribute("traceback", traceback.format_exc())
+            try:
+                writer.set_attribute("traceback", traceback.format_exc())
+            except StoreError:  # e.g. a nearly full disk: the step's end below matters more
+                pass
         except BaseException as interrupt:  # KeyboardInterrupt, SystemExit: record, then let it go
             if not self._ended:
                 writer.finish("aborted", f"{type(interrupt).__name__}")

@@ -154,3 +154,22 @@ def test_finite_readings_pass_unchanged(twin):
 def test_a_station_built_from_text_gets_the_checks_too():
     station = Station.from_text(twin_station_text())
     assert getattr(type(station.squid).read_flux, "__wrapped__", None) is not None
+
+
+def test_a_step_whose_traceback_cannot_be_stored_still_records_its_end(twin, tmp_path, monkeypatch):
+    # a nearly full disk refuses the (large) traceback attribute: the step's end must still be written
+    from sqm.store import StepWriter, StoreError
+
+    original = StepWriter.set_attribute
+
+    def refuse_tracebacks(self, key, value):
+        if key == "traceback":
+            raise StoreError("disk full: the attribute 'traceback' needs 81 kB")
+        return original(self, key, value)
+
+    monkeypatch.setattr(StepWriter, "set_attribute", refuse_tracebacks)
+    monkeypatch.setattr(twin.squid, "_read", lambda *args: (_ for _ in ()).throw(RuntimeError("driver bug")))
+    path, outcome = run_on_station(
+        twin, "steps:\n  - bias_sweep: {points: [0, 2 uA], step: 1 uA, integration_time: 0.1 s}\n", tmp_path)
+    sweep = find_step(read_steps(path), "bias_sweep")
+    assert sweep.status == "failed" and "driver bug" in sweep.error
