@@ -14,9 +14,11 @@ from typing import Any, Callable
 
 from PyQt5.QtCore import QObject, pyqtSignal
 
+from sqm.events import RunEvent
+
 
 class RunEventBridge(QObject):
-    """Collects runner events (dicts) from the worker thread and hands them to the GUI.
+    """Collects runner events (`sqm.events`) from the worker thread and hands them to the GUI.
 
     Events are queued under a lock and one `events_ready` signal is emitted per batch
     (only when the queue goes from empty to non-empty), so a fast run cannot flood
@@ -28,9 +30,9 @@ class RunEventBridge(QObject):
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._lock = threading.Lock()
-        self._pending: list[dict] = []
+        self._pending: list[RunEvent] = []
 
-    def sink(self, event: dict) -> None:
+    def sink(self, event: RunEvent) -> None:
         """Called from the runner's worker thread for every event."""
         with self._lock:
             first = not self._pending
@@ -38,7 +40,7 @@ class RunEventBridge(QObject):
         if first:
             self.events_ready.emit()
 
-    def drain(self) -> list[dict]:
+    def drain(self) -> list[RunEvent]:
         """All events received since the last call, oldest first (GUI thread)."""
         with self._lock:
             events, self._pending = self._pending, []

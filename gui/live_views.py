@@ -1,46 +1,83 @@
-"""Live views of a running procedure: sweep curves, the filling image, |K|, probe loops,
-and for line cuts the profiles and their peak edge current per bias (Fig. 3c-d).
+"""Live views of a running step, laid out from what the step declares about its data.
 
-Events (dicts from the runner, already in the GUI thread) only update buffers; a
-timer redraws whatever changed at most `max_redraws_per_second` times a second, so a
-fast twin run cannot flood the event loop with repaints.
+- a series (`SeriesDeclared`): its signal against its first axis, one curve per
+  `branch` if the step records one; each auxiliary signal (e.g. every probe point)
+  as a curve of its own in the second panel;
+- an image whose axes are both positions (`ImageDeclared.is_map`): the filling image,
+  and the sheet current |K| with streamlines once the step stores `Kx` and `Ky`;
+- an image of profiles (one axis is not a position, e.g. a line cut at several bias
+  currents): one curve per line, and each line's declared summary number (e.g. its
+  peak edge current) against the row axis in the second panel.
+
+No procedure is known by name: a new procedure gets these views by declaring its data.
+Events only update buffers; a timer redraws whatever changed at most
+`max_redraws_per_second` times a second, so a fast twin run cannot flood the event
+loop with repaints.
 """
 
 from __future__ import annotations
 
+import os
 from typing import Callable
 
 import numpy as np
+import pyqtgraph as pg
 from PyQt5.QtCore import QTimer
 from PyQt5.QtWidgets import QGridLayout, QWidget
 
-from sqm.procedure_file import ProcedureFile
+from sqm.events import DatasetAdded, ImageDeclared, LineRecorded, PointRecorded, RunEvent, SeriesDeclared, StepStarted
 
 from .plot_widgets import DivergingImage, GrowingCurves, MagnitudeImage
 
-TESLA_PER_GAUSS = 1e-4
 BackgroundRunner = Callable[[Callable[[], object], Callable[[object, object], None]], None]
+
+# Units shown in the lab's habit rather than SI: fields of a few gauss (SI unit -> shown unit, factor).
+DISPLAY_UNITS = {"T": ("G", 1e4)}
+SHEET_CURRENT = ("Kx", "Ky")  # the datasets a step stores for a reconstructed sheet current (A/m)
+UM = 1e-6
+
+
+def _display(units: str) -> tuple[str, float]:
+    return DISPLAY_UNITS.get(units, (units, 1.0))
+
+
+def _axis_label(name: str, units: str) -> tuple[str, str]:
+    """(text, units for pyqtgraph's SI prefixes); shown units that are not SI go in the text."""
+    shown, factor = _display(units)
+    return (f"{name} [{shown}]", "") if factor != 1.0 else (name, units)
+
+
+def _curve_names(columns: tuple[str, ...]) -> dict[str, str]:
+    """Each column's name without the part all share (flux_lower, flux_upper -> lower, upper)."""
+    if len(columns) < 2:
+        return {column: column for column in columns}
+    prefix = os.path.commonprefix(list(columns))
+    prefix = prefix[: prefix.rfind("_") + 1] if "_" in prefix else ""
+    return {column: column[len(prefix):] or column for column in columns}
 
 
 class LiveViews(QWidget):
-    """Sweep curves | image ; current density | probe loops, fed by runner events."""
+    """Curves | image ; second curves | current density, fed by runner events."""
 
-    def __init__(self, pickup_radius_m: float, run_in_background: BackgroundRunner,
-                 max_redraws_per_second: float = 40.0, parent: QWidget | None = None) -> None:
+    def __init__(self, run_in_background: BackgroundRunner, max_redraws_per_second: float = 40.0,
+                 parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.pickup_radius_m = pickup_radius_m
         self._run_in_background = run_in_background
         self.sweep = GrowingCurves("sweep")
-        self.image = DivergingImage("image (waiting for a raster scan)")
+        self.image = DivergingImage("image (waiting for a step that images)")
         self.current_density = MagnitudeImage("sheet current |K| (after an image)")
-        self.probes = GrowingCurves("probe points (field sweeps)")
+        self.probes = GrowingCurves("auxiliary signals")
         layout = QGridLayout(self)
         layout.addWidget(self.sweep, 0, 0)
         layout.addWidget(self.image, 0, 1)
         layout.addWidget(self.probes, 1, 0)
         layout.addWidget(self.current_density, 1, 1)
-        self._steps: dict[int, object] = {}
-        self._current_step: object | None = None
+        self._procedure = ""
+        self._series: SeriesDeclared | None = None
+        self._virgin_candidate = False
+        self._images: dict[str, ImageDeclared] = {}
+        self._map: ImageDeclared | None = None  # the image shown in the image panel
+        self._sheet_current: dict[str, np.ndarray] = {}
         self.reconstructions = 0
         self._timer = QTimer(self)
         self._timer.setInterval(max(1, int(1000 / max_redraws_per_second)))
@@ -48,104 +85,101 @@ class LiveViews(QWidget):
         self._timer.start()
 
     # Feeding ------------------------------------------------------------------
-    def begin_run(self, procedure_file: ProcedureFile) -> None:
-        """Know the run's steps (their parameters give the axes and the image geometry)."""
-        self._steps = {step.index: step.procedure for step in procedure_file.steps}
+    def handle_event(self, event: RunEvent) -> None:
+        if isinstance(event, StepStarted):
+            self._procedure = event.procedure
+            self._series, self._images, self._sheet_current = None, {}, {}
+        elif isinstance(event, SeriesDeclared):
+            self._declare_series(event)
+        elif isinstance(event, ImageDeclared):
+            self._declare_image(event)
+        elif isinstance(event, PointRecorded):
+            self._point(event.values)
+        elif isinstance(event, LineRecorded):
+            self._line(event)
+        elif isinstance(event, DatasetAdded):
+            self._dataset(event)
 
-    def handle_event(self, event: dict) -> None:
-        kind = event.get("type")
-        if kind == "step_started":
-            self._step_started(self._steps.get(event["step"]))
-        elif kind == "point":
-            self._point(event["values"])
-        elif kind == "line":
-            values = np.asarray(event["values"], dtype=float)
-            if getattr(self._current_step, "name", "") == "line_cut":
-                self._line_cut_profile(event["row"], values)
-            else:
-                self.image.set_line(event["row"], values)
-        elif kind == "step_finished":
-            self._step_finished(event)
+    def _declare_series(self, series: SeriesDeclared) -> None:
+        self._series = series
+        self._virgin_candidate = "branch" in series.columns
+        x_axis = series.axes[0] if series.axes else "time"
+        self.sweep.reset(_axis_label(x_axis, series.columns.get(x_axis, "")),
+                         _axis_label(series.signal, series.columns[series.signal]))
+        self.sweep.setTitle(f"{self._procedure}: {series.signal} against {x_axis}")
+        if series.auxiliary_signals:
+            first = series.columns[series.auxiliary_signals[0]]
+            self.probes.reset(_axis_label(x_axis, series.columns.get(x_axis, "")), _axis_label("signal", first))
+            self.probes.setTitle(f"{self._procedure}: {', '.join(series.auxiliary_signals)}")
 
-    def _step_started(self, procedure) -> None:
-        self._current_step = procedure
-        if procedure is None:
+    def _point(self, values: dict[str, float]) -> None:
+        series = self._series
+        if series is None or series.signal not in values:
             return
-        name = procedure.name
-        if name == "bias_sweep":
-            self.sweep.reset(("bias current", "A"), ("flux", "Phi0"))
-            self.sweep.setTitle("bias sweep: flux at the park point")
-        elif name == "field_sweep":
-            self.sweep.reset(("field [G]", ""), ("flux", "Phi0"))
-            self.sweep.setTitle(f"field sweep: flux at {next(iter(procedure.probes))}")
-            self.probes.reset(("field [G]", ""), ("flux", "Phi0"))
-        elif name == "raster_scan":
-            xs, ys = procedure.x_pixels * 1e6, procedure.y_pixels * 1e6
-            bias = procedure.bias_current
-            field = procedure.field
-            held = ", ".join(part for part in (
-                f"{bias * 1e6:g} uA" if bias is not None else "",
-                f"{field / TESLA_PER_GAUSS:g} G" if field is not None else "") if part)
-            self.image.reset(len(ys), len(xs), (xs[0], xs[-1]), (ys[0], ys[-1]),
-                             f"{procedure.signal} image {len(xs)} x {len(ys)}" + (f" at {held}" if held else ""))
-        elif name == "line_cut":
-            self.sweep.reset(("distance along the cut", "m"), ("flux", "Phi0"))
-            self.sweep.setTitle("line cut: flux across the edge, one curve per bias")
-            self.probes.reset(("bias current", "A"), ("peak edge current", "A/m"))
-            self.probes.setTitle("peak edge current density per bias")
-        elif name in ("iv_curve", "resistance_vs_temperature"):
-            self.sweep.reset(("", ""), ("", ""))
-            self.sweep.setTitle(name)
-
-    def _point(self, values: dict) -> None:
-        procedure = self._current_step
-        name = getattr(procedure, "name", "")
+        x_axis = series.axes[0] if series.axes else "time"
+        if x_axis not in values:
+            return
+        x = values[x_axis] * _display(series.columns.get(x_axis, ""))[1]
         branch = int(values.get("branch", 0))
-        if name == "bias_sweep":
-            virgin = branch == 0 and abs(procedure.points[0]) < 1e-12
-            label = f"branch {branch}" + (" (virgin)" if virgin else "")
-            self.sweep.add_point(branch, values["bias_current"], values["flux"], label, emphasis=virgin)
-        elif name == "field_sweep":
-            field_g = values["field"] / TESLA_PER_GAUSS
-            probe_names = list(procedure.probes)
-            self.sweep.add_point(branch, field_g, values[f"flux_{probe_names[0]}"], f"branch {branch}")
-            for probe in probe_names:
-                self.probes.add_point(probe, field_g, values[f"flux_{probe}"], probe)
-        elif len(values) >= 2:
-            (x_name, x), (y_name, y) = list(values.items())[:2]
-            if self.sweep.point_count() == 0:
-                self.sweep.setLabel("bottom", x_name)
-                self.sweep.setLabel("left", y_name)
-            self.sweep.add_point(branch if "branch" in values else 0, float(x), float(y), y_name)
+        if self._virgin_candidate and self.sweep.point_count() == 0:
+            # a hysteresis sweep that starts from zero: its first branch is the virgin curve
+            self._virgin_candidate = abs(values[x_axis]) < 1e-12
+        virgin = self._virgin_candidate and branch == 0
+        label = f"branch {branch}" + (" (virgin)" if virgin else "") if "branch" in values else series.signal
+        self.sweep.add_point(branch, x, values[series.signal] * _display(series.columns[series.signal])[1],
+                             label, emphasis=virgin)
+        names = _curve_names(series.auxiliary_signals)
+        for column in series.auxiliary_signals:
+            if column in values:
+                self.probes.add_point(names[column], x, values[column], names[column])
 
-    def _line_cut_profile(self, row: int, profile: np.ndarray) -> None:
-        from sqm.analysis.edge_profile import peak_current_across_edge
-
-        procedure = self._current_step
-        if not 0 <= row < len(procedure.bias_currents):
+    def _declare_image(self, image: ImageDeclared) -> None:
+        self._images[image.name] = image
+        if image.is_map:
+            self._map = image
+            xs, ys = image.columns.values / UM, image.rows.values / UM
+            self.image.reset(len(ys), len(xs), (xs[0], xs[-1]), (ys[0], ys[-1]),
+                             f"{self._procedure}: {image.name} image {len(xs)} x {len(ys)}")
             return
-        bias = procedure.bias_currents[row]
-        distance = np.arange(profile.size) * procedure.spacing
-        self.sweep.set_curve(row, distance, profile, f"{bias * 1e6:g} uA")
-        peak = peak_current_across_edge(profile, procedure.spacing, procedure.height, self.pickup_radius_m)
-        self.probes.add_point("peak", bias, peak, "peak |K|")
+        self.sweep.reset(_axis_label(image.columns.name, image.columns.units), _axis_label(image.name, image.units))
+        self.sweep.setTitle(f"{self._procedure}: {image.name} along {image.columns.name}, one curve per "
+                            f"{image.rows.name}")
+        if image.line_summaries:
+            name, units = next(iter(image.line_summaries.items()))
+            self.probes.reset(_axis_label(image.rows.name, image.rows.units), _axis_label(name, units))
+            self.probes.setTitle(f"{self._procedure}: {', '.join(image.line_summaries)} per {image.rows.name}")
 
-    def _step_finished(self, event: dict) -> None:
-        procedure = self._current_step
-        if getattr(procedure, "name", "") != "raster_scan" or event.get("status") != "completed":
+    def _line(self, line: LineRecorded) -> None:
+        image = self._images.get(line.name)
+        if image is None:
             return
-        if procedure.signal != "flux" or self.image.image is None:
+        if image.is_map:
+            self.image.set_line(line.row, line.values)
             return
-        image = self.image.image.copy()
-        xs, ys = procedure.x_pixels * 1e6, procedure.y_pixels * 1e6
-        pixel, height, radius = procedure.pixel_size, procedure.height, self.pickup_radius_m
+        if not 0 <= line.row < len(image.rows.values):
+            return
+        row_value = float(image.rows.values[line.row])
+        shown, factor = _display(image.rows.units)
+        self.sweep.set_curve(line.row, image.columns.values, line.values,
+                             pg.functions.siFormat(row_value * factor, suffix=shown))
+        for name, value in line.summaries.items():
+            self.probes.add_point(name, row_value, value, name)
 
-        def reconstruct():
-            from sqm.analysis.currents import reconstruct_current
+    def _dataset(self, dataset: DatasetAdded) -> None:
+        if dataset.name not in SHEET_CURRENT or dataset.units != "A/m":
+            return
+        self._sheet_current[dataset.name] = dataset.values
+        image = self._map
+        if len(self._sheet_current) < len(SHEET_CURRENT) or image is None:
+            return
+        if any(np.shape(values) != image.shape for values in self._sheet_current.values()):
+            return
+        kx, ky = (self._sheet_current[name] for name in SHEET_CURRENT)
+        xs, ys = image.columns.values / UM, image.rows.values / UM
 
+        def streamlines():
             from .streamlines import streamline_paths
 
-            kx, ky = reconstruct_current(image, pixel, height, radius)
             order_x, order_y = np.argsort(xs), np.argsort(ys)  # streamplot wants increasing axes
             paths = streamline_paths(xs[order_x], ys[order_y], kx[np.ix_(order_y, order_x)],
                                      ky[np.ix_(order_y, order_x)])
@@ -153,14 +187,14 @@ class LiveViews(QWidget):
 
         def show(result, error):
             if error is not None:
-                self.current_density.plot.setTitle(f"|K|: not reconstructed ({error})")
+                self.current_density.plot.setTitle(f"|K|: not drawn ({error})")
                 return
             magnitude, paths = result
             self.reconstructions += 1
             self.current_density.set_image(magnitude, (xs[0], xs[-1]), (ys[0], ys[-1]), "sheet current |K| [A/m]")
             self.current_density.set_streamlines(*paths)
 
-        self._run_in_background(reconstruct, show)
+        self._run_in_background(streamlines, show)
 
     # Drawing ------------------------------------------------------------------
     def redraw(self) -> None:

@@ -18,10 +18,19 @@ from pathlib import Path
 
 from PyQt5.QtCore import QEventLoop, Qt, QTimer
 from PyQt5.QtWidgets import (
-    QApplication, QDialog, QLabel, QMainWindow, QMessageBox, QProgressBar, QSplitter, QTabWidget, QVBoxLayout,
+    QApplication,
+    QDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QProgressBar,
+    QSplitter,
+    QTabWidget,
+    QVBoxLayout,
     QWidget,
 )
 
+from sqm.events import InterlockReported, Paused, PointRecorded, Resumed, RunEvent, StepFinished, StepStarted
 from sqm.station import Station
 
 from .event_bridge import TaskPool
@@ -30,7 +39,6 @@ from .procedure_panel import ProcedurePanel
 from .run_browser import RunBrowser
 from .run_controller import RunController
 from .station_panel import StationPanel
-
 
 SAFE_STATE_TASK = "sqm-gui-safe-state"
 
@@ -101,11 +109,12 @@ class MainWindow(QMainWindow):
         self.backend_label = QLabel(f" {badge} ")
         self.backend_label.setObjectName("backend_badge")
         colour = "#1565c0" if badge == "TWIN" else "#e65100"
-        self.backend_label.setStyleSheet(f"background: {colour}; color: white; font-weight: bold; font-size: 14pt; padding: 4px;")
+        self.backend_label.setStyleSheet(
+            f"background: {colour}; color: white; font-weight: bold; font-size: 14pt; padding: 4px;")
         self.backend_label.setAlignment(Qt.AlignCenter)
         self.station_panel = StationPanel(station, self.tasks, station_refresh_hz)
         self.procedure_panel = ProcedurePanel(station, self.controller, self.tasks)
-        self.live_views = LiveViews(station.squid.pickup_radius, self._run_in_background, max_redraws_per_second)
+        self.live_views = LiveViews(self._run_in_background, max_redraws_per_second)
         self.browser = RunBrowser()
         self.run_label = QLabel("no run")
         self.run_label.setWordWrap(True)
@@ -127,7 +136,8 @@ class MainWindow(QMainWindow):
         splitter.addWidget(self.tabs)
         splitter.setSizes([470, 1030])
         self.setCentralWidget(splitter)
-        self.statusBar().showMessage(f"station {station.name}: {station.backend.kind} backend; runs go to {Path(out_dir)}")
+        self.statusBar().showMessage(
+            f"station {station.name}: {station.backend.kind} backend; runs go to {Path(out_dir)}")
 
         self.controller.run_event.connect(self._on_event)
         self.controller.run_started.connect(self._on_run_started)
@@ -143,30 +153,28 @@ class MainWindow(QMainWindow):
 
     def _on_run_started(self, path: str, procedure_file) -> None:
         self._steps_total = len(procedure_file.steps)
-        self.live_views.begin_run(procedure_file)
         self.station_panel.run_active = True
         self.procedure_panel.set_running(True)
         self.run_label.setText(f"running {Path(procedure_file.source).name} -> {path}")
         self.tabs.setCurrentIndex(0)
 
-    def _on_event(self, event: dict) -> None:
+    def _on_event(self, event: RunEvent) -> None:
         self.live_views.handle_event(event)
-        kind = event.get("type")
-        if kind == "point":
-            self.station_panel.show_run_values(event["values"])
-        elif kind == "step_started":
-            self.run_label.setText(f"step {event['step']} / {self._steps_total}: {event['procedure']} "
-                                   f"({event['expected_points']} points expected) -> {self.controller.path}")
-        elif kind == "paused":
+        if isinstance(event, PointRecorded):
+            self.station_panel.show_run_values(event.values)
+        elif isinstance(event, StepStarted):
+            self.run_label.setText(f"step {event.step} / {self._steps_total}: {event.procedure} "
+                                   f"({event.expected_points} points expected) -> {self.controller.path}")
+        elif isinstance(event, Paused):
             self.procedure_panel.set_running(True, paused=True)
             self.statusBar().showMessage("paused")
-        elif kind == "resumed":
+        elif isinstance(event, Resumed):
             self.procedure_panel.set_running(True)
             self.statusBar().showMessage("resumed")
-        elif kind == "interlock":
-            self.station_panel.set_interlock(f"step {event.get('step')}: {event['reason']}", tripped=True)
-        elif kind == "step_finished" and event.get("error"):
-            self.statusBar().showMessage(f"step {event['step']} {event['status']}: {event['error']}")
+        elif isinstance(event, InterlockReported):
+            self.station_panel.set_interlock(f"step {event.step}: {event.reason}", tripped=True)
+        elif isinstance(event, StepFinished) and event.error:
+            self.statusBar().showMessage(f"step {event.step} {event.status}: {event.error}")
 
     def _on_run_finished(self, path: str, status: str) -> None:
         self.finished_runs.append((path, status))

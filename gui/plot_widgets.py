@@ -59,7 +59,8 @@ class GrowingCurves(pg.PlotWidget):
         """The buffers of curve `key`, creating the curve (its colour, legend entry) on first use."""
         if key not in self._curves:
             colour = BRANCH_COLOURS[len(self._curves) % len(BRANCH_COLOURS)]
-            pen = pg.mkPen(colour, width=3 if emphasis else 1.5, style=pg.QtCore.Qt.DashLine if emphasis else pg.QtCore.Qt.SolidLine)
+            style = pg.QtCore.Qt.DashLine if emphasis else pg.QtCore.Qt.SolidLine
+            pen = pg.mkPen(colour, width=3 if emphasis else 1.5, style=style)
             self._curves[key] = self.plot([], [], pen=pen, name=name or str(key), symbol="o", symbolSize=3,
                                           symbolBrush=colour, symbolPen=None)
             self._data[key] = ([], [])

@@ -13,7 +13,15 @@ from pathlib import Path
 import yaml
 from PyQt5.QtCore import Qt, pyqtSignal
 from PyQt5.QtWidgets import (
-    QFileDialog, QGroupBox, QHBoxLayout, QLabel, QListWidget, QPushButton, QScrollArea, QVBoxLayout, QWidget,
+    QFileDialog,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QPushButton,
+    QScrollArea,
+    QVBoxLayout,
+    QWidget,
 )
 
 from sqm.errors import UserInputError
@@ -33,7 +41,8 @@ class ProcedurePanel(QGroupBox):
 
     message_changed = pyqtSignal(str)
 
-    def __init__(self, station: Station, controller: RunController, tasks: TaskPool, parent: QWidget | None = None) -> None:
+    def __init__(self, station: Station, controller: RunController, tasks: TaskPool,
+                 parent: QWidget | None = None) -> None:
         super().__init__("Procedure", parent)
         self.station = station
         self.controller = controller

@@ -11,11 +11,19 @@ import json
 from pathlib import Path
 
 import numpy as np
-from PyQt5.QtWidgets import (
-    QFileDialog, QHBoxLayout, QLabel, QPushButton, QSplitter, QStackedWidget, QTableWidget, QTableWidgetItem,
-    QVBoxLayout, QWidget,
-)
 from PyQt5.QtCore import Qt
+from PyQt5.QtWidgets import (
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSplitter,
+    QStackedWidget,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
 
 from sqm.readback import StepData, open_run_file, read_steps
 
@@ -132,10 +140,12 @@ class RunBrowser(QWidget):
             self.plot_label.setText(f"{step.procedure}: {signal} across the edge at {len(currents)} bias currents")
             return "curve"
         if data is not None and data.ndim == 2:
-            rows_axis, columns_axis = (step.data.get(axes[0]), step.data.get(axes[1])) if len(axes) == 2 else (None, None)
+            rows_axis, columns_axis = ((step.data.get(axes[0]), step.data.get(axes[1])) if len(axes) == 2
+                                       else (None, None))
             ys = rows_axis * 1e6 if rows_axis is not None else np.arange(data.shape[0])
             xs = columns_axis * 1e6 if columns_axis is not None else np.arange(data.shape[1])
-            self.image.set_image(data, (xs[0], xs[-1]), (ys[0], ys[-1]), f"{step.group}: {signal} [{step.units.get(signal, '')}]")
+            title = f"{step.group}: {signal} [{step.units.get(signal, '')}]"
+            self.image.set_image(data, (xs[0], xs[-1]), (ys[0], ys[-1]), title)
             self.plots.setCurrentWidget(self.image)
             self.plot_label.setText(f"{step.procedure}: {signal}, {data.shape[1]} x {data.shape[0]} pixels")
             return "image"

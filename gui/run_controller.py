@@ -19,6 +19,7 @@ from pathlib import Path
 from PyQt5.QtCore import QObject, Qt, QTimer, pyqtSignal
 
 from sqm.errors import UserInputError
+from sqm.events import RunFinished
 from sqm.procedure_file import ProcedureFile
 from sqm.runner import Runner
 from sqm.session import new_run_path, start_run
@@ -35,7 +36,7 @@ class StartRefused(UserInputError):
 class RunController(QObject):
     """One run at a time on `station`, writing to `out_dir`; a queue of procedure files."""
 
-    run_event = pyqtSignal(dict)  # every runner event, in the GUI thread
+    run_event = pyqtSignal(object)  # an sqm.events event  # every runner event, in the GUI thread
     run_started = pyqtSignal(str, object)  # path, ProcedureFile
     run_finished = pyqtSignal(str, str)  # path, status ("completed" | "aborted" | "failed")
     queue_changed = pyqtSignal(list)  # sources of the queued procedure files
@@ -157,8 +158,8 @@ class RunController(QObject):
     def _deliver_events(self) -> None:
         for event in self._bridge.drain():
             self.run_event.emit(event)
-            if event.get("type") == "finished":
-                self._finished_status = event.get("status", "")
+            if isinstance(event, RunFinished):
+                self._finished_status = event.status
                 self._close_when_thread_ends()
 
     def _close_when_thread_ends(self) -> None:

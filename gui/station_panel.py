@@ -11,23 +11,16 @@ from __future__ import annotations
 from PyQt5.QtCore import QTimer, pyqtSignal
 from PyQt5.QtWidgets import QFormLayout, QGroupBox, QLabel, QPushButton, QVBoxLayout, QWidget
 
+from sqm.role_list import ROLES
 from sqm.station import Station
 
 from .event_bridge import TaskPool
 
-TESLA_PER_GAUSS = 1e-4
-
 
 def read_station(station: Station) -> dict:
-    """Readings in display units: temperature K, field G, bias uA, position um, lock."""
-    x, y, z = station.scanner.position()
-    return {
-        "temperature": station.temperature.read_temperature(),
-        "field": station.magnet.read_field() / TESLA_PER_GAUSS,
-        "bias": station.current_source.read_current() * 1e6,
-        "position": (x * 1e6, y * 1e6, z * 1e6),
-        "locked": station.squid.is_locked(),
-    }
+    """Every panel reading of the role list, in display units (see `sqm.role_list`)."""
+    return {reading.key: reading.read(station.backend.roles[entry.name])
+            for entry in ROLES for reading in entry.panel}
 
 
 class StationPanel(QGroupBox):
@@ -35,7 +28,8 @@ class StationPanel(QGroupBox):
 
     safe_state_requested = pyqtSignal()
 
-    def __init__(self, station: Station, tasks: TaskPool, refresh_hz: float = 2.0, parent: QWidget | None = None) -> None:
+    def __init__(self, station: Station, tasks: TaskPool, refresh_hz: float = 2.0,
+                 parent: QWidget | None = None) -> None:
         super().__init__("Station", parent)
         self.station = station
         self._tasks = tasks
@@ -44,14 +38,16 @@ class StationPanel(QGroupBox):
         self.refreshes = 0
         self._labels: dict[str, QLabel] = {}
         form = QFormLayout()
-        for key, title in (("temperature", "temperature"), ("field", "field"), ("bias", "bias current"),
-                           ("position", "scanner x, y, z"), ("locked", "SQUID lock"), ("interlock", "interlock")):
+        self._readings = {reading.key: reading for entry in ROLES for reading in entry.panel}
+        for key, title in [(reading.key, reading.title) for reading in self._readings.values()] + [
+                ("interlock", "interlock")]:
             label = QLabel("-")
             label.setObjectName(f"reading_{key}")
             self._labels[key] = label
             form.addRow(title, label)
         self.safe_button = QPushButton("Safe state now")
-        self.safe_button.setStyleSheet("QPushButton { background: #c62828; color: white; font-weight: bold; padding: 6px; }")
+        self.safe_button.setStyleSheet(
+            "QPushButton { background: #c62828; color: white; font-weight: bold; padding: 6px; }")
         self.safe_button.setToolTip("Abort any run, then bias and field to zero, scanner retracted")
         self.safe_button.clicked.connect(self.safe_state_requested)
         layout = QVBoxLayout(self)
@@ -78,39 +74,27 @@ class StationPanel(QGroupBox):
 
     def _show_read(self, readings, error) -> None:
         if error is not None:
-            self._labels["temperature"].setText(f"read failed: {error}")
+            first = next(iter(self._readings))
+            self._labels[first].setText(f"read failed: {error}")
             return
         self.show_readings(readings)
 
     def show_readings(self, readings: dict) -> None:
         self.readings.update(readings)
         self.refreshes += 1
-        values = self.readings
-        if "temperature" in values:
-            self._labels["temperature"].setText(f"{values['temperature']:.3f} K")
-        if "field" in values:
-            self._labels["field"].setText(f"{values['field']:.4f} G")
-        if "bias" in values:
-            self._labels["bias"].setText(f"{values['bias']:.2f} uA")
-        if "position" in values:
-            self._labels["position"].setText("{:.2f}, {:.2f}, {:.2f} um".format(*values["position"]))
-        if "locked" in values:
-            locked = values["locked"]
-            self._labels["locked"].setText("locked" if locked else "UNLOCKED")
-            self._labels["locked"].setStyleSheet("" if locked else "color: #c62828; font-weight: bold")
+        for key, value in self.readings.items():
+            reading = self._readings.get(key)
+            if reading is None:
+                continue
+            self._labels[key].setText(reading.text(value))
+            self._labels[key].setStyleSheet("color: #c62828; font-weight: bold" if reading.alarm(value) else "")
 
     def show_run_values(self, values: dict) -> None:
         """Last values from a run's point events (used on hardware while a run is active)."""
         if self.reads_instruments_during_runs:
             return
-        readings = {}
-        if "temperature" in values:
-            readings["temperature"] = values["temperature"]
-        if "field" in values:
-            readings["field"] = values["field"] / TESLA_PER_GAUSS
-        if "bias_current" in values:
-            readings["bias"] = values["bias_current"] * 1e6
-        self.show_readings(readings)
+        self.show_readings({reading.key: values[reading.run_column] * reading.display_per_si
+                            for reading in self._readings.values() if reading.run_column in values})
 
     def set_interlock(self, text: str, tripped: bool = False) -> None:
         label = self._labels["interlock"]

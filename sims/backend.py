@@ -5,7 +5,7 @@ from the `sim:` block of a station file.
     sim:
       seed: 20231            # every random number of the twin derives from it
       pace: null             # simulated s per wall s; null = as fast as possible
-      sample: film           # film: the spatial model; lumped: model R at the park point
+      sample: film           # film: the spatial model; lumped: model R at the park point (docs/physics.md)
       base_temperature: 1.5 K
       thermal_time_constant: 30 s
       flux_noise: 1 uPhi0/Hz^0.5   # white density ('1 uPhi0': per root hertz implied)
@@ -22,6 +22,7 @@ from dataclasses import replace
 from sqm.clock import SimulatedClock
 from sqm.errors import UserInputError
 from sqm.limits import PlausibleRange, StationLimits, read_setting, shown
+from sqm.role_list import ROLES
 from sqm.station import Backend
 
 from .instruments import (
@@ -73,14 +74,7 @@ def build_backend(config: dict, limits: StationLimits, tolerant: bool = False) -
     clock = SimulatedClock(pace=pace)
     world = World(settings)
     clock.add_listener(world.advance)
-    roles = {
-        "current_source": SimCurrentSource(world),
-        "magnet": SimMagnet(world),
-        "temperature": SimTemperatureController(world),
-        "scanner": SimScanner(world),
-        "squid": SimSquidReadout(world),
-        "voltmeter": SimVoltmeter(world),
-    }
+    roles = {entry.name: _twin_instrument(entry.role_type)(world) for entry in ROLES}
     return Backend(kind="sim", roles=roles, clock=clock, badge="TWIN", reads_beside_runs=True)
 
 
@@ -114,3 +108,14 @@ def _check_field_below_vortex_entry(settings: WorldSettings, limits: StationLimi
             f"limits.field reaches {reach * 1e4:.3g} G; the twin has no vortices, so its field "
             f"limit must stay below the entry field {entry * 1e4:.3g} G"
         )
+
+
+# The twin's instrument for each role interface of the role list (sqm/role_list.py).
+TWIN_INSTRUMENTS = (SimCurrentSource, SimMagnet, SimTemperatureController, SimScanner, SimSquidReadout, SimVoltmeter)
+
+
+def _twin_instrument(role_type: type) -> type:
+    for instrument in TWIN_INSTRUMENTS:
+        if issubclass(instrument, role_type):
+            return instrument
+    raise TypeError(f"the twin has no instrument for the {role_type.__name__} role (sims/instruments.py)")

@@ -18,9 +18,11 @@ import sys
 import time
 from datetime import timedelta
 from pathlib import Path
+from typing import NoReturn
 
 from .errors import InstrumentError, UserInputError
 from .progress import ProgressBars
+from .run_log import configure_console
 from .runner import RunOutcome
 from .station import DEFAULT_STATION
 from .stop_signals import StopSignals
@@ -31,27 +33,31 @@ EXIT_STATUS = {"completed": EXIT_OK, "failed": EXIT_FAILED, "aborted": EXIT_ABOR
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, status 2, like every other user error
+    def error(self, message: str) -> NoReturn:  # one line, status 2, like every other user error
         raise UserInputError(f"{self.prog}: {message}")
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="sqm", description="Scanning SQUID microscope control and its digital twin.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    run = commands.add_parser("run", help="run a procedure file; prints the .h5 path")
+    logs = _Parser(add_help=False)
+    logs.add_argument("-v", "--verbose", action="count", default=0,
+                      help="log the runner's decisions (-v: INFO) and every instrument command and reply (-vv)")
+    run = commands.add_parser("run", help="run a procedure file; prints the .h5 path", parents=[logs])
     run.add_argument("procedure", type=Path)
     run.add_argument("--station", type=Path, default=DEFAULT_STATION)
     run.add_argument("--out", type=Path, default=Path("runs"))
-    check = commands.add_parser("check", help="validate a procedure file and dry-run it on the twin")
+    check = commands.add_parser("check", help="validate a procedure file and dry-run it on the twin", parents=[logs])
     check.add_argument("procedure", type=Path)
     check.add_argument("--station", type=Path, default=DEFAULT_STATION)
-    demo = commands.add_parser("demo", help="the paper's experiment on the twin: HDF5 and PNG figures")
+    demo = commands.add_parser("demo", help="the paper's experiment on the twin: HDF5 and PNG figures", parents=[logs])
     demo.add_argument("--out", type=Path, default=Path("demo-output"))
     show = commands.add_parser("show", help="what a run file holds")
     show.add_argument("file", type=Path)
-    instruments = commands.add_parser("instruments", help="each role, who fills it, and its present readings")
+    instruments = commands.add_parser("instruments", help="each role, who fills it, and its present readings",
+                                      parents=[logs])
     instruments.add_argument("--station", type=Path, default=DEFAULT_STATION)
-    gui = commands.add_parser("gui", help="the operator GUI (needs the gui extra: PyQt5, pyqtgraph)")
+    gui = commands.add_parser("gui", help="the operator GUI (needs the gui extra: PyQt5, pyqtgraph)", parents=[logs])
     gui.add_argument("--station", type=Path, default=DEFAULT_STATION)
     return parser
 
@@ -59,6 +65,8 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     try:
         arguments = _parser().parse_args(argv)
+        if getattr(arguments, "verbose", 0):
+            configure_console(arguments.verbose)
         return COMMANDS[arguments.command](arguments)
     except UserInputError as error:
         print(f"sqm: error: {error}", file=sys.stderr)
@@ -87,15 +95,16 @@ def _cmd_run(arguments) -> int:
                 print(f"sqm: stopped by {stops.first} before the run started; nothing moved, no file written",
                       file=sys.stderr)
                 return EXIT_ABORTED
-            path, outcome = _execute(station, procedure_file, arguments.out, stops)
+            path, outcome = run_with_progress(station, procedure_file, arguments.out, stops)
         finally:
             station.close()
     print(path)
-    return _report(outcome)
+    return report_outcome(outcome)
 
 
-def _execute(station, procedure_file, out_dir: Path, stops: StopSignals) -> tuple[Path, RunOutcome]:
-    """Run with a progress bar; a stop signal aborts it (see sqm.stop_signals)."""
+def run_with_progress(station, procedure_file, out_dir: Path, stops: StopSignals) -> tuple[Path, RunOutcome]:
+    """Run with a progress bar; a stop signal aborts it (see sqm.stop_signals). Public:
+    experiments run as commands (sqm.commands entry points) call it, with `report_outcome`."""
     from .session import new_run_path, start_run
 
     path = new_run_path(out_dir, procedure_file.source)
@@ -107,10 +116,13 @@ def _execute(station, procedure_file, out_dir: Path, stops: StopSignals) -> tupl
     finally:
         stops.release()
         store.close()
+    assert runner.outcome is not None  # the runner has ended: its outcome is recorded
     return path, runner.outcome
 
 
-def _report(outcome: RunOutcome) -> int:
+def report_outcome(outcome: RunOutcome) -> int:
+    """The run's last line on stderr (and a warning if the station is not confirmed safe);
+    returns the exit status."""
     lab = _duration(outcome.station_seconds)
     if outcome.status == "completed":
         print(f"completed: {lab} of lab time", file=sys.stderr)
@@ -141,37 +153,14 @@ def _cmd_check(arguments) -> int:
 
 
 def _cmd_demo(arguments) -> int:
-    from .demo import DEMO_PARTS, write_summary
-    from .session import load
+    """The paper's experiment (package sqm_paper), found by name (entry point group
+    sqm.commands) like the GUI, so the core never imports it."""
+    import importlib.metadata
 
-    summary = {}
-    with StopSignals() as stops:
-        for name, procedure, make_figures in DEMO_PARTS:
-            station, procedure_file = load(procedure, DEFAULT_STATION)
-            if stops.stopped:
-                print(f"sqm: stopped by {stops.first}; the demo ends before {name}", file=sys.stderr)
-                return EXIT_ABORTED
-            path, outcome = _execute(station, procedure_file, arguments.out, stops)
-            print(path)
-            if outcome.status != "completed":
-                return _report(outcome)
-            figures, summary[name] = make_figures(path, arguments.out)
-            summary[name]["run"] = str(path)
-            summary[name]["lab_seconds"] = outcome.station_seconds
-            for figure in figures:
-                print(figure)
-    print(write_summary(arguments.out, summary))
-    loop = summary["fig3_bias_loop"]
-    print(
-        f"bias loop: virgin minimum {loop['virgin_minimum'] * 1e6:.1f} uA, zero crossing "
-        f"{loop['virgin_zero_crossing'] * 1e6:.1f} uA, switching {loop['switching_current'] * 1e6:.1f} uA, "
-        f"remanence {loop['remanence'] * 1e6:+.1f} uPhi0",
-        file=sys.stderr,
-    )
-    jump = summary["fig3cd_edge"]["edge_current_jump_A"]
-    print("edge current: " + ("no jump" if jump is None else
-                              f"jumps between {jump[0] * 1e6:.0f} and {jump[1] * 1e6:.0f} uA"), file=sys.stderr)
-    return _report(outcome)
+    entry_points = {ep.name: ep for ep in importlib.metadata.entry_points(group="sqm.commands")}
+    if "demo" not in entry_points:
+        raise UserInputError("the demo is not installed (pip install -e .)")
+    return entry_points["demo"].load()(arguments.out)
 
 
 def _cmd_show(arguments) -> int:
@@ -186,6 +175,7 @@ def _cmd_show(arguments) -> int:
 
 
 def _cmd_instruments(arguments) -> int:
+    from .role_list import ROLE_NAMES
     from .station import Station
 
     station = Station.from_file(arguments.station, tolerant=True)
@@ -193,7 +183,7 @@ def _cmd_instruments(arguments) -> int:
         print(f"station '{station.name}' ({station.backend.kind})")
         snapshots = station.snapshot()  # a role that fails says why instead of a snapshot
         problems = {**{name: s["error"] for name, s in snapshots.items() if "error" in s}, **station.backend.failures}
-        for name in ("current_source", "voltmeter", "magnet", "temperature", "scanner", "squid"):
+        for name in ROLE_NAMES:
             if name in problems:
                 print(f"  {name:15s} NOT ANSWERING: {problems[name]}")
                 continue

@@ -14,8 +14,7 @@ from pathlib import Path
 
 from .errors import UserInputError
 from .limits import StationLimits
-from .procedures import PROCEDURES
-from .runner import Step
+from .procedures import PROCEDURES, Step
 from .station import parse_yaml, read_text_file
 
 _FILE_KEYS = {"steps", "description"}

@@ -6,6 +6,17 @@ import sys
 
 from tqdm import tqdm
 
+from .events import (
+    InterlockReported,
+    LineRecorded,
+    Paused,
+    PointRecorded,
+    RunEvent,
+    RunFinished,
+    StepFinished,
+    StepStarted,
+)
+
 
 class ProgressBars:
     """An event sink for the runner that draws a bar per step (only on a terminal)."""
@@ -15,27 +26,25 @@ class ProgressBars:
         self._disable = (not sys.stderr.isatty()) if enabled is None else not enabled
         self._bar: tqdm | None = None
 
-    def __call__(self, event: dict) -> None:
-        kind = event["type"]
-        if kind == "step_started":
+    def __call__(self, event: RunEvent) -> None:
+        if isinstance(event, StepStarted):
             self._close()
-            total = event["expected_points"] or None
             self._bar = tqdm(
-                total=total,
-                desc=f"{event['step']:>2} {event['procedure']}",
+                total=event.expected_points or None,
+                desc=f"{event.step:>2} {event.procedure}",
                 unit="pt",
                 disable=self._disable,
                 leave=True,
                 dynamic_ncols=True,
             )
-        elif kind in ("point", "line") and self._bar is not None:
+        elif isinstance(event, (PointRecorded, LineRecorded)) and self._bar is not None:
             self._bar.update(1)
-        elif kind in ("step_finished", "finished"):
+        elif isinstance(event, (StepFinished, RunFinished)):
             self._close()
-        elif kind == "interlock":
+        elif isinstance(event, InterlockReported):
             # said even without a bar: a paused command-line run waits for the operator
-            tqdm.write(f"sqm: interlock at step {event['step']}: {event['reason']}", file=sys.stderr)
-        elif kind == "paused":
+            tqdm.write(f"sqm: interlock at step {event.step}: {event.reason}", file=sys.stderr)
+        elif isinstance(event, Paused):
             tqdm.write("sqm: run paused (bias and field held); Ctrl-C aborts it and makes the station safe",
                        file=sys.stderr)
 

@@ -30,7 +30,8 @@ RAMP_STEP_INTERVAL_S = 0.1
 
 def _finite(value, role_name: str, method: str) -> float:
     """`value` as a float if it is a finite number; an instrument fault otherwise."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or not math.isfinite(value):
+    is_number = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+    if not is_number or not math.isfinite(value):
         raise InstrumentError(f"{role_name}: {method}() returned {value!r}, not a finite number (instrument fault)")
     return float(value)
 
@@ -40,7 +41,7 @@ def _refusing_non_finite(function, method: str):
         return _finite(function(self, *args, **kwargs), self.role_name, method)
 
     reading.__name__, reading.__qualname__, reading.__doc__ = function.__name__, function.__qualname__, function.__doc__
-    reading.__wrapped__ = function
+    reading.__wrapped__ = function  # type: ignore[attr-defined]
     return reading
 
 
@@ -67,7 +68,7 @@ def _fenced(function, method: str):
         return function(self, *args, **kwargs)
 
     command.__name__, command.__qualname__, command.__doc__ = function.__name__, function.__qualname__, function.__doc__
-    command.__wrapped__ = function
+    command.__wrapped__ = function  # type: ignore[attr-defined]
     return command
 
 
@@ -119,6 +120,15 @@ class Role(ABC):
         a trustworthy reading. Returns what was done, for the run file."""
         return "no further action possible"
 
+    def check_target(self, target: float, rate: float | None = None) -> None:
+        """Hook for the instrument's own limits on a target (SI units) and its rate (per s;
+        None where the operation has no rate, such as a temperature setpoint).
+
+        Called by the role's public operations after the station limits and before any
+        command is sent; an implementation raises `InstrumentError` to refuse (its range,
+        a supply's current limit...). The default accepts everything the station allows.
+        """
+
 
 def _require_known(value: float | None, what: str) -> float:
     if value is None or not math.isfinite(value):
@@ -154,6 +164,7 @@ class CurrentSource(Role):
         limits = self.limits
         limits.bias_current.check(target)
         rate = limits.bias_ramp.check(limits.bias_ramp.default if rate is None else rate)
+        self.check_target(target, rate)
         present = _require_known(self.read_current(), "present bias current")
         if not self.output_enabled():
             if abs(present) > 0:
@@ -267,6 +278,7 @@ class Magnet(Role):
         limits = self.limits
         limits.field.check(target)
         rate = limits.field_ramp.check(limits.field_ramp.default if rate is None else rate)
+        self.check_target(target, rate)
         state = self.state()
         if state is MagnetState.QUENCH:
             raise InstrumentError("magnet is quenched; refusing to ramp")
@@ -346,6 +358,7 @@ class TemperatureController(Role):
     def set_setpoint(self, kelvin: float) -> None:
         """Set the heater setpoint (K), after checking the station's range."""
         self.limits.temperature.check(kelvin)
+        self.check_target(kelvin)
         self._write_setpoint(kelvin)
 
     def safe_state(self, pacer: Pacer) -> None:
@@ -364,7 +377,8 @@ class TemperatureController(Role):
         return "heater switched off"
 
     def snapshot(self) -> dict:
-        return {"identity": self.identity(), "temperature_K": self.read_temperature(), "setpoint_K": self.read_setpoint()}
+        return {"identity": self.identity(), "temperature_K": self.read_temperature(),
+                "setpoint_K": self.read_setpoint()}
 
 
 # What a SQUID readout can measure, with the units of the stored values.
@@ -527,8 +541,3 @@ class Voltmeter(Role):
 
     def snapshot(self) -> dict:
         return {"identity": self.identity()}
-
-
-ROLE_TYPES: dict[str, type[Role]] = {
-    cls.role_name: cls for cls in (CurrentSource, Magnet, TemperatureController, Scanner, SquidReadout, Voltmeter)
-}

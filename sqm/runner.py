@@ -8,21 +8,40 @@ ended.
 
 from __future__ import annotations
 
+import logging
 import threading
 import traceback
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable, Mapping, Sequence
 
+import numpy as np
+
+from .context import AxisSpec
 from .errors import AbortRequested, InterlockTripped
+from .events import (
+    Axis,
+    DatasetAdded,
+    EventSink,
+    ImageDeclared,
+    InterlockReported,
+    LineRecorded,
+    Paused,
+    PointRecorded,
+    Resumed,
+    RunFinished,
+    SeriesDeclared,
+    StepFinished,
+    StepStarted,
+)
 from .interlocks import InterlockSet
-from .procedures.base import Procedure
-from .station import Station
+from .procedures.base import Step
 from .roles import fence_thread, unfence_thread
+from .run_log import RunFileLog
+from .station import Station
 from .store import RunStore, StepWriter, StoreError
 from .watchdog import DEFAULT_ABORT_GRACE_S, DEFAULT_DEADLINE_S, Watchdog
 
-Event = dict
-EventSink = Callable[[Event], None]
+logger = logging.getLogger(__name__)
 
 # The run that drives each station now (by id of the Station): a thread the watchdog
 # gave up on makes the station safe again when its call returns only if no other run
@@ -78,8 +97,9 @@ class RunControl:
         return self._running.wait(timeout)
 
 
-class StepContext:
-    """What a procedure sees: the station's roles, waiting, checkpoints and recording."""
+class RunStepContext:
+    """The runner's `sqm.context.StepContext`: the station's roles, waiting, checkpoints
+    and recording into the step's writer, each reported as an event."""
 
     def __init__(
         self,
@@ -130,11 +150,13 @@ class StepContext:
             self._writer.flush_if_due()
         self._raise_if_aborted()
         if self._control.paused:
-            self._emit({"type": "paused", "step": self._step_index})
+            logger.info("step %d paused", self._step_index)
+            self._emit(Paused(self._step_index))
             while not self._control.wait_running(0.1):
                 self._progress()
                 self._watch_while_paused()
-            self._emit({"type": "resumed", "step": self._step_index})
+            logger.info("step %d resumed", self._step_index)
+            self._emit(Resumed(self._step_index))
             self._raise_if_aborted()
         now = self.now()
         if now >= self._next_interlock_check:
@@ -142,7 +164,9 @@ class StepContext:
             tripped = self._interlocks.first_trip(self.station)
             if tripped:
                 interlock, reason = tripped
-                self._emit({"type": "interlock", "step": self._step_index, "reason": reason})
+                logger.warning("step %d: interlock %s tripped (%s): %s", self._step_index, interlock.name,
+                               interlock.action, reason)
+                self._emit(InterlockReported(self._step_index, reason))
                 if interlock.action == "abort":
                     raise InterlockTripped(f"interlock {interlock.name}: {reason}")
                 self._control.pause()
@@ -160,7 +184,9 @@ class StepContext:
                 continue  # a pause interlock already did what it can
             reason = interlock.check(self.station)
             if reason:
-                self._emit({"type": "interlock", "step": self._step_index, "reason": reason})
+                logger.warning("step %d: interlock %s tripped while paused: %s", self._step_index,
+                               interlock.name, reason)
+                self._emit(InterlockReported(self._step_index, reason))
                 raise InterlockTripped(f"interlock {interlock.name} (while paused): {reason}")
 
     def _raise_if_aborted(self) -> None:
@@ -169,41 +195,55 @@ class StepContext:
             raise AbortRequested(reason)
 
     # Recording -----------------------------------------------------------------
-    def declare_series(self, columns: dict[str, str], signal: str, axes: list[str]) -> None:
-        self._writer.declare_series(columns, signal, axes)
+    def declare_series(
+        self, columns: Mapping[str, str], signal: str, axes: Sequence[str], auxiliary_signals: Sequence[str] = ()
+    ) -> None:
+        self._writer.declare_series(dict(columns), signal, list(axes))
+        self._emit(SeriesDeclared(self._step_index, dict(columns), signal, tuple(axes), tuple(auxiliary_signals)))
 
     def record(self, **values: float) -> None:
         """Append one point to the step's data and report progress."""
         self._progress()
         self._writer.append(**values)
         self._points += 1
-        self._emit({"type": "point", "step": self._step_index, "count": self._points, "values": values})
+        self._emit(PointRecorded(self._step_index, self._points, values))
 
-    def declare_image(self, name: str, units: str, rows, columns, extra_axes=None) -> None:
+    def declare_image(
+        self,
+        name: str,
+        units: str,
+        rows: AxisSpec,
+        columns: AxisSpec,
+        extra_axes: Mapping[str, tuple[np.ndarray, str]] | None = None,
+        line_summaries: Mapping[str, str] | None = None,
+    ) -> None:
         """An image filled line by line: rows/columns are (axis name, values, units)."""
-        self._writer.declare_image(name, units, rows, columns, extra_axes)
+        row_axis, column_axis = _axis(rows), _axis(columns)
+        self._writer.declare_image(name, units, (row_axis.name, row_axis.values, row_axis.units),
+                                   (column_axis.name, column_axis.values, column_axis.units),
+                                   dict(extra_axes) if extra_axes is not None else None)
+        self._emit(ImageDeclared(self._step_index, name, units, row_axis, column_axis,
+                                 dict(line_summaries or {})))
 
-    def record_line(self, name: str, row: int, values) -> None:
+    def record_line(self, name: str, row: int, values: np.ndarray, **summaries: float) -> None:
         """Store one scanned line of image `name` (flushed at once) and report it."""
         self._progress()
         self._writer.write_line(name, row, values)
-        self._emit({"type": "line", "step": self._step_index, "name": name, "row": row, "values": values})
+        self._emit(LineRecorded(self._step_index, name, row, np.asarray(values), summaries))
 
-    def add_dataset(self, name: str, values, units: str) -> None:
+    def add_dataset(self, name: str, values: np.ndarray, units: str) -> None:
         """Store a derived array beside the step's data (e.g. a reconstructed current density)."""
         self._writer.add_dataset(name, values, units)
+        self._emit(DatasetAdded(self._step_index, name, np.asarray(values), units))
 
-    def note(self, key: str, value) -> None:
+    def note(self, key: str, value: Any) -> None:
         """Store a result or remark on the step's group."""
         self._writer.set_attribute(key, value)
 
 
-@dataclass
-class Step:
-    """One line of a procedure file, parsed and validated."""
-
-    index: int  # 1-based
-    procedure: Procedure
+def _axis(spec: AxisSpec) -> Axis:
+    name, values, units = spec
+    return Axis(name, np.asarray(values, dtype=float), units)
 
 
 class Runner:
@@ -282,6 +322,7 @@ class Runner:
         self._start_time = self.station.clock.now()
         _active_runs[id(self.station)] = self
         self._watchdog.start()
+        run_log = RunFileLog(self.store, self._run_thread).__enter__()  # the run's warnings, kept in its file
         try:
             try:
                 for step in self.steps:
@@ -296,8 +337,10 @@ class Runner:
             finally:
                 self._end_run(status, error)
         finally:
+            run_log.__exit__()
             unfence_thread(self._run_thread)
             self._finished.set()
+        assert self.outcome is not None  # _end_run (or the watchdog) has recorded it
         return self.outcome
 
     def _claim_end(self) -> bool:
@@ -310,7 +353,7 @@ class Runner:
         """From the run's thread: stop the watchdog, make the station safe, record the end."""
         if not self._claim_end():  # the watchdog ended the run while this thread was blocked
             self._finished.wait()
-            if _active_runs.get(id(self.station)) is None:  # no other run has the station since
+            if _active_runs.get(id(self.station)) is None and self._run_thread is not None:  # no other run since
                 unfence_thread(self._run_thread)  # its own safe state must be allowed to command
                 self.station.make_safe()  # undo whatever the late call commanded
             return
@@ -321,7 +364,8 @@ class Runner:
         """From the watchdog's thread: the run's thread is stuck in an instrument call."""
         if not self._claim_end():
             return
-        fence_thread(self._run_thread)  # when its call returns, its next command is refused
+        if self._run_thread is not None:
+            fence_thread(self._run_thread)  # when its call returns, its next command is refused
         writer = self._current_writer
         self._record_end(status, reason, blocked_writer=writer)
         self._finished.set()
@@ -335,7 +379,7 @@ class Runner:
                 blocked_writer.finish(status, error)
             except Exception:  # the run status below says what happened
                 pass
-            self._emit({"type": "step_finished", "step": self._current_step, "status": status, "error": error})
+            self._emit(StepFinished(self._current_step, status, error))
         try:
             self.store.set_run_status(status, safe_state=safe_state, **({"error": error} if error else {}))
         except Exception as store_error:
@@ -347,7 +391,9 @@ class Runner:
                                   taken_over=blocked_writer is not None)
         if _active_runs.get(id(self.station)) is self:
             del _active_runs[id(self.station)]
-        self._emit({"type": "finished", "status": status, "error": error, "safe_state": safe_state})
+        log = logger.info if status == "completed" and not failures else logger.warning
+        log("run %s%s; station %s", status, f" ({error})" if error else "", safe_state)
+        self._emit(RunFinished(status, error, safe_state))
 
     def _run_step(self, step: Step) -> tuple[str, str | None]:
         procedure = step.procedure
@@ -357,15 +403,9 @@ class Runner:
         self._current_writer, self._current_step = writer, step.index
         status, error = "completed", None
         try:
-            self._emit(
-                {
-                    "type": "step_started",
-                    "step": step.index,
-                    "procedure": procedure.name,
-                    "expected_points": procedure.expected_points(),
-                }
-            )
-            context = StepContext(self.station, self.control, self._interlocks, writer, self._emit, step.index,
+            logger.info("step %d: %s started", step.index, procedure.name)
+            self._emit(StepStarted(step.index, procedure.name, procedure.expected_points()))
+            context = RunStepContext(self.station, self.control, self._interlocks, writer, self._emit, step.index,
                                   progress=self._watchdog.touch)
             context.checkpoint()
             procedure.run(context)
@@ -387,5 +427,7 @@ class Runner:
         if self._ended:  # the watchdog ended the run (and this step) while this thread was blocked
             return status, error
         writer.finish(status, error)
-        self._emit({"type": "step_finished", "step": step.index, "status": status, "error": error})
+        log = logger.info if status == "completed" else logger.warning
+        log("step %d: %s %s%s", step.index, procedure.name, status, f": {error}" if error else "")
+        self._emit(StepFinished(step.index, status, error))
         return status, error

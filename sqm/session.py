@@ -17,9 +17,10 @@ from datetime import datetime
 from pathlib import Path
 
 from .errors import UserInputError
+from .events import EventSink
 from .limits import StationLimits
 from .procedure_file import ProcedureFile, load_procedure_file, parse_procedure_text
-from .runner import EventSink, RunOutcome, Runner
+from .runner import Runner, RunOutcome
 from .station import DEFAULT_STATION, Station, read_station_limits
 from .stop_signals import STOP_SIGNALS
 from .store import RunStore
@@ -187,6 +188,7 @@ def join_or_abort_on_interrupt(runner: Runner, store: RunStore) -> RunOutcome:
     if terminated:
         store.close()
         raise SystemExit(128 + terminated[0])
+    assert runner.outcome is not None  # the runner has ended: its outcome is recorded
     return runner.outcome
 
 

@@ -12,7 +12,7 @@ import importlib
 import importlib.metadata
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, TypeVar, cast
 
 import yaml
 
@@ -20,8 +20,11 @@ from .clock import Clock
 from .errors import InstrumentError, UserInputError
 from .interlocks import InterlockSet
 from .limits import StationLimits
+from .role_list import ROLE_TYPES, role_name_of
+from .roles import CurrentSource, Magnet, Role, Scanner, SquidReadout, TemperatureController, Voltmeter
 from .safe_state import make_station_safe
-from .roles import ROLE_TYPES, CurrentSource, Magnet, Role, Scanner, SquidReadout, TemperatureController, Voltmeter
+
+R = TypeVar("R", bound=Role)
 
 BACKEND_GROUP = "sqm.backends"
 # What a backend's module may define next to its builder: `validate_config(block, limits)`,
@@ -94,34 +97,39 @@ class Station:
             interlocks=header.interlocks,
         )
 
-    # Typed access for procedures.
+    # Typed access for procedures: `role(Kind)` for any role of the list, and a
+    # property for each of the six every station has.
+    def role(self, role_type: type[R]) -> R:
+        """The station's role of interface `role_type` (see `sqm.role_list`)."""
+        return cast(R, self.backend.roles[role_name_of(role_type)])  # its type is checked when built
+
     @property
     def clock(self) -> Clock:
         return self.backend.clock
 
     @property
     def current_source(self) -> CurrentSource:
-        return self.backend.roles["current_source"]  # type: ignore[return-value]
+        return self.role(CurrentSource)
 
     @property
     def magnet(self) -> Magnet:
-        return self.backend.roles["magnet"]  # type: ignore[return-value]
+        return self.role(Magnet)
 
     @property
     def temperature(self) -> TemperatureController:
-        return self.backend.roles["temperature"]  # type: ignore[return-value]
+        return self.role(TemperatureController)
 
     @property
     def scanner(self) -> Scanner:
-        return self.backend.roles["scanner"]  # type: ignore[return-value]
+        return self.role(Scanner)
 
     @property
     def squid(self) -> SquidReadout:
-        return self.backend.roles["squid"]  # type: ignore[return-value]
+        return self.role(SquidReadout)
 
     @property
     def voltmeter(self) -> Voltmeter:
-        return self.backend.roles["voltmeter"]  # type: ignore[return-value]
+        return self.role(Voltmeter)
 
     def snapshot(self) -> dict[str, dict]:
         """Every role's snapshot; a role that fails says why instead of hiding the others."""
@@ -188,7 +196,7 @@ class _StationHeader:
         if unknown:
             raise UserInputError(f"{source}: unknown key(s) {', '.join(sorted(str(key) for key in unknown))}")
         try:
-            limits = StationLimits.from_mapping(data.get("limits"))
+            limits = StationLimits.from_mapping(data.get("limits"))  # type: ignore[arg-type]  # checked there
             interlocks = InterlockSet.from_config(data.get("interlocks"), limits)
         except UserInputError as error:
             raise UserInputError(f"{source}: {error}") from None
@@ -354,6 +362,7 @@ def parse_yaml(text: str, source: str) -> object:
 def _yaml_where(error: yaml.YAMLError) -> str:
     mark = getattr(error, "problem_mark", None)
     problem = getattr(error, "problem", None) or getattr(error, "reason", None) or "syntax error"
-    if mark is None and isinstance(getattr(error, "position", None), int):
-        return f"character {error.position + 1}: {problem}"
+    position = getattr(error, "position", None)
+    if mark is None and isinstance(position, int):
+        return f"character {position + 1}: {problem}"
     return f"line {mark.line + 1}, column {mark.column + 1}: {problem}" if mark else problem

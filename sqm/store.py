@@ -1,6 +1,6 @@
 """The run store: one HDF5 file per run, streamed as data arrive.
 
-Layout (DESIGN.md): root attributes describe the run; one NeXus NXentry group per
+Layout (docs/architecture.md): root attributes describe the run; one NeXus NXentry group per
 step, `NNN_<procedure>`, with its parameters, status and a snapshot of every role;
 its `data` NXdata group holds 1-D series that share their first axis. Points are
 buffered and written in batches in *time*: once the oldest buffered point is
@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import errno
 import json
+import logging
 import math
 import os
 import shutil
@@ -48,6 +49,8 @@ import numpy as np
 
 from . import __version__
 from .errors import SqmError
+
+logger = logging.getLogger(__name__)
 
 STATUSES = ("running", "completed", "aborted", "failed")
 
@@ -214,7 +217,8 @@ class RunStore:
             self._flush_file()
         except (OSError, RuntimeError) as error:
             self._discard_unwritten_file()
-            raise StoreError(f"{self.path}: cannot create the run file ({type(error).__name__}: {one_line(error)})") from None
+            raise StoreError(
+                f"{self.path}: cannot create the run file ({type(error).__name__}: {one_line(error)})") from None
 
     def _discard_unwritten_file(self) -> None:
         """A file that failed while being created holds nothing: release it and remove it."""
@@ -294,6 +298,7 @@ class RunStore:
             raise
         except (OSError, RuntimeError) as error:
             failure = StoreError(f"{self.path}: could not write {what} ({type(error).__name__}: {one_line(error)})")
+            logger.error("%s; reopening the file as of its last flush", failure)
             self._failure = self._failure or failure
             self._reopen_after_failed_write()
             raise failure from error
@@ -376,6 +381,27 @@ class RunStore:
         for step in list(self._steps):  # the open steps (finished ones leave the list)
             step.flush_if_due()
 
+    def append_log(self, line: str) -> None:
+        """Append one line to the run's `log` dataset (the run's warnings and errors,
+        each "UTC-time LEVEL logger: message"), flushed at once."""
+        what = "a log line"
+        encoded = line.encode("utf-8", "replace")
+        with self._lock:
+            reported_before = self._failure
+            try:
+                with self._writing(what):
+                    self._require_space(len(encoded) + METADATA_ALLOWANCE_BYTES, what)
+                    log = self._file.get("log")
+                    if log is None:
+                        log = self._file.create_dataset("log", shape=(0,), maxshape=(None,), chunks=(64,),
+                                                        dtype=h5py.string_dtype())
+                    log.resize((log.shape[0] + 1,))
+                    log[-1] = encoded
+                    self._flush_file()
+            except StoreError:
+                self._failure = reported_before  # a lost log line is not a failure a caller was told of
+                raise
+
     @property
     def h5file(self) -> h5py.File:
         """The open file (read access for dry runs and tests)."""
@@ -443,8 +469,12 @@ class StepWriter:
         return self._objects()[0]
 
     @property
-    def _data(self) -> h5py.Group | None:
-        return self._objects()[1]
+    def _data(self) -> h5py.Group:
+        """The step's data group; only once a series or an image was declared."""
+        data = self._objects()[1]
+        if data is None:
+            raise StoreError(f"{self._store.path}: {self._group_name} has no data declared yet")
+        return data
 
     def _created_data(self, data: h5py.Group) -> None:
         self._has_data = True
@@ -491,7 +521,7 @@ class StepWriter:
         `extra_axes` adds more datasets (name -> (values, units)). The group and its
         axes are flushed to disk at once.
         """
-        (row_name, row_values, row_units), (column_name, column_values, column_units) = rows, columns
+        (row_name, row_values, _), (column_name, column_values, _) = rows, columns
         what = f"the image {name!r} of {self.name}"
         axes = [(rows[0], rows[1], rows[2]), (columns[0], columns[1], columns[2])]
         axes += [(key, values, unit) for key, (values, unit) in (extra_axes or {}).items()]
@@ -627,7 +657,8 @@ class StepWriter:
                 failures.append(f"{unwritten} buffered points not written ({failure})")
             failures += self._store._record(lambda: self._store._write_attributes(self._group_name, values))
             if failures:
-                store_error = StoreError(f"{self._store.path}: could not write the end of {self.name}: {'; '.join(failures)}")
+                store_error = StoreError(
+                    f"{self._store.path}: could not write the end of {self.name}: {'; '.join(failures)}")
                 self._store._failure = self._store._failure or store_error
                 raise store_error
             if self in self._store._steps:  # nothing left to write: RunStore.flush/flush_if_due skip it

@@ -1,6 +1,6 @@
 """Procedures: named, parameterised steps written once against the roles."""
 
-from .base import Param, Procedure
+from .base import Param, Procedure, Step, param
 from .bias_sweep import BiasSweep
 from .field_sweep import FieldSweep
 from .line_cut import LineCut
@@ -28,4 +28,4 @@ PROCEDURES: dict[str, type[Procedure]] = {
     )
 }
 
-__all__ = ["PROCEDURES", "Param", "Procedure"]
+__all__ = ["PROCEDURES", "Param", "Procedure", "Step", "param"]

@@ -4,20 +4,26 @@ A procedure is built from the raw values of a procedure file (`from_raw`), which
 converts units and rejects unknown keys; `validate` checks every setpoint it will
 send against the station limits before anything moves; `run` talks only to the
 roles through a `StepContext` and records data through it.
+
+Parameters are declared as typed class attributes, so editors and type checkers see
+them:
+
+    class BiasSweep(Procedure):
+        step: float = param("current", "2 uA", "largest step between readings (A)", positive=True)
+
+and read as `self.step` (SI units) once the procedure is built.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
+from ..context import StepContext
 from ..errors import UserInputError
 from ..limits import StationLimits
 from ..units import SI_UNITS, to_si
-
-if TYPE_CHECKING:
-    from ..runner import StepContext
 
 
 class _Required:
@@ -43,6 +49,9 @@ def check_point_count(count: float, noun: str, hint: str) -> None:
 class Param:
     """One parameter: its dimension (a key of units.SI_UNITS), default and meaning.
 
+    Declared with `param(...)` as a class attribute of a procedure, whose name it takes;
+    on a built procedure the attribute reads the converted value (SI units).
+
     `many=True` takes a list of quantities (e.g. the turning points of a sweep);
     `count` fixes its length (e.g. 2 for a [start, stop] range).
     `positive=True` refuses zero and negative values.
@@ -50,7 +59,6 @@ class Param:
     takes true/false; dimension "probes" takes named points, {name: [x, y]} (m).
     """
 
-    name: str
     dimension: str
     default: Any = REQUIRED
     doc: str = ""
@@ -58,6 +66,15 @@ class Param:
     positive: bool = False
     count: int | None = None
     choices: tuple[str, ...] = ()
+    name: str = ""  # the attribute's name, set when the class is created
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        object.__setattr__(self, "name", name)
+
+    def __get__(self, instance: Any, owner: type | None = None) -> Any:
+        if instance is None:
+            return self
+        return instance.values[self.name]
 
     @property
     def units(self) -> str:
@@ -109,12 +126,35 @@ class Param:
         return value
 
 
+def param(
+    dimension: str,
+    default: Any = REQUIRED,
+    doc: str = "",
+    *,
+    many: bool = False,
+    positive: bool = False,
+    count: int | None = None,
+    choices: tuple[str, ...] = (),
+) -> Any:
+    """Declare a procedure parameter (see `Param`). Typed `Any` so that the attribute's
+    annotation (`float`, `list[float]`...) is what type checkers see."""
+    return Param(dimension, default, doc, many, positive, count, choices)
+
+
 class Procedure(ABC):
-    """Base of every procedure. Subclasses set `name`, `params` and write `run`."""
+    """Base of every procedure. Subclasses set `name`, declare parameters with `param`
+    and write `run`."""
 
     name: ClassVar[str]
-    params: ClassVar[tuple[Param, ...]]
+    params: ClassVar[tuple[Param, ...]] = ()  # every parameter, the base classes' first
     summary: ClassVar[str] = ""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        declared: dict[str, Param] = {}
+        for klass in reversed(cls.__mro__):
+            declared.update({name: value for name, value in vars(klass).items() if isinstance(value, Param)})
+        cls.params = tuple(declared.values())
 
     def __init__(self, values: dict[str, Any]) -> None:
         self.values = values
@@ -147,12 +187,6 @@ class Procedure(ABC):
         procedure.check_consistency()
         return procedure
 
-    def __getattr__(self, item: str) -> Any:
-        values = self.__dict__.get("values", {})
-        if item in values:
-            return values[item]
-        raise AttributeError(item)
-
     def parameters_si(self) -> dict[str, Any]:
         """Parameter values in SI units, keyed with their unit, for the file."""
         units = {param.name: param.units for param in self.params}
@@ -166,9 +200,17 @@ class Procedure(ABC):
         """Check every setpoint this step will send against the station limits."""
 
     @abstractmethod
-    def run(self, ctx: "StepContext") -> None:
+    def run(self, ctx: StepContext) -> None:
         """Do the step. Speak only to roles (ctx.station) and record through ctx."""
 
     def expected_points(self) -> int:
         """How many data points the step records (for progress bars); 0 if unknown."""
         return 0
+
+
+@dataclass
+class Step:
+    """One line of a procedure file, parsed and validated."""
+
+    index: int  # 1-based
+    procedure: Procedure

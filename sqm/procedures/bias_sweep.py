@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import math
 
+from ..context import StepContext
 from ..errors import UserInputError
 from ..limits import StationLimits
-from .base import Param, Procedure, check_point_count
+from .base import Procedure, check_point_count, param
 
 
 def sweep_points(turning_points: list[float], step: float) -> list[tuple[float, int]]:
@@ -40,14 +41,12 @@ def check_sweep_size(turning_points: list[float], step: float) -> None:
 class BiasSweep(Procedure):
     name = "bias_sweep"
     summary = "Sweep the bias through the turning points in steps; record flux, temperature, time and branch."
-    params = (
-        Param("points", "current", doc="turning points of the sweep (A)", many=True),
-        Param("step", "current", "2 uA", "largest step between readings (A)", positive=True),
-        Param("rate", "current_rate", None, "ramp rate (A/s); default: the station's", positive=True),
-        Param("settle", "time", "0.1 s", "wait after each step before reading (s)"),
-        Param("integration_time", "time", "0.5 s", "flux averaged this long at each point (s)", positive=True),
-        Param("record_voltage", "flag", False, "also read the four-probe voltage (flags a resistive film)"),
-    )
+    points: list[float] = param("current", doc="turning points of the sweep (A)", many=True)
+    step: float = param("current", "2 uA", "largest step between readings (A)", positive=True)
+    rate: float | None = param("current_rate", None, "ramp rate (A/s); default: the station's", positive=True)
+    settle: float = param("time", "0.1 s", "wait after each step before reading (s)")
+    integration_time: float = param("time", "0.5 s", "flux averaged this long at each point (s)", positive=True)
+    record_voltage: bool = param("flag", False, "also read the four-probe voltage (flags a resistive film)")
 
     def check_consistency(self) -> None:
         if self.settle < 0:
@@ -63,7 +62,7 @@ class BiasSweep(Procedure):
     def expected_points(self) -> int:
         return int(sweep_point_count(self.points, self.step))
 
-    def run(self, ctx) -> None:
+    def run(self, ctx: StepContext) -> None:
         station = ctx.station
         source, squid = station.current_source, station.squid
         columns = {"bias_current": "A", "flux": "Phi0", "temperature": "K", "time": "s", "branch": "1"}

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable
+from typing import Callable
 
+from ..context import StepContext
 from ..errors import InstrumentError
-
-if TYPE_CHECKING:
-    from ..runner import StepContext
 
 # Columns most steps record beside their own, with units.
 STATE_COLUMNS = {"time": "s", "temperature": "K", "field": "T", "bias_current": "A"}
 
 
-def record_state(ctx: "StepContext", **extra: float) -> None:
+def record_state(ctx: StepContext, **extra: float) -> None:
     """Record time, temperature, field and bias current, plus `extra` columns."""
     station = ctx.station
     ctx.record(
@@ -26,7 +24,7 @@ def record_state(ctx: "StepContext", **extra: float) -> None:
 
 
 def settle_temperature(
-    ctx: "StepContext",
+    ctx: StepContext,
     target: float,
     tolerance: float,
     hold: float,
@@ -54,7 +52,8 @@ def settle_temperature(
         else:
             stable_since = None
         if now - start > timeout:
-            raise InstrumentError(f"temperature {reading:.4g} K did not settle at {target:.4g} K within {timeout:.0f} s")
+            raise InstrumentError(
+                f"temperature {reading:.4g} K did not settle at {target:.4g} K within {timeout:.0f} s")
         ctx.wait(poll)
 
 
@@ -66,7 +65,7 @@ def check_probes(limits, probes: dict[str, tuple[float, float]], height: float) 
     limits.scanner_z.check(height)
 
 
-def read_probes(ctx: "StepContext", probes: dict[str, tuple[float, float]], height: float,
+def read_probes(ctx: StepContext, probes: dict[str, tuple[float, float]], height: float,
                 integration_time: float) -> dict[str, float]:
     """Visit each named point (retracted between points), read the flux there: {flux_<name>: Phi0}."""
     scanner, squid = ctx.station.scanner, ctx.station.squid

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from ..context import StepContext
 from ..limits import StationLimits
-from .base import Param, Procedure
+from .base import Procedure, param
 from .bias_sweep import check_sweep_size, sweep_point_count, sweep_points
 from .common import check_probes, read_probes
 
@@ -11,14 +12,14 @@ from .common import check_probes, read_probes
 class FieldSweep(Procedure):
     name = "field_sweep"
     summary = "Ramp the field through turning points in steps; at each field read the flux at named probe points."
-    params = (
-        Param("points", "field", doc="turning fields of the sweep (T)", many=True),
-        Param("step", "field", "0.05 G", "largest field step between readings (T)", positive=True),
-        Param("probes", "probes", doc="named points to read at each field, {name: [x, y]} (m)"),
-        Param("height", "length", "1 um", "sensor height at the probe points (m)", positive=True),
-        Param("rate", "field_rate", None, "ramp rate (T/s); default: the station's", positive=True),
-        Param("integration_time", "time", "1 s", "flux averaged this long at each point (s)", positive=True),
+    points: list[float] = param("field", doc="turning fields of the sweep (T)", many=True)
+    step: float = param("field", "0.05 G", "largest field step between readings (T)", positive=True)
+    probes: dict[str, tuple[float, float]] = param(
+        "probes", doc="named points to read at each field, {name: [x, y]} (m)",
     )
+    height: float = param("length", "1 um", "sensor height at the probe points (m)", positive=True)
+    rate: float | None = param("field_rate", None, "ramp rate (T/s); default: the station's", positive=True)
+    integration_time: float = param("time", "1 s", "flux averaged this long at each point (s)", positive=True)
 
     def check_consistency(self) -> None:
         check_sweep_size(self.points, self.step)
@@ -33,11 +34,12 @@ class FieldSweep(Procedure):
     def expected_points(self) -> int:
         return int(sweep_point_count(self.points, self.step))
 
-    def run(self, ctx) -> None:
+    def run(self, ctx: StepContext) -> None:
         station = ctx.station
         columns = {"field": "T", "time": "s", "temperature": "K", "branch": "1"}
         columns.update({f"flux_{name}": "Phi0" for name in self.probes})
-        ctx.declare_series(columns, signal=f"flux_{next(iter(self.probes))}", axes=["field"])
+        probe_columns = [f"flux_{name}" for name in self.probes]
+        ctx.declare_series(columns, signal=probe_columns[0], axes=["field"], auxiliary_signals=probe_columns)
         for field, branch in sweep_points(self.points, self.step):
             station.magnet.ramp_to(field, ctx, self.rate)
             readings = read_probes(ctx, self.probes, self.height, self.integration_time)

@@ -6,23 +6,22 @@ import math
 
 import numpy as np
 
+from ..context import StepContext
 from ..errors import UserInputError
 from ..limits import StationLimits
 from ..roles import SIGNAL_UNITS, ScanLine
-from .base import Param, Procedure, check_point_count
+from .base import Procedure, check_point_count, param
 
 
 class LineCut(Procedure):
     name = "line_cut"
     summary = "Scan one line (e.g. across an edge) at each bias current in turn; edge current density per bias."
-    params = (
-        Param("start", "length", doc="[x, y] where the line starts (m)", many=True, count=2),
-        Param("end", "length", doc="[x, y] where it ends (m)", many=True, count=2),
-        Param("bias_currents", "current", doc="bias currents, in the order applied (A)", many=True),
-        Param("spacing", "length", "0.25 um", "distance between samples (m)", positive=True),
-        Param("line_time", "time", "1 s", "time to scan the line once (s)", positive=True),
-        Param("height", "length", "1 um", "sensor height above the surface (m)", positive=True),
-    )
+    start: list[float] = param("length", doc="[x, y] where the line starts (m)", many=True, count=2)
+    end: list[float] = param("length", doc="[x, y] where it ends (m)", many=True, count=2)
+    bias_currents: list[float] = param("current", doc="bias currents, in the order applied (A)", many=True)
+    spacing: float = param("length", "0.25 um", "distance between samples (m)", positive=True)
+    line_time: float = param("time", "1 s", "time to scan the line once (s)", positive=True)
+    height: float = param("length", "1 um", "sensor height above the surface (m)", positive=True)
 
     @property
     def n_points(self) -> int:
@@ -55,15 +54,15 @@ class LineCut(Procedure):
     def expected_points(self) -> int:
         return len(self.bias_currents)
 
-    def run(self, ctx) -> None:
+    def run(self, ctx: StepContext) -> None:
         from ..analysis.edge_profile import peak_current_across_edge
 
         station = ctx.station
         scanner, squid = station.scanner, station.squid
         # Samples every `spacing` from the start; the last one may fall just short of `end`.
         reach = (self.n_points - 1) * self.spacing / self.length
-        end = tuple(a + (b - a) * reach for a, b in zip(self.start, self.end))
-        line = ScanLine(tuple(self.start), end, self.n_points, self.line_time)
+        (x0, y0), (x1, y1) = self.start, self.end
+        line = ScanLine((x0, y0), (x0 + (x1 - x0) * reach, y0 + (y1 - y0) * reach), self.n_points, self.line_time)
         xs, ys = line.points()
         distance = np.arange(self.n_points) * self.spacing
         ctx.declare_image(
@@ -72,6 +71,7 @@ class LineCut(Procedure):
             ("bias_current", np.asarray(self.bias_currents), "A"),
             ("distance", distance, "m"),
             extra_axes={"x": (xs, "m"), "y": (ys, "m")},
+            line_summaries={"peak_edge_current": "A/m"},
         )
         scanner.retract(ctx)
         scanner.move_to(*line.start, ctx)
@@ -80,6 +80,7 @@ class LineCut(Procedure):
         for row, current in enumerate(self.bias_currents):
             station.current_source.ramp_to(current, ctx)
             profile = scanner.scan_line(line, squid, "flux", ctx)
-            ctx.record_line("flux", row, profile)
-            peaks.append(peak_current_across_edge(profile, self.spacing, self.height, squid.pickup_radius))
+            peak = peak_current_across_edge(profile, self.spacing, self.height, squid.pickup_radius)
+            ctx.record_line("flux", row, profile, peak_edge_current=peak)
+            peaks.append(peak)
         ctx.add_dataset("peak_edge_current", np.asarray(peaks), "A/m")

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
+from ..context import StepContext
 from ..limits import StationLimits
-from .base import Param, Procedure
+from .base import Procedure, param
 
 
 class Park(Procedure):
     name = "park"
     summary = "Retract, move laterally to (x, y), approach to height; records one flux reading there."
-    params = (
-        Param("x", "length", doc="lateral position (m)"),
-        Param("y", "length", doc="lateral position (m)"),
-        Param("height", "length", "1 um", "sensor height above the surface (m)", positive=True),
-        Param("integration_time", "time", "0.5 s", "flux averaged this long (s)", positive=True),
-    )
+    x: float = param("length", doc="lateral position (m)")
+    y: float = param("length", doc="lateral position (m)")
+    height: float = param("length", "1 um", "sensor height above the surface (m)", positive=True)
+    integration_time: float = param("time", "0.5 s", "flux averaged this long (s)", positive=True)
 
     def validate(self, limits: StationLimits) -> None:
         limits.scanner_x.check(self.x)
@@ -24,7 +23,7 @@ class Park(Procedure):
     def expected_points(self) -> int:
         return 1
 
-    def run(self, ctx) -> None:
+    def run(self, ctx: StepContext) -> None:
         scanner = ctx.station.scanner
         ctx.declare_series({"time": "s", "x": "m", "y": "m", "z": "m", "flux": "Phi0"}, signal="flux", axes=["time"])
         # Lateral moves happen retracted: the surface between here and there is unknown.

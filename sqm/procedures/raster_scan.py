@@ -6,10 +6,11 @@ import math
 
 import numpy as np
 
+from ..context import StepContext
 from ..errors import UserInputError
 from ..limits import StationLimits
 from ..roles import SIGNAL_UNITS, ScanLine
-from .base import Param, Procedure, check_point_count
+from .base import Procedure, check_point_count, param
 
 
 def axis_count(span: list[float], pixel_size: float) -> float:
@@ -28,17 +29,15 @@ def axis_points(span: list[float], pixel_size: float) -> np.ndarray:
 class RasterScan(Procedure):
     name = "raster_scan"
     summary = "Image a region line by line (flux or susceptibility), holding the bias and field; reconstruct currents."
-    params = (
-        Param("x", "length", doc="[start, stop] of each line (m)", many=True, count=2),
-        Param("y", "length", doc="[first, last] line (m)", many=True, count=2),
-        Param("pixel_size", "length", "0.5 um", "pixel side (m)", positive=True),
-        Param("line_time", "time", "1 s", "time to scan one line (s)", positive=True),
-        Param("signal", "text", "flux", "what to image", choices=tuple(SIGNAL_UNITS)),
-        Param("height", "length", "1 um", "sensor height above the surface (m)", positive=True),
-        Param("bias_current", "current", None, "ramp the bias to this and hold it during the scan (A)"),
-        Param("field", "field", None, "ramp the magnet to this and hold it during the scan (T)"),
-        Param("reconstruct", "flag", True, "store the sheet current density (Kx, Ky) of a flux image"),
-    )
+    x: list[float] = param("length", doc="[start, stop] of each line (m)", many=True, count=2)
+    y: list[float] = param("length", doc="[first, last] line (m)", many=True, count=2)
+    pixel_size: float = param("length", "0.5 um", "pixel side (m)", positive=True)
+    line_time: float = param("time", "1 s", "time to scan one line (s)", positive=True)
+    signal: str = param("text", "flux", "what to image", choices=tuple(SIGNAL_UNITS))
+    height: float = param("length", "1 um", "sensor height above the surface (m)", positive=True)
+    bias_current: float | None = param("current", None, "ramp the bias to this and hold it during the scan (A)")
+    field: float | None = param("field", None, "ramp the magnet to this and hold it during the scan (T)")
+    reconstruct: bool = param("flag", True, "store the sheet current density (Kx, Ky) of a flux image")
 
     def check_consistency(self) -> None:
         nx, ny = (axis_count(self.values[axis], self.pixel_size) for axis in ("x", "y"))
@@ -86,7 +85,7 @@ class RasterScan(Procedure):
     def expected_points(self) -> int:
         return len(self.y_pixels)
 
-    def run(self, ctx) -> None:
+    def run(self, ctx: StepContext) -> None:
         station = ctx.station
         if self.reconstructs:
             self._check_reconstructable(station.squid.pickup_radius)  # before anything moves

@@ -2,23 +2,22 @@
 
 from __future__ import annotations
 
+from ..context import StepContext
 from ..errors import UserInputError
 from ..limits import StationLimits
-from .base import Param, Procedure
+from .base import Procedure, param
 from .common import STATE_COLUMNS, record_state, settle_temperature
 
 
 class SetState(Procedure):
     name = "set"
     summary = "Ramp the bias current and/or field, and/or settle the temperature, to the given values."
-    params = (
-        Param("bias_current", "current", None, "ramp the bias to this (A)"),
-        Param("field", "field", None, "ramp the magnet to this (T)"),
-        Param("temperature", "temperature", None, "settle the sample at this (K)", positive=True),
-        Param("tolerance", "temperature", "0.02 K", "temperature settled within this (K)", positive=True),
-        Param("hold", "time", "10 s", "temperature within tolerance this long (s)"),
-        Param("timeout", "time", "2 h", "give up settling after this long (s)", positive=True),
-    )
+    bias_current: float | None = param("current", None, "ramp the bias to this (A)")
+    field: float | None = param("field", None, "ramp the magnet to this (T)")
+    temperature: float | None = param("temperature", None, "settle the sample at this (K)", positive=True)
+    tolerance: float = param("temperature", "0.02 K", "temperature settled within this (K)", positive=True)
+    hold: float = param("time", "10 s", "temperature within tolerance this long (s)")
+    timeout: float = param("time", "2 h", "give up settling after this long (s)", positive=True)
 
     def check_consistency(self) -> None:
         if self.bias_current is None and self.field is None and self.temperature is None:
@@ -35,7 +34,7 @@ class SetState(Procedure):
     def expected_points(self) -> int:
         return 1
 
-    def run(self, ctx) -> None:
+    def run(self, ctx: StepContext) -> None:
         station = ctx.station
         ctx.declare_series(dict(STATE_COLUMNS), signal="temperature", axes=["time"])
         if self.bias_current is not None:

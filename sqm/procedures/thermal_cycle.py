@@ -4,8 +4,9 @@ cycle (paper Fig. 3f: remanence versus T_a beside R(T))."""
 
 from __future__ import annotations
 
+from ..context import StepContext
 from ..limits import StationLimits
-from .base import Param, Procedure, check_point_count
+from .base import Procedure, check_point_count, param
 from .common import STATE_COLUMNS, check_probes, read_probes, record_state, settle_temperature
 
 
@@ -13,19 +14,21 @@ class ThermalCycle(Procedure):
     name = "thermal_cycle"
     summary = ("Retract; for each anneal temperature: warm, hold, (read R), cool to base, (read probes). "
                "Bias and field stay as they are.")
-    params = (
-        Param("anneal_temperature", "temperature", doc="T_a, or a list of them in order (K)", many=True,
-              positive=True),
-        Param("base_temperature", "temperature", "1.5 K", "cool back to this (K)", positive=True),
-        Param("hold", "time", "60 s", "time at T_a once settled (s)"),
-        Param("tolerance", "temperature", "0.02 K", "settled when within this of the target (K)", positive=True),
-        Param("timeout", "time", "2 h", "give up settling after this long (s)", positive=True),
-        Param("record_interval", "time", "5 s", "temperature logged this often (s)", positive=True),
-        Param("probes", "probes", None, "points read at base after each cycle, {name: [x, y]} (m)"),
-        Param("probe_height", "length", "1 um", "sensor height at the probe points (m)", positive=True),
-        Param("integration_time", "time", "2 s", "flux averaged this long at each probe (s)", positive=True),
-        Param("resistance_current", "current", None, "if given, measure R at T_a with this +-current (A)",
-              positive=True),
+    anneal_temperature: list[float] = param(
+        "temperature", doc="T_a, or a list of them in order (K)", many=True, positive=True,
+    )
+    base_temperature: float = param("temperature", "1.5 K", "cool back to this (K)", positive=True)
+    hold: float = param("time", "60 s", "time at T_a once settled (s)")
+    tolerance: float = param("temperature", "0.02 K", "settled when within this of the target (K)", positive=True)
+    timeout: float = param("time", "2 h", "give up settling after this long (s)", positive=True)
+    record_interval: float = param("time", "5 s", "temperature logged this often (s)", positive=True)
+    probes: dict[str, tuple[float, float]] | None = param(
+        "probes", None, "points read at base after each cycle, {name: [x, y]} (m)",
+    )
+    probe_height: float = param("length", "1 um", "sensor height at the probe points (m)", positive=True)
+    integration_time: float = param("time", "2 s", "flux averaged this long at each probe (s)", positive=True)
+    resistance_current: float | None = param(
+        "current", None, "if given, measure R at T_a with this +-current (A)", positive=True,
     )
 
     def check_consistency(self) -> None:
@@ -46,7 +49,7 @@ class ThermalCycle(Procedure):
     def expected_points(self) -> int:
         return 0
 
-    def run(self, ctx) -> None:
+    def run(self, ctx: StepContext) -> None:
         station = ctx.station
         columns = dict(STATE_COLUMNS, anneal_temperature="K", resistance="ohm")
         columns.update({f"flux_{name}": "Phi0" for name in self.probes or {}})
@@ -79,9 +82,10 @@ class ThermalCycle(Procedure):
             else:
                 log()
 
-    def _resistance(self, ctx) -> float:
+    def _resistance(self, ctx: StepContext) -> float:
         """Four-probe resistance (ohm) with the current reversed (cancels thermal offsets)."""
         source, voltmeter = ctx.station.current_source, ctx.station.voltmeter
+        assert self.resistance_current is not None  # only called when it is given
         present = source.read_current()
         source.ramp_to(present + self.resistance_current, ctx)
         positive = voltmeter.read_voltage(1.0, ctx)

@@ -3,8 +3,9 @@
 
 from __future__ import annotations
 
+from ..context import StepContext
 from ..limits import StationLimits
-from .base import Param, Procedure, check_point_count
+from .base import Procedure, check_point_count, param
 from .bias_sweep import check_sweep_size, sweep_point_count, sweep_points
 from .common import settle_temperature
 
@@ -12,12 +13,10 @@ from .common import settle_temperature
 class IVCurve(Procedure):
     name = "iv_curve"
     summary = "Sweep the bias through turning points and read the four-probe voltage (I-V curve, I_c)."
-    params = (
-        Param("points", "current", [0, "300 uA"], "turning points of the sweep (A)", many=True),
-        Param("step", "current", "2 uA", "largest step between readings (A)", positive=True),
-        Param("settle", "time", "0.1 s", "wait after each step before reading (s)"),
-        Param("integration_time", "time", "0.2 s", "voltage averaged this long (s)", positive=True),
-    )
+    points: list[float] = param("current", [0, "300 uA"], "turning points of the sweep (A)", many=True)
+    step: float = param("current", "2 uA", "largest step between readings (A)", positive=True)
+    settle: float = param("time", "0.1 s", "wait after each step before reading (s)")
+    integration_time: float = param("time", "0.2 s", "voltage averaged this long (s)", positive=True)
 
     def check_consistency(self) -> None:
         check_sweep_size(self.points, self.step)
@@ -29,7 +28,7 @@ class IVCurve(Procedure):
     def expected_points(self) -> int:
         return int(sweep_point_count(self.points, self.step))
 
-    def run(self, ctx) -> None:
+    def run(self, ctx: StepContext) -> None:
         station = ctx.station
         ctx.declare_series(
             {"bias_current": "A", "voltage": "V", "temperature": "K", "time": "s", "branch": "1"},
@@ -53,14 +52,12 @@ class IVCurve(Procedure):
 class ResistanceVsTemperature(Procedure):
     name = "resistance_vs_temperature"
     summary = "Settle at each temperature and measure the four-probe resistance with a small +-current."
-    params = (
-        Param("temperatures", "temperature", doc="temperatures to settle at, in order (K)", many=True),
-        Param("current", "current", "10 uA", "probe current, applied with both signs (A)", positive=True),
-        Param("integration_time", "time", "1 s", "voltage averaged this long per sign (s)", positive=True),
-        Param("tolerance", "temperature", "0.02 K", "settled within this (K)", positive=True),
-        Param("hold", "time", "10 s", "within tolerance this long before reading (s)"),
-        Param("timeout", "time", "1 h", "give up settling after this long (s)", positive=True),
-    )
+    temperatures: list[float] = param("temperature", doc="temperatures to settle at, in order (K)", many=True)
+    current: float = param("current", "10 uA", "probe current, applied with both signs (A)", positive=True)
+    integration_time: float = param("time", "1 s", "voltage averaged this long per sign (s)", positive=True)
+    tolerance: float = param("temperature", "0.02 K", "settled within this (K)", positive=True)
+    hold: float = param("time", "10 s", "within tolerance this long before reading (s)")
+    timeout: float = param("time", "1 h", "give up settling after this long (s)", positive=True)
 
     def check_consistency(self) -> None:
         check_point_count(len(self.temperatures), "temperatures", "split the list over several steps")
@@ -75,7 +72,7 @@ class ResistanceVsTemperature(Procedure):
     def expected_points(self) -> int:
         return len(self.temperatures)
 
-    def run(self, ctx) -> None:
+    def run(self, ctx: StepContext) -> None:
         station = ctx.station
         ctx.declare_series(
             {"temperature": "K", "resistance": "ohm", "setpoint": "K", "time": "s"},

@@ -3,35 +3,33 @@ field, cool to base in it."""
 
 from __future__ import annotations
 
+from ..context import StepContext
 from ..limits import StationLimits
-from .base import Param, Procedure
+from .base import Procedure, param
 from .common import STATE_COLUMNS, record_state, settle_temperature
 
-_COOLING_PARAMS = (
-    Param("from_temperature", "temperature", "8 K", "warm to this first (K); above T_c", positive=True),
-    Param("to_temperature", "temperature", "1.5 K", "base temperature to cool to (K)", positive=True),
-    Param("tolerance", "temperature", "0.02 K", "settled when within this of the target (K)", positive=True),
-    Param("hold", "time", "30 s", "stay within tolerance this long (s)"),
-    Param("timeout", "time", "2 h", "give up settling after this long (s)", positive=True),
-    Param("record_interval", "time", "5 s", "temperature logged this often (s)", positive=True),
-)
 
+class _Cooling(Procedure):
+    """Warm above T_c, set the field, cool to base in it (the field is the subclass's)."""
 
-class FieldCool(Procedure):
-    name = "field_cool"
-    summary = "Zero the bias, retract, warm above T_c, ramp to the field, cool to base with the field on."
-    params = (Param("field", "field", doc="field to cool in (T)"),) + _COOLING_PARAMS
+    from_temperature: float = param("temperature", "8 K", "warm to this first (K); above T_c", positive=True)
+    to_temperature: float = param("temperature", "1.5 K", "base temperature to cool to (K)", positive=True)
+    tolerance: float = param("temperature", "0.02 K", "settled when within this of the target (K)", positive=True)
+    hold: float = param("time", "30 s", "stay within tolerance this long (s)")
+    timeout: float = param("time", "2 h", "give up settling after this long (s)", positive=True)
+    record_interval: float = param("time", "5 s", "temperature logged this often (s)", positive=True)
 
     @property
     def cooling_field(self) -> float:
-        return self.field
+        """The field (T) to cool in."""
+        raise NotImplementedError
 
     def validate(self, limits: StationLimits) -> None:
         limits.field.check(self.cooling_field)
         limits.temperature.check(self.from_temperature)
         limits.temperature.check(self.to_temperature)
 
-    def run(self, ctx) -> None:
+    def run(self, ctx: StepContext) -> None:
         station = ctx.station
         ctx.declare_series(dict(STATE_COLUMNS), signal="temperature", axes=["time"])
         station.current_source.ramp_to(0.0, ctx)
@@ -48,10 +46,18 @@ class FieldCool(Procedure):
         log()
 
 
-class ZeroFieldCool(FieldCool):
+class FieldCool(_Cooling):
+    name = "field_cool"
+    summary = "Zero the bias, retract, warm above T_c, ramp to the field, cool to base with the field on."
+    field: float = param("field", doc="field to cool in (T)")
+
+    @property
+    def cooling_field(self) -> float:
+        return self.field
+
+class ZeroFieldCool(_Cooling):
     name = "zero_field_cool"
     summary = "Zero the bias, retract, warm above T_c (erases the magnetic state), zero the field, cool to base."
-    params = _COOLING_PARAMS
 
     @property
     def cooling_field(self) -> float:

@@ -17,8 +17,9 @@ import pytest
 import yaml
 
 from sqm.cli import main
-from sqm.progress import ProgressBars
+from sqm.events import InterlockReported, Paused, PointRecorded, StepFinished, StepStarted
 from sqm.procedures.bias_sweep import sweep_points
+from sqm.progress import ProgressBars
 from sqm.session import load
 
 from ..conftest import CONFIGS, REPO, twin_station_text
@@ -224,20 +225,36 @@ def test_demo_writes_the_run_files_the_figures_and_their_numbers(tmp_path, capsy
     assert all(Path(part["run"]).exists() for part in summary.values())
 
 
+def test_the_demo_is_the_paper_package_found_by_name():
+    import importlib.metadata
+
+    commands = {ep.name: ep.value for ep in importlib.metadata.entry_points(group="sqm.commands")}
+    assert commands["demo"] == "sqm_paper.demo:main"
+
+
+def test_without_the_paper_package_the_demo_says_so(tmp_path, capsys, monkeypatch):
+    import importlib.metadata
+
+    monkeypatch.setattr(importlib.metadata, "entry_points", lambda **selection: [])
+    assert main(["demo", "--out", str(tmp_path)]) == 2
+    assert "the demo is not installed" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_progress_bars_count_the_points_of_each_step(capsys):
     bars = ProgressBars(enabled=True)
-    bars({"type": "step_started", "step": 3, "procedure": "bias_sweep", "expected_points": 4})
+    bars(StepStarted(3, "bias_sweep", 4))
     for count in range(1, 5):
-        bars({"type": "point", "step": 3, "count": count, "values": {}})
-    bars({"type": "step_finished", "step": 3, "status": "completed", "error": None})
+        bars(PointRecorded(3, count, {}))
+    bars(StepFinished(3, "completed", None))
     err = capsys.readouterr().err
     assert "3 bias_sweep" in err and "4/4" in err
 
 
 def test_progress_says_why_a_run_paused_and_how_to_end_it(capsys):
     bars = ProgressBars(enabled=False)  # said even when no bar is drawn
-    bars({"type": "interlock", "step": 2, "reason": "SQUID flux-locked loop lost lock"})
-    bars({"type": "paused", "step": 2})
+    bars(InterlockReported(2, "SQUID flux-locked loop lost lock"))
+    bars(Paused(2))
     err = capsys.readouterr().err
     assert "interlock at step 2: SQUID flux-locked loop lost lock" in err
     assert "run paused" in err and "Ctrl-C aborts it" in err

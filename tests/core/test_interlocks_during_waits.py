@@ -94,7 +94,7 @@ def test_a_wait_reads_the_interlocks_once_per_interval_and_lasts_exactly_its_tim
 
     from sqm.clock import SimulatedClock
     from sqm.interlocks import Interlock, InterlockSet
-    from sqm.runner import RunControl, StepContext
+    from sqm.runner import RunControl, RunStepContext
 
     class Counting(Interlock):
         name = "counting"
@@ -109,7 +109,7 @@ def test_a_wait_reads_the_interlocks_once_per_interval_and_lasts_exactly_its_tim
 
     clock = SimulatedClock()
     watch = Counting(clock)
-    context = StepContext(SimpleNamespace(clock=clock), RunControl(), InterlockSet([watch], 1.0), writer=None,
+    context = RunStepContext(SimpleNamespace(clock=clock), RunControl(), InterlockSet([watch], 1.0), writer=None,
                           emit=lambda event: None, step_index=1)
     context.wait(5.5)
     assert clock.now() == pytest.approx(5.5, abs=1e-12)  # chunked, not lengthened

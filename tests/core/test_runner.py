@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from sqm.errors import InstrumentError
+from sqm.events import Paused, PointRecorded
 from sqm.readback import find_step, read_steps
 from sqm.session import load, new_run_path, start_run
 from sqm.station import Station
@@ -48,7 +49,7 @@ def _assert_safe(station):
 
 def _abort_at_point(runner_box, count):
     def on_event(event):
-        if event["type"] == "point" and event["step"] == 3 and event["count"] == count:
+        if isinstance(event, PointRecorded) and event.step == 3 and event.count == count:
             runner_box[0].abort("test abort")
 
     return on_event
@@ -76,7 +77,7 @@ def test_abort_from_another_thread_reaches_a_running_sweep_promptly(tmp_path):
     sweeping = threading.Event()
 
     def on_event(event):
-        if event["type"] == "point" and event["step"] == 3 and event["count"] >= 5:
+        if isinstance(event, PointRecorded) and event.step == 3 and event.count >= 5:
             sweeping.set()
 
     runner, store, path = _start(station, tmp_path, on_event)
@@ -120,7 +121,7 @@ def test_an_instrument_failure_marks_the_step_failed_and_still_makes_the_station
 
 def test_an_interlock_aborts_with_its_reason_in_the_file(twin, tmp_path):
     def unlock_squid(event):
-        if event["type"] == "point" and event["step"] == 3 and event["count"] == 40:
+        if isinstance(event, PointRecorded) and event.step == 3 and event.count == 40:
             twin.squid.world.squid_locked = False
 
     runner, store, path = _start(twin, tmp_path, unlock_squid)
@@ -136,7 +137,7 @@ def test_an_interlock_aborts_with_its_reason_in_the_file(twin, tmp_path):
 def test_pause_holds_the_run_and_resume_finishes_it(tmp_path):
     station = Station.from_text(twin_station_text(pace=2000.0))
     points = []
-    runner, store, path = _start(station, tmp_path, lambda e: e["type"] == "point" and points.append(e))
+    runner, store, path = _start(station, tmp_path, lambda e: isinstance(e, PointRecorded) and points.append(e))
     while len(points) < 30 and runner.is_alive():
         time.sleep(0.005)
     runner.pause()
@@ -157,11 +158,11 @@ def test_abort_while_paused_wakes_the_run_and_stops_it(tmp_path):
     box, points, paused = [], [], threading.Event()
 
     def on_event(event):
-        if event["type"] == "point":
+        if isinstance(event, PointRecorded):
             points.append(event)
-            if event["step"] == 3 and event["count"] == 10:
+            if event.step == 3 and event.count == 10:
                 box[0].pause()  # pause part way through the sweep
-        elif event["type"] == "paused":
+        elif isinstance(event, Paused):
             paused.set()
 
     runner, store, path = _start(station, tmp_path, on_event)
@@ -192,7 +193,8 @@ def test_run_status_and_snapshots_are_recorded_for_every_step(twin, tmp_path):
         for name, group in h5.items():
             assert group.attrs["NX_class"] == "NXentry"
             assert group.attrs["status"] == "completed"
-            assert set(group["snapshot"]) == {"current_source", "magnet", "temperature", "scanner", "squid", "voltmeter"}
+            assert set(group["snapshot"]) == {"current_source", "magnet", "temperature", "scanner", "squid",
+                                              "voltmeter"}
             assert group["data"].attrs["NX_class"] == "NXdata"
             for dataset in group["data"].values():
                 assert "units" in dataset.attrs

@@ -15,11 +15,12 @@ import yaml
 
 from sqm.clock import RealClock
 from sqm.errors import AbortRequested, InstrumentError, InterlockTripped, UserInputError
+from sqm.events import PointRecorded, StepFinished
 from sqm.interlocks import Interlock, InterlockSet
 from sqm.pacing import CleanupPacer
 from sqm.readback import find_step, read_steps
 from sqm.roles import MagnetState
-from sqm.runner import RunControl, StepContext
+from sqm.runner import RunControl, RunStepContext
 from sqm.session import load, run_procedure, start_run
 from sqm.station import Station
 
@@ -39,7 +40,7 @@ def test_ctrl_c_in_a_script_aborts_the_run_and_waits_for_the_safe_state(tmp_path
     procedure = PARKED + "  - bias_sweep: {points: [0, 200 uA, 0], step: 2 uA, integration_time: 1 s}\n"
 
     def interrupt_when_sweeping(event):
-        if event["type"] == "point" and event.get("step") == 3 and event["count"] == 5:
+        if isinstance(event, PointRecorded) and event.step == 3 and event.count == 5:
             _thread.interrupt_main()  # what Ctrl-C does to a script's main thread
 
     with pytest.raises(KeyboardInterrupt):
@@ -54,9 +55,9 @@ def test_ctrl_c_in_a_script_aborts_the_run_and_waits_for_the_safe_state(tmp_path
 
 
 # Pauses ---------------------------------------------------------------------------
-def _context(control: RunControl, interlocks: list[Interlock], interval: float = 0.02) -> StepContext:
+def _context(control: RunControl, interlocks: list[Interlock], interval: float = 0.02) -> RunStepContext:
     station = SimpleNamespace(clock=RealClock())
-    return StepContext(station, control, InterlockSet(interlocks, interval), writer=None,
+    return RunStepContext(station, control, InterlockSet(interlocks, interval), writer=None,
                        emit=lambda event: None, step_index=1)
 
 
@@ -174,7 +175,7 @@ def _height_after_step(station, text: str, tmp_path, step: int) -> float:
     heights = []
 
     def on_event(event):
-        if event["type"] == "step_finished" and event["step"] == step:
+        if isinstance(event, StepFinished) and event.step == step:
             heights.append(station.scanner.position()[2])
 
     station, procedure_file = load(text, station)

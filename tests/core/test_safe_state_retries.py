@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from sqm.errors import InstrumentError
+from sqm.events import StepFinished
 from sqm.pacing import CleanupPacer
 from sqm.readback import find_step, read_steps
 from sqm.safe_state import SAFE_STATE_ATTEMPTS
@@ -104,7 +105,7 @@ def test_a_run_whose_safe_state_sees_timeouts_records_the_station_safe(twin, tmp
     station, procedure_file = load(text, twin)
     path = new_run_path(tmp_path, "test")
     runner, store = start_run(station, procedure_file, path,
-                              on_event=lambda e: e["type"] == "step_finished" and armed.update(timeouts=3))
+                              on_event=lambda e: isinstance(e, StepFinished) and armed.update(timeouts=3))
     outcome = runner.join()
     store.close()
     assert outcome.status == "completed" and outcome.safe_state_failures == []

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from PyQt5.QtCore import QTimer
 from PyQt5.QtWidgets import QApplication
+
 from sqm.gui.app import gui_station, main
 from sqm.gui.main_window import MainWindow
 from sqm.gui.run_controller import StartRefused
-
 from sqm.readback import find_step, read_steps
 from sqm.station import Station
 from tests.conftest import twin_station_text
@@ -301,7 +301,7 @@ def test_line_cut_shows_each_profile_and_its_peak_edge_current_live(window, qtbo
     qtbot.waitUntil(lambda: bool(window.finished_runs), timeout=20000)
     path, status = window.finished_runs[-1]
     assert status == "completed"
-    profiles, peaks = window.live_views.sweep._data, window.live_views.probes._data["peak"]
+    profiles, peaks = window.live_views.sweep._data, window.live_views.probes._data["peak_edge_current"]
     assert sorted(profiles) == [0, 1, 2]
     step = find_step(read_steps(path), "line_cut")
     recorded_flux, recorded_peaks = step.data["flux"], step.data["peak_edge_current"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from sqm.errors import LimitError, UserInputError
+from sqm.events import PointRecorded
 from sqm.procedure_file import load_procedure_file, parse_procedure_text
 from sqm.procedures.bias_sweep import sweep_point_count, sweep_points
 from sqm.session import load, start_run
@@ -36,7 +37,8 @@ BAD_FILES = [
         "line 3, column 1: the key 'steps' is given twice in the same mapping (first on line 1)",
     ),
     ("steps:\n  - park: {x: 30 um, y: -15 um, x: 40 um}", "line 2, column 33: the key 'x' is given twice"),
-    ("steps:\n  - park:\n      x: 30 um\n      y: 1 um\n      x: 40 um", "line 5, column 7: the key 'x' is given twice"),
+    ("steps:\n  - park:\n      x: 30 um\n      y: 1 um\n      x: 40 um",
+     "line 5, column 7: the key 'x' is given twice"),
     # keys that are not text (YAML 1.1 reads on/off/yes/no as booleans): was a TypeError
     ("on: 3\nsteps:\n  - park: {x: 1 um, y: 2 um}", "line 1, column 1: the key on is read as True"),
     ("steps:\n  - park: {x: 1 um, y: 2 um, 3: 4}", "the key 3 is read as 3"),
@@ -82,7 +84,8 @@ def test_malformed_procedure_files_give_one_line_naming_the_place(text, message)
 
 
 OUT_OF_LIMITS = [
-    ("steps:\n  - bias_sweep: {points: [0, 400 uA], step: 2 uA}", "step 1 (bias_sweep): bias current 400 uA is outside the station limits [-350 uA, 350 uA]"),
+    ("steps:\n  - bias_sweep: {points: [0, 400 uA], step: 2 uA}",
+     "step 1 (bias_sweep): bias current 400 uA is outside the station limits [-350 uA, 350 uA]"),
     ("steps:\n  - bias_sweep: {points: [0, 100 uA], rate: 1 mA/s}", "bias ramp rate"),
     ("steps:\n  - set: {field: 25 G}", "step 1 (set): field 2.5 mT is outside the station limits"),
     ("steps:\n  - zero_field_cool: {from_temperature: 300 K}", "temperature setpoint 300 K"),
@@ -130,7 +133,7 @@ def test_temperature_changes_happen_with_the_sensor_retracted(twin, tmp_path, st
     heights_while_changing = []
 
     def watch(event):
-        if event["type"] == "point" and event["step"] == 2:
+        if isinstance(event, PointRecorded) and event.step == 2:
             heights_while_changing.append(twin.scanner.position()[2])
 
     station, procedure_file = load(f"steps:\n  - park: {{x: 0, y: 0}}\n  - {step}\n", twin)

@@ -10,6 +10,7 @@ import pytest
 
 from sqm.analysis.edge_profile import peak_current_across_edge
 from sqm.errors import LimitError, UserInputError
+from sqm.events import LineRecorded
 from sqm.procedure_file import parse_procedure_text
 from sqm.readback import read_steps
 from sqm.session import load, new_run_path, start_run
@@ -27,8 +28,8 @@ def test_a_raster_scan_fills_an_image_line_by_line_with_axes_in_metres(twin, tmp
     lines = []
 
     def watch(event):
-        if event["type"] == "line":
-            lines.append((event["row"], twin.clock.now()))
+        if isinstance(event, LineRecorded):
+            lines.append((event.row, twin.clock.now()))
 
     scan = "{x: [-10 um, 10 um], y: [-20 um, -10 um], pixel_size: 0.5 um, line_time: 2 s, reconstruct: false"
     text = f"steps:\n  - raster_scan: {scan}, bias_current: 50 uA}}\n  - raster_scan: {scan}, bias_current: 100 uA}}\n"
@@ -62,7 +63,7 @@ def test_aborting_an_image_keeps_the_finished_lines_and_marks_the_step(twin, tmp
     box, started = [], threading.Event()
 
     def abort_after_five_lines(event):
-        if event["type"] == "line" and event["row"] == 4:
+        if isinstance(event, LineRecorded) and event.row == 4:
             assert started.wait(5)  # the runner is in the box (the worker may get here first)
             box[0].abort("enough")
 
@@ -84,7 +85,8 @@ def test_aborting_an_image_keeps_the_finished_lines_and_marks_the_step(twin, tmp
 @pytest.mark.parametrize(
     "step, message",
     [
-        ("raster_scan: {x: [-60 um, 10 um], y: [0, 10 um], reconstruct: false}", "scanner x -60 um is outside the station limits"),
+        ("raster_scan: {x: [-60 um, 10 um], y: [0, 10 um], reconstruct: false}",
+         "scanner x -60 um is outside the station limits"),
         ("raster_scan: {x: [0, 10 um], y: [0, 50 um], reconstruct: false}", "scanner y 50 um is outside"),
         ("raster_scan: {x: [0, 10 um], y: [0, 10 um], height: 0.2 um, reconstruct: false}", "scanner height z 200 nm"),
         ("line_cut: {start: [0, -45 um], end: [0, 0], bias_currents: [0]}", "scanner y -45 um"),

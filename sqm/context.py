@@ -1,0 +1,74 @@
+"""The procedures' world: what a step can do while it runs.
+
+A procedure's `run(ctx)` receives a `StepContext`. It reaches the instruments only
+through `ctx.station`'s roles, passes time only through `ctx.wait` (it is also the
+`Pacer` every role takes), and records only through the declare/record methods,
+which write the run file and report events (`sqm.events`) at the same time.
+
+The runner implements this protocol (`sqm.runner.RunStepContext`); procedures and
+the runner both import it from here, so neither imports the other for it.
+Units: SI throughout (s, A, T, K, m, V), flux in Phi0.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Protocol, Sequence
+
+import numpy as np
+
+from .station import Station
+
+# One axis of an image as a procedure gives it: (name, the value at each pixel, units).
+AxisSpec = tuple[str, "Sequence[float] | np.ndarray", str]
+
+
+class StepContext(Protocol):
+    station: Station
+
+    def now(self) -> float:
+        """Station clock time (s)."""
+        ...
+
+    def wait(self, seconds: float) -> None:
+        """Let `seconds` of station time pass, honouring pause, abort and interlocks."""
+        ...
+
+    def checkpoint(self) -> None:
+        """Honour pause and abort now; read the interlocks when they are due."""
+        ...
+
+    def declare_series(
+        self, columns: Mapping[str, str], signal: str, axes: Sequence[str], auxiliary_signals: Sequence[str] = ()
+    ) -> None:
+        """Announce the point columns ({name: units}) the step records, the one to plot
+        (`signal`) against `axes`, and further columns worth a plot of their own."""
+        ...
+
+    def record(self, **values: float) -> None:
+        """Append one point (every declared column, SI units)."""
+        ...
+
+    def declare_image(
+        self,
+        name: str,
+        units: str,
+        rows: AxisSpec,
+        columns: AxisSpec,
+        extra_axes: Mapping[str, tuple[np.ndarray, str]] | None = None,
+        line_summaries: Mapping[str, str] | None = None,
+    ) -> None:
+        """Announce an image filled line by line; `line_summaries` ({name: units}) are
+        numbers the step reports with each line (e.g. the peak current of a profile)."""
+        ...
+
+    def record_line(self, name: str, row: int, values: np.ndarray, **summaries: float) -> None:
+        """Store one line of image `name` (flushed at once) with its declared summaries."""
+        ...
+
+    def add_dataset(self, name: str, values: np.ndarray, units: str) -> None:
+        """Store a derived array beside the step's data."""
+        ...
+
+    def note(self, key: str, value: Any) -> None:
+        """Store a result or remark on the step's group."""
+        ...
