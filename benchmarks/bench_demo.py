@@ -22,11 +22,11 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from sqm.demo import DEMO_PARTS
 from sqm.readback import find_step, read_steps
 from sqm.session import run_procedure
 from sqm.station import DEFAULT_STATION, Station
 from sqm.store import RunStore
+from sqm_paper.demo import DEMO_PARTS
 
 HERE = Path(__file__).resolve().parent
 

@@ -1,5 +1,7 @@
 """House rules a machine can check: layers point down, only the clock sleeps,
-no simulation branches outside sims/."""
+no simulation branches outside sims/. The paper's experiment (paper/, sqm_paper)
+runs with the suite: nothing in the suite imports it, and it reaches the twin only
+through station files."""
 
 from __future__ import annotations
 
@@ -10,10 +12,11 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 FORBIDDEN = {
-    "sqm": ("sqm.sims", "sqm.drivers", "sqm.gui"),
-    "sims": ("sqm.drivers", "sqm.gui"),
-    "drivers": ("sqm.sims", "sqm.gui"),
-    "gui": ("sqm.sims", "sqm.drivers"),
+    "sqm": ("sqm.sims", "sqm.drivers", "sqm.gui", "sqm_paper"),
+    "sims": ("sqm.drivers", "sqm.gui", "sqm_paper"),
+    "drivers": ("sqm.sims", "sqm.gui", "sqm_paper"),
+    "gui": ("sqm.sims", "sqm.drivers", "sqm_paper"),
+    "paper": ("sqm.sims", "sqm.drivers", "sqm.gui"),
 }
 
 
@@ -37,7 +40,8 @@ def _imports(path: Path, text: str | None = None) -> list[str]:
 
 def _package_of(path: Path) -> str:
     relative = path.relative_to(REPO).with_suffix("")
-    top = {"sqm": "sqm", "sims": "sqm.sims", "drivers": "sqm.drivers", "gui": "sqm.gui"}[relative.parts[0]]
+    top = {"sqm": "sqm", "sims": "sqm.sims", "drivers": "sqm.drivers", "gui": "sqm.gui",
+           "paper": "sqm_paper"}[relative.parts[0]]
     return ".".join([top, *relative.parts[1:-1]])
 
 
@@ -62,6 +66,12 @@ def test_the_layering_check_sees_names_imported_from_a_package():
     assert "sqm.drivers" in _imports(REPO / "sqm" / "x.py", "from sqm import drivers as hardware")
 
 
+def test_the_layering_check_places_the_paper_in_its_own_package():
+    assert "sqm_paper.figures" in _imports(REPO / "paper" / "x.py", "from .figures import bias_loop_figure")
+    assert not any(name.startswith("sqm.") for name in _imports(REPO / "paper" / "x.py", "from . import analysis"))
+    assert "sqm_paper.demo" in _imports(REPO / "sqm" / "x.py", "import sqm_paper.demo")
+
+
 def _sleep_calls(tree: ast.AST) -> list[int]:
     """Lines that call time.sleep, however the time module or the function was imported."""
     time_names, sleep_names, lines = set(), set(), []
@@ -73,7 +83,8 @@ def _sleep_calls(tree: ast.AST) -> list[int]:
     for node in ast.walk(tree):
         if isinstance(node, ast.Call):
             called = node.func
-            if isinstance(called, ast.Attribute) and called.attr == "sleep" and getattr(called.value, "id", "") in time_names:
+            if isinstance(called, ast.Attribute) and called.attr == "sleep" and (
+                    getattr(called.value, "id", "") in time_names):
                 lines.append(node.lineno)
             elif isinstance(called, ast.Name) and called.id in sleep_names:
                 lines.append(node.lineno)
@@ -88,7 +99,7 @@ def _source_files(*folders: str):
 def test_only_the_clock_sleeps():
     sleepers = [
         f"{path.relative_to(REPO)}:{line}"
-        for path in _source_files("sqm", "sims", "drivers", "gui")
+        for path in _source_files("sqm", "sims", "drivers", "gui", "paper")
         if path.name != "clock.py"
         for line in _sleep_calls(ast.parse(path.read_text()))
     ]
@@ -128,7 +139,7 @@ def _simulation_branches(tree: ast.AST) -> list[int]:
 def test_no_simulation_branches_outside_sims():
     flagged = [
         f"{path.relative_to(REPO)}:{line}"
-        for path in _source_files("sqm", "drivers", "gui")
+        for path in _source_files("sqm", "drivers", "gui", "paper")
         for line in _simulation_branches(ast.parse(path.read_text()))
     ]
     assert flagged == []

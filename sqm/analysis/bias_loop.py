@@ -1,8 +1,10 @@
-"""The features of a bias-current loop that the paper reports (Fig. 3a-b).
+"""The features of a bias-current loop at a park point.
 
-`summarize_bias_loop` takes a recorded sweep (virgin branch 0 -> +I_max, then the
-major loop +I_max -> -I_max -> +I_max) and returns the numbers of PHYSICS.md golden
-checks 8-11, so tests, the demo and people read the same definitions.
+`bias_loop_features` takes a recorded sweep (virgin branch 0 -> +I_max, then the
+major loop +I_max -> -I_max -> +I_max) and reads its features. Where the loop is
+linear and where its branches merge belong to the sample and the experiment, not
+to the analysis: the caller passes those currents (the paper's numbers are in
+sqm_paper.analysis).
 """
 
 from __future__ import annotations
@@ -23,15 +25,13 @@ from .loops import (
     zero_crossings,
 )
 
-LINEAR_RANGE_A = 100e-6  # the Oersted slope is fitted on |I| <= 100 uA of the virgin branch
-
 
 @dataclass(frozen=True)
-class BiasLoopSummary:
+class BiasLoopFeatures:
     """Loop features. Currents in A, flux in Phi0."""
 
-    oersted_slope: float  # Phi0/A, from the virgin branch, |I| <= 100 uA
-    max_linear_deviation: float  # max |Phi_v - slope I| / |slope I| for 20 uA <= I <= 100 uA
+    oersted_slope: float  # Phi0/A, from the virgin branch, |I| <= linear_up_to
+    max_linear_deviation: float  # max |Phi_v - slope I| / |slope I| for linear_from <= I <= linear_up_to
     virgin_minimum: float  # A
     virgin_zero_crossing: float  # A (first crossing after the minimum)
     virgin_flux_at_max: float  # Phi0
@@ -40,8 +40,8 @@ class BiasLoopSummary:
     switching_current: float  # A, descending branch (negative)
     flux_at_min: float  # Phi0, at -I_max
     antisymmetry_error: float  # Phi0, max |Phi_asc(I) + Phi_desc(-I)|
-    merge_error_above_145uA: float  # Phi0, max |Phi_asc - Phi_v| for I >= 145 uA
-    noise_rms: float  # Phi0, scatter of single readings about the smoothed virgin branch, 20-100 uA
+    merge_error: float  # Phi0, max |Phi_asc - Phi_v| for I >= merge_from
+    noise_rms: float  # Phi0, scatter of single readings about the smoothed virgin branch, linear part
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -54,13 +54,20 @@ def smooth_branch(flux: np.ndarray, window: int = 9) -> np.ndarray:
     return savgol_filter(flux, window, 2) if window >= 5 else np.asarray(flux, dtype=float)
 
 
-def summarize_bias_loop(current, flux, branch, noise_floor: float = 0.0) -> BiasLoopSummary:
+def bias_loop_features(current, flux, branch, *, linear_up_to: float, linear_from: float, merge_from: float,
+                       noise_floor: float = 0.0) -> BiasLoopFeatures:
     """Features of a sweep with branches 0 (virgin up), 1 (down), 2 (up).
 
-    Every feature is read on branches smoothed by `smooth_branch`: near 160 uA the
-    virgin curve is flat enough that single readings' noise would move the zero
-    crossing by several uA, and point-by-point comparisons of branches would measure
-    the noise rather than the loop.
+    `linear_up_to` (A): the Oersted slope is fitted on |I| <= linear_up_to of the raw
+    virgin branch; the linearity and the noise are read on linear_from <= I <=
+    linear_up_to. `merge_from` (A): the ascending branch is compared with the virgin
+    one from there up. `noise_floor` (Phi0): readings within it have no sign when the
+    virgin zero crossing is looked for.
+
+    Every feature is read on branches smoothed by `smooth_branch`: where the virgin
+    curve is flat, single readings' noise would move its zero crossing by several uA,
+    and point-by-point comparisons of branches would measure the noise rather than
+    the loop.
     """
     branches = split_branches(current, flux, branch)
     if len(branches) < 3:
@@ -68,9 +75,9 @@ def summarize_bias_loop(current, flux, branch, noise_floor: float = 0.0) -> Bias
     raw_virgin, raw_descending, _ = branches[:3]
     # White sensor noise is averaged down locally before comparing branches point by point.
     virgin, descending, ascending = ((x, smooth_branch(y)) for x, y in branches[:3])
-    slope = oersted_slope(*raw_virgin, max_abs_x=LINEAR_RANGE_A)
+    slope = oersted_slope(*raw_virgin, max_abs_x=linear_up_to)
     v_current, v_flux = virgin
-    linear_part = (v_current >= 20e-6) & (v_current <= LINEAR_RANGE_A)
+    linear_part = (v_current >= linear_from) & (v_current <= linear_up_to)
     line = slope * v_current[linear_part]
     deviation = np.abs(v_flux[linear_part] - line) / np.abs(line)
     noise = np.std(raw_virgin[1][linear_part] - v_flux[linear_part]) if linear_part.sum() > 2 else float("nan")
@@ -79,7 +86,7 @@ def summarize_bias_loop(current, flux, branch, noise_floor: float = 0.0) -> Bias
     crossings = zero_crossings(v_current[after_minimum], v_flux[after_minimum], noise_floor)
     d_current, d_flux = descending
     start = d_flux[: max(3, len(d_flux) // 40)]
-    return BiasLoopSummary(
+    return BiasLoopFeatures(
         oersted_slope=slope,
         max_linear_deviation=float(deviation.max()) if deviation.size else float("nan"),
         virgin_minimum=minimum,
@@ -90,6 +97,6 @@ def summarize_bias_loop(current, flux, branch, noise_floor: float = 0.0) -> Bias
         switching_current=switching_point(*raw_descending),
         flux_at_min=float(d_flux[-1]),
         antisymmetry_error=antisymmetry_error(*descending, *ascending),
-        merge_error_above_145uA=merge_error(ascending, virgin, 145e-6),
+        merge_error=merge_error(ascending, virgin, merge_from),
         noise_rms=float(noise),
     )

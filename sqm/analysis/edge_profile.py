@@ -10,7 +10,8 @@ FFT, which keeps the implied periodic jump away; readings within one cutoff
 wavelength of either end are not trustworthy and `peak_current_across_edge` ignores them.
 
 `edge_current_jump` finds where the peak edge current of a bias series leaves its
-slow low-bias growth (paper Fig. 3d: the jump at 120 uA).
+slow low-bias growth (e.g. a jump at the switching current); up to which bias that
+growth is a straight line is the caller's to say.
 """
 
 from __future__ import annotations
@@ -103,7 +104,7 @@ class EdgeCurrentJump:
 
 
 def edge_current_jump(
-    bias_currents, peak_currents, trend_up_to: float = 100e-6, relative_threshold: float = 0.25,
+    bias_currents, peak_currents, trend_up_to: float, relative_threshold: float = 0.25,
     noise_threshold: float = 5.0,
 ) -> EdgeCurrentJump | None:
     """Find the first bias current (A) above `trend_up_to` at which the peak edge current

@@ -1,18 +1,18 @@
 """The paper's Fig. 3c-d run on the spatial twin: line cuts across the lower edge
-under increasing bias after a zero-field cool. Golden check 12's edge part: the
-reconstructed edge current grows slowly, then jumps at 120 +- 5 uA, the switching
-current of the major loop (Fig. 3b)."""
+under increasing bias after a zero-field cool. Golden check 12's edge part
+(docs/physics.md): the reconstructed edge current grows slowly, then jumps at
+120 +- 5 uA, the switching current of the major loop (Fig. 3b)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from sqm.analysis.bias_loop import summarize_bias_loop
-from sqm.analysis.edge_profile import edge_current_jump, sheet_current_from_profile
+from sqm.analysis.edge_profile import sheet_current_from_profile
 from sqm.readback import find_step, read_steps
 from sqm.session import run_procedure
 from sqm.station import Station
+from sqm_paper.analysis import edge_current_jump, summarize_bias_loop
 
 from ..conftest import CONFIGS, twin_station_text
 

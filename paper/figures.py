@@ -10,8 +10,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from .analysis.bias_loop import BiasLoopSummary  # noqa: E402
-from .analysis.loops import remove_linear, split_branches  # noqa: E402
+from sqm.analysis.loops import remove_linear, split_branches  # noqa: E402
+
+from .analysis import BiasLoopSummary  # noqa: E402
 
 # The paper's colours for Fig. 3a: virgin black, down magenta, up green.
 BRANCH_STYLE = [("virgin 0 \u2192 +I", "black"), ("down", "magenta"), ("up", "green")]

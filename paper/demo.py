@@ -9,20 +9,27 @@ Six procedure files, one run file each:
 - fig2c_transport: I-V curves at three temperatures and R(T) (Fig. 2c, S1a);
 - fig4_field_loop: the two domains' field loops and images along them (Fig. 4);
 - fig3f_thermal: remanence after anneals at increasing T_a, beside R(T_a) (Fig. 3f).
-The numbers each figure rests on go to demo_summary.json.
+The numbers each figure rests on go to demo_summary.json. `main` is the command,
+found by the core through the entry point group sqm.commands.
 """
 
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
-from .analysis.bias_loop import summarize_bias_loop
-from .analysis.currents import image_correlation, oersted_subtraction
-from .analysis.edge_profile import edge_current_jump
+from sqm.analysis.currents import image_correlation, oersted_subtraction
+from sqm.cli import EXIT_ABORTED, report_outcome, run_with_progress
+from sqm.readback import find_step, read_steps
+from sqm.session import load
+from sqm.station import DEFAULT_STATION
+from sqm.stop_signals import StopSignals
+
+from .analysis import edge_current_jump, summarize_bias_loop, summary_numbers
 from .figures import (
     bias_loop_figure,
     edge_cut_figure,
@@ -33,8 +40,6 @@ from .figures import (
     thermal_erasure_figure,
     transport_figure,
 )
-from .readback import find_step, read_steps
-from .station import DEFAULT_STATION
 
 PROCEDURES = DEFAULT_STATION.parent.parent / "procedures"
 FIG3_PROCEDURE = PROCEDURES / "fig3_bias_loop.yaml"
@@ -55,7 +60,7 @@ def bias_loop_figures(run_file: Path, out_dir: Path) -> tuple[list[Path], dict]:
         bias_loop_figure(current, flux, branch, summary, out_dir / "fig3a_bias_loop.png"),
         induced_loop_figure(current, flux, branch, summary, out_dir / "fig3b_induced_loop.png"),
     ]
-    return figures, summary.as_dict()
+    return figures, summary_numbers(summary)
 
 
 def image_figures(run_file: Path, out_dir: Path) -> tuple[list[Path], dict]:
@@ -93,8 +98,8 @@ def image_figures(run_file: Path, out_dir: Path) -> tuple[list[Path], dict]:
     remanent = remanent_plus.data["flux"]
     correlation = image_correlation(remanent, subtracted)
     figures = [
-        image_panels_figure(panels, out_dir / "fig2_images.png", "Susceptometry, flux images and current density (Fig. 2)",
-                            columns=5),
+        image_panels_figure(panels, out_dir / "fig2_images.png",
+                            "Susceptometry, flux images and current density (Fig. 2)", columns=5),
         oersted_subtraction_figure(remanent, subtracted, x, y, correlation, out_dir / "figS2a_remanent.png"),
     ]
     summary = {
@@ -193,3 +198,38 @@ def write_summary(out_dir: Path, summary: dict) -> Path:
     path = Path(out_dir) / "demo_summary.json"
     path.write_text(json.dumps(summary, indent=2) + "\n")
     return path
+
+
+def main(out_dir: Path) -> int:
+    """`sqm demo --out DIR`: each part's run file, then its figures, on stdout; the
+    summary's path last; the loop's and the edge's numbers on stderr. The exit status
+    of `sqm run` (see sqm.cli); a stop signal ends the demo before the next part."""
+    out_dir = Path(out_dir)
+    summary = {}
+    with StopSignals() as stops:
+        for name, procedure, make_figures in DEMO_PARTS:
+            station, procedure_file = load(procedure, DEFAULT_STATION)
+            if stops.stopped:
+                print(f"sqm: stopped by {stops.first}; the demo ends before {name}", file=sys.stderr)
+                return EXIT_ABORTED
+            path, outcome = run_with_progress(station, procedure_file, out_dir, stops)
+            print(path)
+            if outcome.status != "completed":
+                return report_outcome(outcome)
+            figures, summary[name] = make_figures(path, out_dir)
+            summary[name]["run"] = str(path)
+            summary[name]["lab_seconds"] = outcome.station_seconds
+            for figure in figures:
+                print(figure)
+    print(write_summary(out_dir, summary))
+    loop = summary["fig3_bias_loop"]
+    print(
+        f"bias loop: virgin minimum {loop['virgin_minimum'] * 1e6:.1f} uA, zero crossing "
+        f"{loop['virgin_zero_crossing'] * 1e6:.1f} uA, switching {loop['switching_current'] * 1e6:.1f} uA, "
+        f"remanence {loop['remanence'] * 1e6:+.1f} uPhi0",
+        file=sys.stderr,
+    )
+    jump = summary["fig3cd_edge"]["edge_current_jump_A"]
+    print("edge current: " + ("no jump" if jump is None else
+                              f"jumps between {jump[0] * 1e6:.0f} and {jump[1] * 1e6:.0f} uA"), file=sys.stderr)
+    return report_outcome(outcome)
