@@ -1,5 +1,5 @@
 """The spatial twin of the flake: a thin film on a grid whose currents, magnetisation
-and stray field come from PHYSICS.md layers A-C, read by the sensor anywhere.
+and stray field come from layers A-C of docs/physics.md, read by the sensor anywhere.
 
 What is computed from physics (once per sample, cached):
 - the bias-current distribution between the two top leads (masked Pearl solve with
@@ -11,26 +11,27 @@ What is computed from physics (once per sample, cached):
   -M_J, so the two surfaces' anomalous currents add (factor 2) and their in-plane
   stray fields cancel.
 
-Phenomenological (labelled as such, PHYSICS.md's open question): the hysterons are
-grouped in populations that see one drive each, the bias current itself (in A,
-the park-point calibration of model R), not the local phase gradient (the local
-|K| varies 0.7-2.4x over the lower domain, which would smear the sharp switching the
-paper reports). The lower domain is one superconductor (one Lambda) with two
-magnetic regions, split at x = `lower_split_x`:
+Phenomenological (labelled as such; docs/physics.md, "Phenomenological terms" and
+"Open question"): the hysterons are grouped in populations that see one drive each,
+the bias current itself (in A, the park-point calibration of model R), not the local
+phase gradient (the local |K| varies 0.7-2.4x over the lower domain, which would
+smear the sharp switching the paper reports). The lower domain is one superconductor
+(one Lambda) with two magnetic regions, split at x = `lower_split_x`:
 - `lower_right`: the park point's region (the paper's "lower-right domain", Fig. 3a);
   coercivity 140 uA, its virgin onset is the upturn at ~140 uA;
 - `lower_left`: coercivity 0.86 of that: its virgin onset is the edge-current jump at
   120 uA of Fig. 3c-d, measured by line cuts across its lower edge.
-Why not PHYSICS.md's 2 um edge band at 0.86 c: layer C puts the counterflow of a
-switched band inside the band, so a 2 um band is a current pair 2 um apart; at 1 um
-height its reconstructed peak current *falls* by 16 % (the counterflow lobe wins),
-and only a region several um wide gives a visible edge current, which seen from the
-park point 10 um away is a 5-15 % remanence after 135 uA (check 8 forbids it). The
-edge current that jumps is that of a whole region (the paper's Fig. 1d, 3e). The split
-is placed where the lower-left region's saturated anomalous currents leave < 1 % of
-the major remanence at the park point, as the paper's virgin sweep requires (no
-remanence after 135 uA there while the edge already switched at 120 uA); the paper's
-susceptometry covers the right half only, so nothing else pins it.
+Why not a 2 um edge band at 0.86 c (docs/physics.md, "Edge band"): layer C puts the
+counterflow of a switched band inside the band, so a 2 um band is a current pair 2 um
+apart; at 1 um height its reconstructed peak current *falls* by 16 % (the counterflow
+lobe wins), and only a region several um wide gives a visible edge current, which
+seen from the park point 10 um away is a 5-15 % remanence after 135 uA (golden
+check 8 forbids it). The edge current that jumps is that of a whole region (the
+paper's Fig. 1d, 3e). The split is placed where the lower-left region's saturated
+anomalous currents leave < 1 % of the major remanence at the park point, as the
+paper's virgin sweep requires (no remanence after 135 uA there while the edge already
+switched at 120 uA); the paper's susceptometry covers the right half only, so nothing
+else pins it.
 The upper domain carries no bias-driven magnetisation (model R has none, and the
 paper reports the bias loop of the lower domain only). The local current sets only
 the easy axis. The amplitude kappa M_s is fixed so that
@@ -43,7 +44,7 @@ field loop, and its flux is spread uniformly over the domain (blurred over the
 sensor height), with amplitude A_D = model R's A_D/chi_D times the film's own
 Meissner coupling chi_D at the domain's probe point. Layer C's anomalous currents
 would couple the two domains' loops through the film's zero-mean stream function;
-with the field calibrated separately from the bias (PHYSICS.md's open question)
+with the field calibrated separately from the bias (the open question of docs/physics.md)
 that coupling is left out.
 """
 
@@ -304,7 +305,7 @@ class FilmSample(HystereticSample):
     def susceptibility(self, xs, ys, z: float, temperature: float, coil) -> np.ndarray:
         """Susceptometry (Phi0/A) of the finite flake at (xs, ys), height z (m): the coil's
         field screened by the film, read by the pickup loop (sims.film.susceptibility_map).
-        Independent of the magnetic state (golden check 6)."""
+        Independent of the magnetic state (golden check 6, docs/physics.md)."""
         xs, ys = np.broadcast_arrays(np.asarray(xs, dtype=float), np.asarray(ys, dtype=float))
         if temperature >= self.superconductor.critical_temperature:
             return np.zeros(xs.shape)

@@ -1,4 +1,4 @@
-"""Lumped reference model of the park-point loops (PHYSICS.md, model R), SI units.
+"""Lumped reference model of the park-point loops (docs/physics.md, "Model R"), SI units.
 
 Bias loop at the park point (lower-right domain):
 
@@ -58,7 +58,7 @@ class FieldLoopParameters:
     susceptibility: chi, Meissner (diamagnetic) coupling [Phi0/T]; the default
         10 Phi0/T gives -1 mPhi0 at 1 G.
     coercivity, sigma_bias: hysteron coercivity and bias spread [T].
-    sigma_coercivity: coercivity spread [T]; not given in PHYSICS.md, chosen small
+    sigma_coercivity: coercivity spread [T]; not set by the paper, chosen small
         (0.02 G) so that the bias spread sets the width of the switching.
     amplitude_ratio: A_D / chi_D [T], i.e. the full-magnetisation flux expressed as
         the field whose Meissner flux it cancels.

@@ -1,5 +1,6 @@
-"""The sample as PHYSICS.md's lumped model R sees it: one hysteretic loop per domain
-and drive, read at the sensor position by a piecewise map of the flake.
+"""The sample as the lumped model R sees it: one hysteretic loop per domain and drive,
+read at the sensor position by a piecewise map of the flake (docs/physics.md, "The
+lumped sample").
 
 The lower domain carries the park-point bias loop and its field loop; the upper
 domain its field loop and a larger Oersted coupling (it is nearer the current path
@@ -104,7 +105,8 @@ def infinite_film_susceptibility(
 
     An approximation of the finite flake (no edge effects, labelled as such): `coil`
     gives field_coil_radius and pickup_radius (m). Off the flake or above T_c there
-    is no screening. It does not depend on the magnetic state (golden check 6).
+    is no screening. It does not depend on the magnetic state (golden check 6,
+    docs/physics.md).
     """
     from .film.susceptometry import mutual_inductance_infinite_film
 

@@ -1,4 +1,4 @@
-"""Preisach ensemble of two-state hysterons (PHYSICS.md, model layer B and D).
+"""Preisach ensemble of two-state hysterons (docs/physics.md, "Preisach hysterons"; layers B and D).
 
 Each unit i has a coercivity c_i >= 0, an interaction bias h_i and a blocking
 temperature T_B,i. Under a scalar drive u (any SI unit: amperes for a bias

@@ -30,7 +30,7 @@ class FlakeGeometry:
 
 @dataclass(frozen=True)
 class SuperconductorParameters:
-    """Temperature scales of the film (PHYSICS.md layer D)."""
+    """Temperature scales of the film (docs/physics.md, "Layer D")."""
 
     critical_temperature: float = 6.0  # K
     critical_current_zero_t: float = 264e-6  # A; I_c(1.5 K) = 240 uA

@@ -8,7 +8,8 @@ this world; they never see each other.
 
 The sample's response (flux and susceptibility at the sensor, hysteresis, thermal
 erasure) is the job of `self.sample`: the spatial film model
-(`film_sample.FilmSample`) or PHYSICS.md's lumped model R (`lumped_sample.LumpedSample`).
+(`film_sample.FilmSample`) or the lumped model R (`lumped_sample.LumpedSample`), both
+described in docs/physics.md.
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ import numpy as np
 
 from sqm.roles import MagnetState
 
-from .lumped import BiasLoopParameters
 from .film_sample import FilmSample
+from .lumped import BiasLoopParameters
 from .lumped_sample import LumpedSample
 from .noise import FluxNoise
 from .sample import FlakeGeometry, SuperconductorParameters

@@ -1,1 +1,1 @@
-"""Thin-film electrodynamics of the twin on a grid (PHYSICS.md layer A and E)."""
+"""Thin-film electrodynamics of the twin on a grid (layers A and E of docs/physics.md)."""

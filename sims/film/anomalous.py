@@ -1,4 +1,4 @@
-"""Anomalous supercurrents of an in-plane surface magnetisation (PHYSICS.md layer C).
+"""Anomalous supercurrents of an in-plane surface magnetisation (docs/physics.md, "Layer C").
 
 Per surface, the stream function g_a of the anomalous currents minimises the
 integral over the film of |grad g_a + kappa m|^2: inside the film

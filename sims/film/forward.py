@@ -1,4 +1,4 @@
-"""Forward model (PHYSICS.md layers A and E): from a sheet current, given by its
+"""Forward model (layers A and E of docs/physics.md): from a sheet current, given by its
 stream function g (A) on a Grid, to what the nano-SQUID measures.
 
     Bz(k, h) = (mu0/2) k exp(-k h) g(k)                      (T)

@@ -1,7 +1,7 @@
 """A square-cell grid over the sample plane, zero-padded for FFTs, and the one
 kernel everything else builds on: the out-of-plane field of a sheet current.
 
-Conventions (PHYSICS.md): SI units; z up; film at z = 0. Arrays are indexed
+Conventions (docs/physics.md, "Conventions"): SI units; z up; film at z = 0. Arrays are indexed
 [iy, ix] with y increasing with iy. A sheet current is described by its stream
 function g (A): K = (dg/dy, -dg/dx); g > 0 is counter-clockwise current, a +z
 moment. numpy FFT convention (d/dx <-> i kx), k = |k|.

@@ -1,6 +1,6 @@
 """Meissner screening of a thin London (Pearl) film of arbitrary shape on the grid.
 
-Physics (PHYSICS.md layer A). The film carries a sheet current K = (dg/dy, -dg/dx)
+Physics (docs/physics.md, "Layer A"). The film carries a sheet current K = (dg/dy, -dg/dx)
 from a stream function g (A). Inside the film the London equation reads
 
     mu0 div(Lambda grad g) = Bz_applied + Bz_self[g],     g = 0 outside,

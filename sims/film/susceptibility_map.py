@@ -1,4 +1,4 @@
-"""Susceptometry of the finite flake (PHYSICS.md layer E): for each position of the
+"""Susceptometry of the finite flake (docs/physics.md, "Layer E"): for each position of the
 sensor, the field coil's field is screened by the film (the masked Pearl solve of
 layer A) and the pickup loop reads the film's response. One solve per position.
 

@@ -1,4 +1,4 @@
-"""Susceptometry (PHYSICS.md layer E): a field coil of radius R_fc and a pickup loop
+"""Susceptometry (docs/physics.md, "Layer E"): a field coil of radius R_fc and a pickup loop
 of radius R_pl, coaxial at height h over the film.
 
 Over an infinite Pearl film (Lambda = lambda^2 / d) the mutual inductance is

@@ -1,4 +1,4 @@
-"""Bias current through the film between two leads (PHYSICS.md layer A, "Bias current").
+"""Bias current through the film between two leads (docs/physics.md, "Bias current").
 
 Model (stream function g, K = (dg/dy, -dg/dx), current through a path from point a
 to point b = g(b) - g(a), crossing the path from its left to its right):

@@ -1,13 +1,13 @@
 """Sheet currents from scanning-SQUID flux images (paper Fig. 2 f/h/k, Fig. 3c-d, Fig. S2a).
 
-Conventions (PHYSICS.md): SI units; z up; film at z = 0; pickup loop (a disk of
-radius R) at height h. A sheet current K (A/m) is described by its stream function
-g (A): K = (dg/dy, -dg/dx); g > 0 is counter-clockwise current. Images are arrays
-indexed [iy, ix] with y increasing with iy; pixels are squares of side
-`pixel_size` (m); the centre of pixel [0, 0] is the origin (x, y) = (0, 0) of the
+Conventions (docs/physics.md, "Conventions"): SI units; z up; film at z = 0; pickup
+loop (a disk of radius R) at height h. A sheet current K (A/m) is described by its
+stream function g (A): K = (dg/dy, -dg/dx); g > 0 is counter-clockwise current.
+Images are arrays indexed [iy, ix] with y increasing with iy; pixels are squares of
+side `pixel_size` (m); the centre of pixel [0, 0] is the origin (x, y) = (0, 0) of the
 coordinates (m) that `line_cut` and `current_through_cut` take. Flux is in Phi0.
 
-Forward model (layer A and E)
+Forward model (layers A and E of docs/physics.md)
     Phi(k) = T(k) g(k),  T(k) = (mu0/2) k exp(-k h) * pi R^2 2 J1(kR)/(kR) / Phi0.
 
 Inversion and its window
@@ -46,8 +46,9 @@ Boundary treatment (the default, boundary="leads")
     where G_n is g_n clamped outwards. Only the (small, compactly sourced) residual
     is padded by mirroring; the truth is a fixed point: if g_n were the filtered
     truth, the step returns the filtered truth again. The error falls ~2.4-fold per
-    iteration; 8 reach ~1e-4 of the peak current density. The window-filtered truth that the result approximates is W * (clamped truth),
-    which is what `window_filter` computes.
+    iteration; 8 reach ~1e-4 of the peak current density. The window-filtered truth
+    that the result approximates is W * (clamped truth), which is what
+    `window_filter` computes.
 
 Other functions: bilinear `line_cut`, `current_through_cut` (A), `peak_edge_current`
 (paper Fig. 3d), `oersted_subtraction` (Fig. S2a), `image_correlation`.
@@ -236,7 +237,7 @@ class _Geometry:
                             scipy.fft.next_fast_len(2 * self.padded_shape[1], real=True))
         self.image_dipole_sum = self._image_dipole_sum()
         self._kernels: dict[tuple[int, int], tuple] = {}
-        self._outer = None
+        self._outer: tuple[dict, dict] | None = None  # built on first use
 
     def _image_dipole_sum(self) -> float:
         """Sum over the periodic copies n != 0 of the zero-padded model array of

@@ -1,4 +1,5 @@
-"""Layer C: anomalous currents of a surface magnetisation (edge current vs bulk counter-flow)."""
+"""Layer C (docs/physics.md): anomalous currents of a surface magnetisation (edge current vs
+bulk counter-flow)."""
 
 import numpy as np
 import pytest

@@ -1,4 +1,4 @@
-"""Golden check 7 of PHYSICS.md (current reconstruction from flux images) and the
+"""Golden check 7 (docs/physics.md: current reconstruction from flux images) and the
 analysis helpers of paper Fig. 2 f/h/k, Fig. 3c-d and Fig. S2a.
 
 The synthetic data are made here, independently of the twin (sqm.sims) and of the

@@ -1,19 +1,20 @@
 """Why the spatial twin's early-switching region is the lower-left part of the lower
-domain and not a 2 um edge band (sims/film_sample.py), and the jump finder of Fig. 3d.
+domain and not a 2 um edge band (sims/film_sample.py; docs/physics.md, "Edge band"),
+and the jump finder of Fig. 3d.
 
 Layer C keeps the counterflow of a switched region inside it, so the edge current a
 line cut can see is that of a region several um wide; the park point must not see it
-(check 8: no remanence after 135 uA there, while the edge jumps at 120 uA)."""
+(golden check 8: no remanence after 135 uA there, while the edge jumps at 120 uA)."""
 
 import numpy as np
 import pytest
 import scipy.ndimage
+
+from sqm.analysis.edge_profile import edge_current_jump, peak_current_across_edge
 from sqm.sims.film.anomalous import AnomalousCurrentSolver
 from sqm.sims.film.forward import ForwardModel
 from sqm.sims.film_sample import magnetisation_pattern
 from sqm.sims.world import World, WorldSettings
-
-from sqm.analysis.edge_profile import edge_current_jump, peak_current_across_edge
 
 UM, UA = 1e-6, 1e-6
 SPACING = 0.25 * UM
@@ -52,8 +53,9 @@ def test_the_switched_lower_left_region_triples_the_edge_current_at_120uA(sample
 
 
 def test_a_2um_edge_band_would_lower_the_reconstructed_edge_current(sample):
-    # PHYSICS.md's suggestion, measured: its edge current and counterflow sit 2 um apart,
-    # and at 1 um height the counterflow lobe wins: no jump up at 120 uA.
+    # The first plan's edge band (docs/physics.md, "Edge band"), measured: its edge current
+    # and counterflow sit 2 um apart, and at 1 um height the counterflow lobe wins: no
+    # jump up at 120 uA.
     fields = sample.fields
     band = fields.domain_lower & (scipy.ndimage.distance_transform_edt(fields.mask) * sample.layout.cell <= 2 * UM)
     g = magnetisation_pattern(AnomalousCurrentSolver(fields.mask, sample.layout.cell), band, fields.bias)
@@ -69,9 +71,14 @@ def test_a_2um_edge_band_would_lower_the_reconstructed_edge_current(sample):
 CURRENTS = np.array([0, 20, 40, 60, 80, 100, 110, 115, 120, 125, 130, 140, 150]) * UA
 
 
+def _find_jump(currents, peaks):
+    """The jump finder with the series' straight part up to 100 uA."""
+    return edge_current_jump(currents, peaks, trend_up_to=100 * UA)
+
+
 def test_a_step_is_found_between_the_two_currents_around_it():
     peaks = 1e4 * CURRENTS + np.where(CURRENTS >= 125 * UA, 2.0, 0.0)
-    jump = edge_current_jump(CURRENTS, peaks)
+    jump = _find_jump(CURRENTS, peaks)
     assert (jump.last_on_trend, jump.first_off_trend) == (120 * UA, 125 * UA)
     assert jump.onset == pytest.approx(122.5 * UA)
     assert jump.trend_slope == pytest.approx(1e4)
@@ -81,7 +88,7 @@ def test_a_step_is_found_between_the_two_currents_around_it():
 def test_a_straight_line_with_noise_has_no_jump():
     rng = np.random.default_rng(7)
     peaks = 1e4 * CURRENTS + 0.3 + rng.normal(0, 0.02, CURRENTS.size)
-    assert edge_current_jump(CURRENTS, peaks) is None
+    assert _find_jump(CURRENTS, peaks) is None
 
 
 def test_a_rise_must_clear_the_scatter_of_the_trend():
@@ -89,14 +96,14 @@ def test_a_rise_must_clear_the_scatter_of_the_trend():
     scatter = np.zeros(CURRENTS.size)
     scatter[:6] = 0.12 * np.array([1, -1, 0, 0, -1, 1])
     line = 2e3 * CURRENTS + scatter
-    assert edge_current_jump(CURRENTS, line + np.where(CURRENTS >= 125 * UA, 0.3, 0.0)) is None  # < 5 rms
-    assert edge_current_jump(CURRENTS, line + np.where(CURRENTS >= 125 * UA, 0.7, 0.0)).first_off_trend == 125 * UA
+    assert _find_jump(CURRENTS, line + np.where(CURRENTS >= 125 * UA, 0.3, 0.0)) is None  # < 5 rms
+    assert _find_jump(CURRENTS, line + np.where(CURRENTS >= 125 * UA, 0.7, 0.0)).first_off_trend == 125 * UA
 
 
 def test_a_rise_must_be_a_quarter_of_the_trend():
     line = 1e4 * CURRENTS + 0.01 * np.sin(np.arange(CURRENTS.size))  # scatter far below the rises
-    assert edge_current_jump(CURRENTS, line + np.where(CURRENTS >= 125 * UA, 0.15, 0.0)) is None  # 12 % of 1.25
-    assert edge_current_jump(CURRENTS, line + np.where(CURRENTS >= 125 * UA, 0.5, 0.0)).first_off_trend == 125 * UA
+    assert _find_jump(CURRENTS, line + np.where(CURRENTS >= 125 * UA, 0.15, 0.0)) is None  # 12 % of 1.25
+    assert _find_jump(CURRENTS, line + np.where(CURRENTS >= 125 * UA, 0.5, 0.0)).first_off_trend == 125 * UA
 
 
 @pytest.mark.parametrize("currents, peaks, message", [
@@ -106,4 +113,4 @@ def test_a_rise_must_be_a_quarter_of_the_trend():
 ])
 def test_series_it_cannot_judge_are_refused(currents, peaks, message):
     with pytest.raises(ValueError, match=message):
-        edge_current_jump(currents, peaks)
+        _find_jump(currents, peaks)

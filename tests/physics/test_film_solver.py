@@ -1,4 +1,4 @@
-"""The Pearl film solver and the bias-current terminals (PHYSICS.md layer A):
+"""The Pearl film solver and the bias-current terminals (docs/physics.md, "Layer A"):
 golden checks 3 and 5, the thin-strip crowding reference, the infinite-film limit,
 the Meissner current's sense, two domains, and the analytic line-current fields."""
 
@@ -220,7 +220,7 @@ def test_disk_is_diamagnetic_and_screens_less_as_lambda_grows(disk_moments):
     assert all(a > b for a, b in zip(magnitudes, magnitudes[1:]))
 
 
-# Thin-strip crowding (PHYSICS.md reference) ---------------------------------------------
+# Thin-strip crowding (docs/physics.md, "Thin-strip crowding reference") ----------------
 @pytest.mark.parametrize("width_over_lambda, expected", [(1000, 0.64), (10, 0.83), (1, 0.97)])
 def test_long_strip_current_crowding(width_over_lambda, expected):
     """A strip W = 50 um wide, infinitely long: no padding along x (periodic FFT and

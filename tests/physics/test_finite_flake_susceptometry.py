@@ -1,4 +1,4 @@
-"""Golden check 6 on the finite flake: susceptometry is the infinite film's value deep
+"""Golden check 6 (docs/physics.md) on the finite flake: susceptometry is the infinite film's value deep
 inside each domain, weaker at the edges, nothing off the film, and unchanged by M_J."""
 
 import numpy as np

@@ -1,4 +1,4 @@
-"""Golden checks 1, 2, 4 and 6 of PHYSICS.md (forward model and susceptometry),
+"""Golden checks 1, 2, 4 and 6 of docs/physics.md (forward model and susceptometry),
 the zero-flux part of check 3, and unit checks of the kernels they rest on."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Golden checks 8-11, 13 and 14 of PHYSICS.md on the lumped model (model R),
+"""Golden checks 8-11, 13 and 14 of docs/physics.md on the lumped model (model R),
 plus unit tests of the Preisach ensemble and of the loop-analysis functions."""
 
 import dataclasses
@@ -408,7 +408,7 @@ def test_check_14_upper_domain(seed):
     assert loops.value_at(*ascending, 0.0) == -loops.value_at(*descending, 0.0)
 
 
-def test_field_domain_parameters_follow_physics_md():
+def test_field_domain_parameters_follow_model_r():
     lower, upper = LOWER_DOMAIN_FIELD_PARAMETERS, UPPER_DOMAIN_FIELD_PARAMETERS
     assert lower.susceptibility * 1.0 * GAUSS_T == pytest.approx(1e-3)  # -1 mPhi0 at 1 G
     assert upper.susceptibility == pytest.approx(0.5 * lower.susceptibility)

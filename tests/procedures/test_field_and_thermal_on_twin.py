@@ -1,5 +1,6 @@
-"""Field loops (paper Fig. 4, golden check 14), thermal erasure (Fig. 3f, check 13),
-transport (Fig. 2c, S1a), and the magnet's faults, on the twin through the whole stack."""
+"""Field loops (paper Fig. 4, golden check 14), thermal erasure (Fig. 3f, golden check 13),
+transport (Fig. 2c, S1a), and the magnet's faults, on the twin through the whole stack.
+The checks and the model: docs/physics.md."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import numpy as np
 import pytest
 
 from sqm.errors import InstrumentError
+from sqm.events import PointRecorded
 from sqm.pacing import CleanupPacer
 from sqm.readback import find_step, read_steps
 from sqm.roles import MagnetState
@@ -190,7 +192,7 @@ def test_resistance_vs_temperature_falls_to_zero_below_tc(transport):
 # Magnet faults and field cooling ----------------------------------------------------------
 def test_a_quench_mid_loop_stops_the_procedure_and_leaves_the_station_safe(twin, tmp_path):
     def quench_at_point_20(event):
-        if event["type"] == "point" and event["step"] == 2 and event["count"] == 20:
+        if isinstance(event, PointRecorded) and event.step == 2 and event.count == 20:
             twin.magnet.world.inject_quench()
 
     text = """steps:

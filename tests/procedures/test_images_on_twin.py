@@ -1,5 +1,6 @@
-"""The paper's Fig. 2 run on the spatial twin: what the images must show (PHYSICS.md
-"images" behaviours and golden check 12's image parts), through the whole stack."""
+"""The paper's Fig. 2 run on the spatial twin: what the images must show (docs/physics.md,
+"Images" under the paper behaviours, and golden check 12's image parts), through the
+whole stack."""
 
 from __future__ import annotations
 
