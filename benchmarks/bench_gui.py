@@ -156,7 +156,10 @@ def screenshot(app: QApplication, path: Path) -> None:
         window.procedure_panel.step_list.setCurrentRow(2)
         window.procedure_panel.start()
         views = window.live_views
-        run_until(app, lambda: views.image.image is not None and views.image.rows_filled >= views.image.image.shape[0] // 2, 300)
+        def half_filled() -> bool:
+            return views.image.image is not None and views.image.rows_filled >= views.image.image.shape[0] // 2
+
+        run_until(app, half_filled, 300)
         run_until(app, lambda: False, 0.6)  # let the station panel and the redraw timer catch up
         path.parent.mkdir(parents=True, exist_ok=True)
         window.grab().save(str(path))
@@ -175,7 +178,8 @@ def main(argv: list[str] | None = None) -> int:
     print("|---|---|---|")
     print(f"| image | {result['image']} ({result['lab_seconds']} s of lab time at pace {result['pace']}) | |")
     print(f"| image filled in | {result['filling_seconds']} s ({result['lines_per_second']} lines/s) | |")
-    print(f"| live image refreshes | {result['refreshes_per_second']} /s ({result['image_redraws']} redraws) | >= 30 /s |")
+    print(f"| live image refreshes | {result['refreshes_per_second']} /s ({result['image_redraws']} redraws) "
+          "| >= 30 /s |")
     print(f"| longest event-loop stall | {result['longest_stall_ms']} ms | < 50 ms |")
     print(f"| run status | {result['status']} | |")
     out = HERE / "results" / "gui.json"

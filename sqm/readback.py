@@ -180,7 +180,8 @@ def read_steps(path: str | Path) -> list[StepData]:
         except RunFileError:
             raise
         except (OSError, RuntimeError, KeyError, ValueError, TypeError) as error:
-            raise RunFileError(f"{path}: cannot read the run file ({type(error).__name__}: {one_line(error)})") from None
+            raise RunFileError(
+                f"{path}: cannot read the run file ({type(error).__name__}: {one_line(error)})") from None
 
 
 def _read_steps(h5: h5py.File, path: str | Path) -> list[StepData]:

@@ -121,8 +121,10 @@ class Reader:
         try:
             if self.process is None:
                 self._start()
-            self.process.stdin.write(json.dumps(request) + "\n")
-            self.process.stdin.flush()
+            stdin = self.process.stdin if self.process is not None else None
+            assert stdin is not None  # started with stdin=PIPE
+            stdin.write(json.dumps(request) + "\n")
+            stdin.flush()
             return self._reply(OBJECT_TIME_LIMIT_S)
         except NoAnswer:
             self._given_up()
@@ -160,8 +162,10 @@ class Reader:
 
     @staticmethod
     def _collect(process: subprocess.Popen, replies: queue.Queue) -> None:
-        with process.stdout:
-            for line in process.stdout:
+        output = process.stdout
+        assert output is not None  # started with stdout=PIPE
+        with output:
+            for line in output:
                 try:
                     replies.put(json.loads(line))
                 except ValueError:  # not the protocol (a library printing): that object times out
@@ -179,6 +183,8 @@ class Reader:
 
     def _death(self) -> str:
         """How the child ended, for an object it did not answer for."""
+        if self.process is None:
+            return "the reader was not running"
         try:
             code = self.process.wait(timeout=OBJECT_TIME_LIMIT_S)
         except subprocess.TimeoutExpired:  # its output closed, yet it runs on
@@ -196,7 +202,8 @@ class Reader:
         self.process.kill()  # it may be looping inside HDF5: no polite way to stop it
         self.process.wait()
         try:
-            self.process.stdin.close()  # its stdout is closed by the thread reading it, at its end
+            if self.process.stdin is not None:
+                self.process.stdin.close()  # its stdout is closed by the thread reading it, at its end
         except OSError:  # the pipe to a dead child: nothing left to flush
             pass
         self.process = None

@@ -18,6 +18,11 @@ import os
 import signal
 import sys
 import threading
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .runner import Runner
+    from .store import RunStore
 
 STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
 EXIT_FORCED = 130
@@ -34,10 +39,10 @@ class StopSignals:
         # interactive: a person at a terminal, who may force a second Ctrl-C
         self.interactive = _stdin_is_terminal() if interactive is None else interactive
         self.first: str | None = None  # what stopped us, e.g. "SIGTERM"
-        self._runner = None
-        self._store = None
+        self._runner: Runner | None = None
+        self._store: RunStore | None = None
         self._repeat_said = False
-        self._previous: dict[int, object] = {}
+        self._previous: dict[int, Any] = {}  # the handlers to put back
 
     def __enter__(self) -> "StopSignals":
         if threading.current_thread() is threading.main_thread():  # handlers live in the main thread only
@@ -84,8 +89,10 @@ class StopSignals:
     def _force_exit(self, what: str) -> None:
         _say(f"sqm: second Ctrl-C ({what}): quitting now; the station may NOT be safe")
         try:
-            self._store.set_run_status("aborted", error=f"forced exit (second Ctrl-C, {what}); safe state not confirmed")
-            self._store.close()
+            if self._store is not None:
+                self._store.set_run_status("aborted",
+                                           error=f"forced exit (second Ctrl-C, {what}); safe state not confirmed")
+                self._store.close()
         finally:
             os._exit(EXIT_FORCED)
 

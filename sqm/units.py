@@ -51,7 +51,7 @@ _ALIAS_PATTERN = re.compile(r"(?<![A-Za-z_])([umk]?)(G|Oe)(?![A-Za-z_])|(?<![A-Z
 @lru_cache(maxsize=1)
 def registry() -> pint.UnitRegistry:
     """The unit registry shared by the whole program."""
-    ureg = pint.UnitRegistry()
+    ureg: pint.UnitRegistry = pint.UnitRegistry()
     ureg.define("lab_gauss = 1e-4 * tesla")
     # In this field H is quoted as mu0*H: 1 Oe of applied field is 1e-4 T.
     ureg.define("lab_oersted = 1e-4 * tesla")
@@ -151,7 +151,8 @@ def _convert(text: str, number: float, units: str, target: str, wanted: str) -> 
     try:
         quantity = number * ureg.Quantity(1.0, unit)
     except pint.errors.OffsetUnitCalculusError:
-        raise UserInputError(f"{text!r}: offset temperature units (degC, degF) are not accepted; write kelvin") from None
+        raise UserInputError(
+            f"{text!r}: offset temperature units (degC, degF) are not accepted; write kelvin") from None
     except Exception:
         raise UserInputError(f"cannot read {text!r} as a quantity") from None
     try:

@@ -122,7 +122,8 @@ def test_show_reads_a_run_that_another_program_is_still_writing(tmp_path, capsys
         """
     )
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    child = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+    child = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             text=True, env=env)
     try:
         assert child.stdout.readline().strip() == "ready"
         status, out, err = _show(path, capsys)
