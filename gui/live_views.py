@@ -142,8 +142,7 @@ class LiveViews(QWidget):
                              f"{self._procedure}: {image.name} image {len(xs)} x {len(ys)}")
             return
         self.sweep.reset(_axis_label(image.columns.name, image.columns.units), _axis_label(image.name, image.units))
-        self.sweep.setTitle(f"{self._procedure}: {image.name} along {image.columns.name}, one curve per "
-                            f"{image.rows.name}")
+        self.sweep.setTitle(f"{self._procedure}: {image.name} profiles, one per {image.rows.name}")
         if image.line_summaries:
             name, units = next(iter(image.line_summaries.items()))
             self.probes.reset(_axis_label(image.rows.name, image.rows.units), _axis_label(name, units))

@@ -17,6 +17,7 @@ physically sane ranges) without building the twin: `sqm check` runs it.
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import replace
 
 from sqm.clock import SimulatedClock
@@ -25,14 +26,7 @@ from sqm.limits import PlausibleRange, StationLimits, read_setting, shown
 from sqm.role_list import ROLES
 from sqm.station import Backend
 
-from .instruments import (
-    SimCurrentSource,
-    SimMagnet,
-    SimScanner,
-    SimSquidReadout,
-    SimTemperatureController,
-    SimVoltmeter,
-)
+from . import instruments
 from .world import World, WorldSettings
 
 
@@ -110,12 +104,10 @@ def _check_field_below_vortex_entry(settings: WorldSettings, limits: StationLimi
         )
 
 
-# The twin's instrument for each role interface of the role list (sqm/role_list.py).
-TWIN_INSTRUMENTS = (SimCurrentSource, SimMagnet, SimTemperatureController, SimScanner, SimSquidReadout, SimVoltmeter)
-
-
 def _twin_instrument(role_type: type) -> type:
-    for instrument in TWIN_INSTRUMENTS:
-        if issubclass(instrument, role_type):
-            return instrument
+    """The twin's instrument (a class of sims/instruments.py) for a role of the role list."""
+    for candidate in vars(instruments).values():
+        if (isinstance(candidate, type) and candidate.__module__ == instruments.__name__
+                and issubclass(candidate, role_type) and not inspect.isabstract(candidate)):
+            return candidate
     raise TypeError(f"the twin has no instrument for the {role_type.__name__} role (sims/instruments.py)")
