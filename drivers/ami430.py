@@ -64,6 +64,7 @@ description of the code is added to the role's error message.
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 from contextlib import contextmanager
@@ -77,7 +78,10 @@ from sqm.pacing import Pacer
 from sqm.roles import Magnet, MagnetState
 from sqm.units import to_si
 
-from .base import HardwareContext, check_known_keys, guarded, setting
+from .base import CAST_FLAG, CAST_NUMBER, HardwareContext, check_known_keys, checked_reply, guarded, setting
+from .scpi import NamedExchanges, check_identity, error_entry, log_wire, query, read_identity, timeout_ms
+
+logger = logging.getLogger(__name__)
 
 # STATE? code -> (role state, the 430's own description).
 STATE_CODES: dict[int, tuple[MagnetState, str]] = {
@@ -214,25 +218,11 @@ class AMI430Supply(SCPIMixin, Instrument):
 
     def read_error(self) -> tuple[int, str]:
         """The oldest entry of the error queue, as (code, text); (0, 'No errors') when empty."""
-        reply = self.ask("SYST:ERR?").strip()
-        code_text, _, text = reply.partition(",")
-        return int(code_text), text.strip().strip('"')
+        code, text = error_entry(self.ask("SYST:ERR?"))
+        return code, text.strip().strip('"')
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def _number(reply: Any, what: str) -> float:
-    """`reply` as a finite float, or InstrumentError (pymeasure hands garbage back as text)."""
-    if isinstance(reply, bool) or not isinstance(reply, (int, float)) or not math.isfinite(reply):
-        raise InstrumentError(f"{what}: the supply answered {reply!r}, not a number")
-    return float(reply)
-
-
-def _flag(reply: Any, what: str) -> bool:
-    if isinstance(reply, bool) or reply not in (0, 1):
-        raise InstrumentError(f"{what}: the supply answered {reply!r}, not 0 or 1")
-    return reply == 1
 
 
 def _coil_constant_setting(config: dict) -> float:
@@ -286,7 +276,7 @@ def check_settings(
         raise UserInputError(f"switch_heater_wait must be 0 s or more, got {switch_heater_wait!r} s")
 
 
-class AMI430Magnet(Magnet):
+class AMI430Magnet(NamedExchanges, Magnet):
     """The out-of-plane field (T) from an AMI 430 driving a superconducting coil.
 
     Build it around an open `AMI430Supply` (tests use pymeasure's protocol adapter) and
@@ -312,6 +302,7 @@ class AMI430Magnet(Magnet):
         check_settings(coil_constant, current_limit, max_ramp_rate, switch_heater_wait, switch_current_tolerance)
         self.supply = supply
         self.name = name
+        log_wire(supply, name, logger)
         self.coil_constant = float(coil_constant)  # T/A, station file
         self.current_limit = float(current_limit)  # A, station file
         self.max_ramp_rate = float(max_ramp_rate)  # A/s, station file
@@ -358,14 +349,10 @@ class AMI430Magnet(Magnet):
         welcome_lines = setting(config, "welcome_lines", default=default_welcome_lines)
         if isinstance(welcome_lines, bool) or not isinstance(welcome_lines, int) or welcome_lines < 0:
             raise UserInputError(f"welcome_lines must be a whole number of 0 or more, got {welcome_lines!r}")
-        timeout = setting(config, "timeout", "time", DEFAULT_TIMEOUT_S)
-        if not timeout > 0:
-            raise UserInputError(f"timeout must be positive, got {config.get('timeout')!r}")
+        timeout = timeout_ms(config, DEFAULT_TIMEOUT_S)
         name = f"AMI 430 at {address}"
         check_settings(**settings)  # before anything is opened
-        adapter = context.visa_adapter(
-            address, timeout=round(timeout * 1000), read_termination="\r\n", write_termination="\r\n"
-        )
+        adapter = context.visa_adapter(address, timeout=timeout, read_termination="\r\n", write_termination="\r\n")
         supply = guarded(
             f"{name}: read the {welcome_lines} welcome line(s)",
             lambda: AMI430Supply(adapter, welcome_lines=welcome_lines),
@@ -378,9 +365,11 @@ class AMI430Magnet(Magnet):
         """Check the model, set and verify tesla / seconds, read the coil constant and the
         supply's current limit. InstrumentError if the supply is not what the station
         file describes; nothing moves."""
-        identity = self.identity()
-        if not MODEL_PATTERN.search(identity):
-            raise InstrumentError(f"{self.name}: answers as {identity!r}, not an AMI Model 430; check the address")
+        check_identity(
+            self.identity(),
+            MODEL_PATTERN,
+            lambda identity: f"{self.name}: answers as {identity!r}, not an AMI Model 430; check the address",
+        )
 
         def set_units() -> None:
             self.supply.field_units = "tesla"
@@ -456,14 +445,15 @@ class AMI430Magnet(Magnet):
 
     # --- the role's public operations, with the 430's preconditions first
 
+    def check_target(self, target: float, rate: float | None = None) -> None:
+        """The magnet current limit and the ramp limit on a ramp to `target` (T) at `rate`
+        (T/s, default: the station's), LimitError before any command is sent. The role
+        calls it after the station limits, whose reason comes first when both apply."""
+        self._check_supply_limits(target, self.limits.field_ramp.default if rate is None else rate)
+
     def ramp_to(self, target: float, pacer: Pacer, rate: float | None = None) -> None:
-        """Ramp from the measured field to `target` (T) at `rate` (T/s, default: the
-        station's) and wait until holding. The station limits, the magnet current limit
-        and the ramp limit are checked before any command is sent."""
-        limits = self.limits
-        limits.field.check(target)
-        checked_rate = limits.field_ramp.check(limits.field_ramp.default if rate is None else rate)
-        self._check_supply_limits(target, checked_rate)
+        """The role's ramp (station limits, then `check_target`, then from the measured
+        field until holding), its errors about an unexpected state in the 430's words."""
         with self._explaining_supply_state():
             super().ramp_to(target, pacer, rate)
 
@@ -485,7 +475,7 @@ class AMI430Magnet(Magnet):
     # --- identity and snapshot
 
     def identity(self) -> str:
-        return str(self._exchange("*IDN?", lambda: self.supply.id)).strip()
+        return read_identity(self.supply, f"{self.name}: *IDN?")
 
     def snapshot(self) -> dict:
         """Role snapshot plus coil constant (T/A), segment-1 ramp rate (T/s) and upper bound
@@ -495,7 +485,8 @@ class AMI430Magnet(Magnet):
         segment = self._exchange("RAMP:RATE:FIELD:1?", lambda: self.supply.ramp_rate_segment_1)
         if not (isinstance(segment, list) and len(segment) == 2):
             raise InstrumentError(f"{self.name}: RAMP:RATE:FIELD:1?: the supply answered {segment!r}, not rate,upper")
-        rate, upper = (_number(value, f"{self.name}: RAMP:RATE:FIELD:1?") for value in segment)
+        what = f"{self.name}: RAMP:RATE:FIELD:1?"
+        rate, upper = (checked_reply(value, CAST_NUMBER, what, "supply") for value in segment)
         return {
             **snapshot,
             "supply_state": STATE_CODES[self._last_state_code][1] if self._last_state_code else None,
@@ -523,18 +514,18 @@ class AMI430Magnet(Magnet):
         state = STATE_CODES[code][0]
         if state is MagnetState.QUENCH:
             return state
-        if _flag(self._exchange("QU?", lambda: self.supply.quench_flag), f"{self.name}: QU?"):
+        if self._read_flag("QU?", lambda: self.supply.quench_flag):
             self._last_state_code = 7
             return MagnetState.QUENCH
         return state
 
     def is_persistent(self) -> bool:
         """`PERSistent?`: True while the switch is cold and holds the coil current."""
-        return _flag(self._exchange("PERSistent?", lambda: self.supply.persistent_flag), f"{self.name}: PERSistent?")
+        return self._read_flag("PERSistent?", lambda: self.supply.persistent_flag)
 
     def switch_heater_on(self) -> bool:
         """`PSwitch?`: True while the persistent-switch heater is on."""
-        return _flag(self._exchange("PSwitch?", lambda: self.supply.switch_heater), f"{self.name}: PSwitch?")
+        return self._read_flag("PSwitch?", lambda: self.supply.switch_heater)
 
     def _start_ramp(self, target: float, rate: float) -> None:
         """Configure one ramp segment at `rate` (T/s) up to the field limit (T), set the
@@ -581,12 +572,13 @@ class AMI430Magnet(Magnet):
 
     # --- exchanges
 
-    def _exchange(self, what: str, call: Callable[[], Any]) -> Any:
-        return guarded(f"{self.name}: {what}", call)
-
     def _read_number(self, command: str, call: Callable[[], Any]) -> float:
         """One query whose reply must be a finite number."""
-        return _number(self._exchange(command, call), f"{self.name}: {command}")
+        return query(f"{self.name}: {command}", call, CAST_NUMBER, source="supply")
+
+    def _read_flag(self, command: str, call: Callable[[], Any]) -> bool:
+        """One query whose reply must be 0 or 1."""
+        return query(f"{self.name}: {command}", call, CAST_FLAG, source="supply")
 
     def _configure_checked(self, what: str, writes: Callable[[], None]) -> None:
         """`*CLS`, the writes, then `SYST:ERR?`: InstrumentError with the 430's own text

@@ -48,6 +48,7 @@ Safety:
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass
 
@@ -58,9 +59,22 @@ from pymeasure.instruments.attocube.anc300 import Axis
 
 from sqm.errors import InstrumentError, LimitError, UserInputError
 from sqm.pacing import Pacer
-from sqm.roles import Scanner, ScanLine, SquidReadout
+from sqm.roles import ScanLine, Scanner, SquidReadout
 
-from .base import HardwareContext, check_known_keys, connected, guarded, quantity_setting, setting
+from .base import (
+    CAST_NUMBER,
+    Expected,
+    HardwareContext,
+    check_known_keys,
+    connected,
+    guarded,
+    quantity_setting,
+    setting,
+    unlogged,
+)
+from .scpi import log_wire, query
+
+logger = logging.getLogger(__name__)
 
 SCAN_AXES = ("x", "y", "z")
 ANC300_AXIS_NUMBERS = range(1, 8)  # the seven module slots
@@ -71,6 +85,17 @@ MOVE_STEP_INTERVAL_S = 0.05
 # Modes of a fine axis in which its `seta` offset is what the piezo gets. (stp+/stp- also add
 # the offset, but they belong to stepping axes, and pymeasure reads them back as "stp".)
 OFFSET_MODES = ("off",)
+
+
+def _positive(value: float) -> float:
+    if not value > 0:
+        raise ValueError("not positive")
+    return value
+
+
+# What `geta` and `getf` must answer (after pymeasure's parsing).
+VOLTAGE = Expected("a voltage", CAST_NUMBER.convert)
+FREQUENCY = Expected("a frequency", lambda reply: _positive(CAST_NUMBER.convert(reply)))
 
 
 class ANC300Console(ANC300Controller):
@@ -115,9 +140,10 @@ class ANC300Console(ANC300Controller):
         self.wait_for()
         # The greeting on connect holds non-ASCII characters: discard it.
         self.adapter.flush_read_buffer()
-        self.write(passwd)
-        self.wait_for()
-        Instrument.read(self)  # the echo of the password, as stars
+        with unlogged(self.adapter):  # the wire log never holds the password
+            self.write(passwd)
+            self.wait_for()
+            Instrument.read(self)  # the echo of the password, as stars
         reply = Instrument.read(self)
         if reply != "Authorization success":
             raise ConnectionError(f"ANC300 authorization failed: {reply!r}")
@@ -228,6 +254,7 @@ class ANC300Scanner(Scanner):
             # Stepping a fine axis would drop its offset (mode stp): the piezo would jump.
             raise UserInputError(f"each fine and coarse axis needs its own ANC300 slot, got {numbers}")
         self.controller = controller
+        log_wire(controller, "ANC300", logger)
         self.axes = dict(axes)
         self.cold = cold
         self.piezo_speed = float(piezo_speed)
@@ -300,10 +327,9 @@ class ANC300Scanner(Scanner):
     def offset_volts(self, name: str) -> float:
         """The offset voltage (V) the controller reports for fine axis `name`."""
         number = self.axes[name].number
-        value = guarded(f"ANC300 geta {number}", lambda: self.controller.axis(number).offset_voltage)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise InstrumentError(f"ANC300 geta {number}: the controller answered {value!r}, not a voltage")
-        return float(value)
+        return query(
+            f"ANC300 geta {number}", lambda: self.controller.axis(number).offset_voltage, VOLTAGE, source="controller"
+        )
 
     def _volts_to_position(self, name: str, volts: float) -> float:
         zero = self._zero_volts[name]
@@ -475,9 +501,7 @@ class ANC300Scanner(Scanner):
         self.approach_required = True
         guarded(f"ANC300 setm {number} stp", lambda: setattr(positioner, "mode", "stp"))
         try:
-            frequency = guarded(f"ANC300 getf {number}", lambda: positioner.frequency)
-            if isinstance(frequency, bool) or not isinstance(frequency, (int, float)) or not frequency > 0:
-                raise InstrumentError(f"ANC300 getf {number}: the controller answered {frequency!r}, not a frequency")
+            frequency = query(f"ANC300 getf {number}", lambda: positioner.frequency, FREQUENCY, source="controller")
             guarded(f"ANC300 step {number} {steps:+d}", lambda: positioner.move_raw(steps))
             try:
                 pacer.wait(abs(steps) / frequency)

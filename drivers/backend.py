@@ -14,6 +14,8 @@ Adapters are looked up by the `driver` name in DRIVERS and imported only when us
 so a station that does not use the NI-DAQ never imports nidaqmx. `validate_config`
 checks the block against DRIVER_SETTINGS without importing any driver or opening
 anything (`sqm check` runs it; so does `build_backend`, before it opens an instrument).
+A driver is registered by its one entry in DRIVER_SETTINGS (its adapter class, role
+and settings); DRIVERS is derived from it.
 """
 
 from __future__ import annotations
@@ -26,23 +28,13 @@ from typing import Callable
 from sqm.clock import RealClock, SimulatedClock
 from sqm.errors import InstrumentError, UserInputError
 from sqm.limits import PlausibleRange, StationLimits, refuse_unknown_keys, shown
+from sqm.role_list import ROLES
 from sqm.station import Backend
 
 from .base import HardwareContext
 
-# driver name -> "module:Class" inside sqm.drivers
-DRIVERS: dict[str, str] = {
-    "keithley6221": "keithley:Keithley6221Source",
-    "keithley2182": "keithley:Keithley2182Voltmeter",
-    "ami430": "ami430:AMI430Magnet",
-    "lakeshore336": "lakeshore336:LakeShore336Temperature",
-    "sr830_squid": "sr830:SR830SquidReadout",
-    "anc300_scanner": "anc300:ANC300Scanner",
-    "nidaq_scanner": "nidaq:NIDAQScanner",
-    "nidaq_fll": "nidaq:NIDAQFluxReadout",
-}
 CLOCKS = {"real": RealClock, "simulated": SimulatedClock}  # simulated: pyvisa-sim stations only
-ROLE_NAMES = ("current_source", "voltmeter", "magnet", "temperature", "scanner", "squid")
+ROLE_NAMES = tuple(entry.name for entry in ROLES)  # the role list (sqm/role_list.py)
 SIM_FOLDER = Path(__file__).resolve().parent / "sim"
 
 
@@ -261,8 +253,10 @@ NIDAQ_VOLTS = PlausibleRange("output voltage", "voltage", -10.0, 10.0, "0 V")
 
 @dataclass(frozen=True)
 class DriverSettings:
-    """What a driver's block may hold (the `driver` key itself is always allowed)."""
+    """A registered driver: its adapter class, and what its block may hold (the `driver`
+    key itself is always allowed)."""
 
+    adapter: str  # "module:Class" inside sqm.drivers, imported only when a station uses it
     role: str  # the role it fills
     settings: dict[str, Setting]
     # checks across settings, called as check(block, where) once every setting is valid
@@ -297,13 +291,17 @@ def _unlock_within_input_range(block: dict, where: str) -> None:
         )
 
 
+def _visa_current_source(adapter: str, low: float, high: float, why: str) -> DriverSettings:
+    """A current source on a VISA address with a voltage compliance in [low, high] V."""
+    compliance = quantity(PlausibleRange("compliance", "voltage", low, high, "2 V", why=why))
+    settings = {"address": REQUIRED_TEXT, "compliance": compliance, "timeout": TIMEOUT}
+    return DriverSettings(adapter, "current_source", settings)
+
+
+# One entry per driver, the registry: driver name -> its adapter and settings.
 DRIVER_SETTINGS: dict[str, DriverSettings] = {
-    "keithley6221": DriverSettings("current_source", {
-        "address": REQUIRED_TEXT,
-        "compliance": quantity(PlausibleRange("compliance", "voltage", 0.1, 105.0, "2 V", why="the 6221's range")),
-        "timeout": TIMEOUT,
-    }),
-    "keithley2182": DriverSettings("voltmeter", {
+    "keithley6221": _visa_current_source("keithley:Keithley6221Source", 0.1, 105.0, "the 6221's range"),
+    "keithley2182": DriverSettings("keithley:Keithley2182Voltmeter", "voltmeter", {
         "address": REQUIRED_TEXT,
         # integration times are counted in line cycles; the 2182A knows only 50 and 60 Hz mains
         "line_frequency": quantity(PlausibleRange("line frequency", "frequency", 45.0, 65.0, "50 Hz",
@@ -311,7 +309,7 @@ DRIVER_SETTINGS: dict[str, DriverSettings] = {
         "voltage_range": either("auto", _positive("voltage range", "voltage", 120.0, "10 mV")),
         "timeout": TIMEOUT,
     }),
-    "ami430": DriverSettings("magnet", {
+    "ami430": DriverSettings("ami430:AMI430Magnet", "magnet", {
         "address": REQUIRED_TEXT,
         "coil_constant": _positive("coil constant", "T/A", 10.0, "0.118 T/A", required=True),
         "current_limit": _positive("current limit", "current", 1000.0, "50 A", required=True),
@@ -322,14 +320,14 @@ DRIVER_SETTINGS: dict[str, DriverSettings] = {
         "welcome_lines": choice(*range(11)),
         "timeout": TIMEOUT,
     }),
-    "lakeshore336": DriverSettings("temperature", {
+    "lakeshore336": DriverSettings("lakeshore336:LakeShore336Temperature", "temperature", {
         "address": REQUIRED_TEXT,
         "input": choice("A", "B", "C", "D"),
         "loop": choice(1, 2),
         "heater_range": choice(0, 1, 2, 3),
         "ceiling": _positive("temperature ceiling", "temperature", 400.0, "12 K"),
     }),
-    "sr830_squid": DriverSettings("squid", {
+    "sr830_squid": DriverSettings("sr830:SR830SquidReadout", "squid", {
         "address": REQUIRED_TEXT,
         "flux_input": choice(1, 2, 3, 4),
         "phi0_per_volt": PHI0_PER_VOLT,
@@ -343,7 +341,7 @@ DRIVER_SETTINGS: dict[str, DriverSettings] = {
         "amplitude": quantity(PlausibleRange("amplitude", "voltage", 0.004, 5.0, "1 V")),
         "phase": quantity(PlausibleRange("phase", "degree", -360.0, 729.99, "0 degree")),
     }),
-    "anc300_scanner": DriverSettings("scanner", {
+    "anc300_scanner": DriverSettings("anc300:ANC300Scanner", "scanner", {
         "address": REQUIRED_TEXT,
         "password": Setting(_keyed(_password)),
         "cold": REQUIRED_FLAG,
@@ -353,7 +351,7 @@ DRIVER_SETTINGS: dict[str, DriverSettings] = {
         "coarse_axes": mapping({axis: choice(*range(1, 8)) for axis in ("x", "y", "z")}),
         "query_delay": quantity(PlausibleRange("query delay", "time", 0.0, 10.0, "50 ms")),
     }, across=(_distinct_anc300_slots,)),
-    "nidaq_scanner": DriverSettings("scanner", {
+    "nidaq_scanner": DriverSettings("nidaq:NIDAQScanner", "scanner", {
         "device": Setting(_keyed(_device_name), True),
         "cold": REQUIRED_FLAG,
         "piezo_speed": PIEZO_SPEED,
@@ -362,7 +360,7 @@ DRIVER_SETTINGS: dict[str, DriverSettings] = {
         # the centers default to 0 V; the surface comes from a touchdown, never from a default
         "axes": _piezo_axes(NIDAQ_VOLTS, {"channel": REQUIRED_TEXT}, center_required=False, surface_required=True),
     }, across=(_distinct_daq_channels,)),
-    "nidaq_fll": DriverSettings("squid", {
+    "nidaq_fll": DriverSettings("nidaq:NIDAQFluxReadout", "squid", {
         "device": Setting(_keyed(_device_name), True),
         "channel": REQUIRED_TEXT,
         "phi0_per_volt": PHI0_PER_VOLT,
@@ -373,6 +371,8 @@ DRIVER_SETTINGS: dict[str, DriverSettings] = {
         "lock_line": Setting(_keyed(_text_or_nothing)),
     }, across=(_unlock_within_input_range,)),
 }
+# driver name -> "module:Class" inside sqm.drivers
+DRIVERS: dict[str, str] = {name: driver.adapter for name, driver in DRIVER_SETTINGS.items()}
 
 
 def _check_role_block(role_name: str, block: object) -> None:

@@ -14,9 +14,13 @@ the instrument's own range before sending and refuse.
 
 from __future__ import annotations
 
+import logging
 import math
+import reprlib
+import weakref
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from sqm.clock import Clock
 from sqm.errors import InstrumentError, UserInputError
@@ -104,6 +108,98 @@ def guarded(what: str, call: Callable[[], Any]) -> Any:
         raise InstrumentError(f"{what}: {type(error).__name__}: {error}") from None
 
 
+# --------------------------------------------------------------------------- the wire log
+
+
+class _Shown:
+    """A value for the log, shortened when printed (a DAQ line holds thousands of samples)."""
+
+    __slots__ = ("value",)
+    _repr = reprlib.Repr()
+    _repr.maxlist = _repr.maxtuple = 8
+    _repr.maxother = 200
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __repr__(self) -> str:
+        return self._repr.repr(self.value)
+
+
+def _for_log(value: Any) -> Any:
+    return value if isinstance(value, (str, bytes)) else _Shown(value)  # commands and replies in full
+
+
+def log_exchanges(target: Any, name: str, log: logging.Logger) -> None:
+    """Log at DEBUG every message `target` writes and every reply it reads, as
+    "<name> -> <message>" and "<name> <- <reply>" on `log` (the driver module's logger).
+
+    `target` is what every exchange of a driver goes through: the pymeasure adapter of a
+    VISA instrument (see sqm.drivers.scpi.log_wire), an NI-DAQmx task. Its `write(message,
+    ...)` and `read(...)` are wrapped on the object itself, so every caller is logged,
+    pymeasure's properties as well as raw writes. Calling it again only renames. A
+    secret (a password) is sent inside `unlogged(target)`.
+    """
+    state = getattr(target, "_sqm_wire_log", None)
+    if state is not None:
+        state.name, state.log = name, log
+        return
+    state = _WireLog(name, log)
+    try:
+        write, read = _weak(target.write), _weak(target.read)
+    except AttributeError:  # nothing to log on
+        return
+
+    def logged_write(message: Any, *args: Any, **kwargs: Any) -> Any:
+        if state.enabled():
+            state.log.debug("%s -> %r", state.name, _for_log(message))
+        return write()(message, *args, **kwargs)
+
+    def logged_read(*args: Any, **kwargs: Any) -> Any:
+        reply = read()(*args, **kwargs)
+        if state.enabled():
+            state.log.debug("%s <- %r", state.name, _for_log(reply))
+        return reply
+
+    try:
+        target.write, target.read = logged_write, logged_read
+        target._sqm_wire_log = state
+    except (AttributeError, TypeError):  # an object that takes no attributes: unlogged, never unusable
+        log.debug("%s: its exchanges cannot be logged", name)
+
+
+@dataclass
+class _WireLog:
+    name: str
+    log: logging.Logger
+    paused: bool = False
+
+    def enabled(self) -> bool:
+        return not self.paused and self.log.isEnabledFor(logging.DEBUG)
+
+
+@contextmanager
+def unlogged(target: Any) -> Iterator[None]:
+    """Nothing `target` writes or reads in the block is logged (a password and its echo)."""
+    state = getattr(target, "_sqm_wire_log", None)
+    if state is None:
+        yield
+        return
+    paused, state.paused = state.paused, True
+    try:
+        yield
+    finally:
+        state.paused = paused
+
+
+def _weak(method: Callable) -> Callable[[], Callable]:
+    """`method` without a reference cycle through its object (which closes its connection when freed)."""
+    try:
+        return weakref.WeakMethod(method)
+    except TypeError:  # not a bound method (already replaced on the object): keep it
+        return lambda: method
+
+
 # --------------------------------------------------------------------------- replies
 
 
@@ -142,16 +238,43 @@ def _error_entry(reply: Any) -> tuple[int, str]:
     return int(code), message
 
 
+def _cast_float(reply: Any) -> float:
+    """A value pymeasure has already cast: text here is a reply its cast failed on."""
+    if isinstance(reply, str):
+        raise TypeError("text pymeasure could not cast")
+    return _finite_float(reply)
+
+
+def _cast_flag(reply: Any) -> bool:
+    value = _cast_float(reply)
+    if value not in (0.0, 1.0):
+        raise ValueError("not 0 or 1")
+    return value == 1.0
+
+
 NUMBER = Expected("a number", _finite_float)  # finite: NaN or inf from a reading is garbage too
 FLAG = Expected("0 or 1", _flag)
 ERROR_ENTRY = Expected('an error entry (code,"text")', _error_entry)
+# The same for what a pymeasure property returns (its cast done): a text reply is garbage.
+CAST_NUMBER = Expected("a number", _cast_float)
+CAST_FLAG = Expected("0 or 1", _cast_flag)
 
 
 def parsed_reply(reply: Any, expected: Expected, what: str) -> Any:
     """`reply` (from pymeasure, or a raw `ask`) converted as `expected`; anything else is
     one InstrumentError line "<what> answered '<reply>', expected <...>". `what` names the
     instrument and the command, e.g. "Keithley 6221 at GPIB0::12: OUTPut?"."""
+    return _converted(reply, expected, f"{what} answered {reply!r}, expected {expected.text}")
+
+
+def checked_reply(reply: Any, expected: Expected, what: str, source: str) -> Any:
+    """As `parsed_reply`, worded after the `source` that answered ("supply", "controller"):
+    "<what>: the <source> answered '<reply>', not <...>"."""
+    return _converted(reply, expected, f"{what}: the {source} answered {reply!r}, not {expected.text}")
+
+
+def _converted(reply: Any, expected: Expected, refusal: str) -> Any:
     try:
         return expected.convert(reply)
     except (TypeError, ValueError):
-        raise InstrumentError(f"{what} answered {reply!r}, expected {expected.text}") from None
+        raise InstrumentError(refusal) from None

@@ -11,22 +11,23 @@ station file's `hardware:` block:
 Wire commands (exact SCPI strings) are listed in the adapters' docstrings; every
 exchange goes through `guarded`, so a timeout or a driver error becomes an
 InstrumentError that names the instrument and the exchange, and every reply through
-`parsed_reply`, so garbage is one line naming the instrument, the command and the reply.
+`parsed_reply`, so garbage is one line naming the instrument, the command and the reply
+(the shared helpers of sqm.drivers.scpi). Every message and reply is logged at DEBUG.
 """
 
 from __future__ import annotations
 
+import logging
 import math
-import re
-from typing import Any, Callable
 
 from sqm.errors import InstrumentError, UserInputError
 from sqm.pacing import Pacer
 from sqm.roles import CurrentSource, Voltmeter
 
-from .base import (
-    ERROR_ENTRY, FLAG, NUMBER, Expected, HardwareContext, check_known_keys, guarded, parsed_reply, setting,
-)
+from .base import FLAG, HardwareContext, check_known_keys, guarded, setting
+from .scpi import NamedExchanges, check_error_queue, identify, log_wire, timeout_ms
+
+logger = logging.getLogger(__name__)
 
 # The 6221's own ranges (Model 6221 reference manual); pymeasure's driver clamps to
 # these silently, so we refuse outside them before anything is sent.
@@ -42,53 +43,10 @@ K2182_MIN_NPLC = 0.01
 K2182_MAX_NPLC = {50.0: 50.0, 60.0: 60.0}
 K2182_MAX_RANGE_V = 120.0  # channel 1
 
-# A SCPI error queue holds at most a few tens of entries; stop draining after this many
-# so an instrument that keeps answering with errors cannot hang the run.
-MAX_ERRORS_READ = 32
-
 DEFAULT_TIMEOUT_S = 5.0  # VISA timeout: covers the longest 2182A reading (1 s plus autozero)
 
 
-def _reply(name: str, command: str, what: str, call: Callable[[], Any], expected: Expected = NUMBER) -> Any:
-    """One query of instrument `name`: `call` (sends `command`) guarded as "<name>: <what>
-    (<command>)", its reply parsed as `expected`."""
-    reply = guarded(f"{name}: {what} ({command})", call)
-    return parsed_reply(reply, expected, f"{name}: {command}")
-
-
-def _check_error_queue(instrument, name: str) -> None:
-    """Read `SYST:ERR?` until the instrument says `0,"No error"`; any error it reported
-    becomes an InstrumentError carrying the instrument's own text."""
-    errors: list[str] = []
-    for _ in range(MAX_ERRORS_READ):
-        code, message = _reply(
-            name, "SYST:ERR?", "read the error queue", lambda: instrument.ask("SYST:ERR?"), ERROR_ENTRY
-        )
-        if code == 0:
-            break
-        errors.append(f"{code},{message}")
-    else:
-        errors.append(f"(more than {MAX_ERRORS_READ} errors queued)")
-    if errors:
-        raise InstrumentError(f"{name} reports: {'; '.join(errors)}")
-
-
-def _read_identity(instrument, name: str, model_pattern: str) -> str:
-    """`*IDN?`, checked against the expected model so a wrong address is caught at once."""
-    identity = str(guarded(f"{name}: identify (*IDN?)", lambda: instrument.id)).strip()
-    if not re.search(model_pattern, identity):
-        raise InstrumentError(f"{name}: answers as {identity!r}, not the expected model; check the address")
-    return identity
-
-
-def _timeout_ms(config: dict) -> int:
-    seconds = setting(config, "timeout", "time", DEFAULT_TIMEOUT_S)
-    if not seconds > 0:
-        raise UserInputError(f"timeout must be positive, got {config.get('timeout')!r}")
-    return round(seconds * 1000)
-
-
-class Keithley6221Source(CurrentSource):
+class Keithley6221Source(NamedExchanges, CurrentSource):
     """Bias current from a Keithley 6221 (A), ramped in software by the role.
 
     Wire commands: `*IDN?`, `SYST:ERR?` (after every command that changes the output),
@@ -111,8 +69,9 @@ class Keithley6221Source(CurrentSource):
         self.instrument = instrument
         self.name = name
         self.compliance = float(compliance)
-        self._identity = _read_identity(instrument, name, r"\b622[01]\b")
-        _check_error_queue(instrument, name)
+        log_wire(instrument, name, logger)
+        self._identity = identify(instrument, name, r"\b622[01]\b")
+        check_error_queue(instrument, name)
 
     @classmethod
     def from_config(cls, config: dict, context: HardwareContext) -> "Keithley6221Source":
@@ -123,7 +82,7 @@ class Keithley6221Source(CurrentSource):
         address = str(setting(config, "address"))
         compliance = setting(config, "compliance", "voltage", 2.0)
         adapter = context.visa_adapter(
-            address, timeout=_timeout_ms(config), read_termination="\n", write_termination="\n"
+            address, timeout=timeout_ms(config, DEFAULT_TIMEOUT_S), read_termination="\n", write_termination="\n"
         )
         instrument = guarded(f"Keithley 6221 at {address}: open", lambda: Keithley6221(adapter))
         return cls(instrument, compliance=compliance, name=f"Keithley 6221 at {address}")
@@ -131,25 +90,22 @@ class Keithley6221Source(CurrentSource):
     def identity(self) -> str:
         return self._identity
 
-    def _exchange(self, what: str, call: Callable[[], Any]) -> Any:
-        return guarded(f"{self.name}: {what}", call)
-
     def read_current(self) -> float:
         """The programmed source level (A), queried with `:SOUR:CURR?`.
 
         The 6221 has no separate readback of its output current: this is the level it
         sources while the output is on (and would source on switching on).
         """
-        return _reply(self.name, ":SOUR:CURR?", "read the current", lambda: self.instrument.source_current)
+        return self._query(":SOUR:CURR?", "read the current", lambda: self.instrument.source_current)
 
     def output_enabled(self) -> bool:
         """Whether the output is on (`OUTPut?`)."""
         # asked raw: pymeasure's mapped `source_enabled` raises a KeyError on any other reply, losing it
-        return _reply(self.name, "OUTPut?", "read the output state", lambda: self.instrument.ask("OUTPut?"), FLAG)
+        return self._query("OUTPut?", "read the output state", lambda: self.instrument.ask("OUTPut?"), FLAG)
 
     def read_compliance(self) -> float:
         """The instrument's present voltage compliance (V), `:SOUR:CURR:COMP?`."""
-        return _reply(self.name, ":SOUR:CURR:COMP?", "read the compliance", lambda: self.instrument.source_compliance)
+        return self._query(":SOUR:CURR:COMP?", "read the compliance", lambda: self.instrument.source_compliance)
 
     def _check_in_range(self, amps: float) -> None:
         if not (math.isfinite(amps) and abs(amps) <= K6221_MAX_CURRENT_A):
@@ -158,15 +114,14 @@ class Keithley6221Source(CurrentSource):
                 "refusing (the driver would clamp it silently)"
             )
 
-    def ramp_to(self, target: float, pacer: Pacer, rate: float | None = None) -> None:
-        """The role's ramp, refused before any command if `target` (A) is beyond the 6221's range.
+    def check_target(self, target: float, rate: float | None = None) -> None:
+        """Refuse a ramp to `target` (A) beyond the 6221's range before any command.
 
-        Without this check a ramp towards, say, 200 mA under generous station limits
+        The role calls it after the station limits (their reason comes first when both
+        apply). Without it a ramp towards, say, 200 mA under generous station limits
         would send every step up to 105 mA before `_apply_current` refused one.
         """
-        self.limits.bias_current.check(target)  # the station's reason first, when both apply
         self._check_in_range(target)
-        super().ramp_to(target, pacer, rate)
 
     def _apply_current(self, amps: float) -> None:
         """Send `:SOUR:CURR <amps>` (A) after checking the 6221's range, then read the error queue.
@@ -175,7 +130,7 @@ class Keithley6221Source(CurrentSource):
         """
         self._check_in_range(amps)
         self._exchange("set the current (:SOUR:CURR)", lambda: self.instrument.write(K6221_SET_CURRENT % amps))
-        _check_error_queue(self.instrument, self.name)
+        check_error_queue(self.instrument, self.name)
 
     def _set_output(self, enabled: bool) -> None:
         """Switch the output (`OUTPut 0|1`); before switching on, set the configured
@@ -185,12 +140,12 @@ class Keithley6221Source(CurrentSource):
                 "set the compliance (:SOUR:CURR:COMP)",
                 lambda: self.instrument.write(K6221_SET_COMPLIANCE % self.compliance),
             )
-            _check_error_queue(self.instrument, self.name)  # never switch on if the compliance was refused
+            check_error_queue(self.instrument, self.name)  # never switch on if the compliance was refused
         state = 1 if enabled else 0
         self._exchange(
             f"switch the output (OUTPut {state})", lambda: setattr(self.instrument, "source_enabled", enabled)
         )
-        _check_error_queue(self.instrument, self.name)
+        check_error_queue(self.instrument, self.name)
 
     def snapshot(self) -> dict:
         return {
@@ -200,7 +155,7 @@ class Keithley6221Source(CurrentSource):
         }
 
 
-class Keithley2182Voltmeter(Voltmeter):
+class Keithley2182Voltmeter(NamedExchanges, Voltmeter):
     """Four-probe voltage (V) from channel 1 of a Keithley 2182A nanovoltmeter.
 
     Wire commands: `*IDN?`, `SYST:ERR?`, `:SYST:LFR?`, `:SENS:CHAN 1`,
@@ -254,8 +209,9 @@ class Keithley2182Voltmeter(Voltmeter):
         self.voltage_range = voltage_range
         # pymeasure allows up to 60 PLC whatever the line; at 50 Hz the instrument stops at 50.
         instrument.voltage_nplc_values = (K2182_MIN_NPLC, K2182_MAX_NPLC[self.line_frequency])
-        self._identity = _read_identity(instrument, name, r"\b2182A?\b")
-        _check_error_queue(instrument, name)
+        log_wire(instrument, name, logger)
+        self._identity = identify(instrument, name, r"\b2182A?\b")
+        check_error_queue(instrument, name)
         self._check_line_frequency()
         self._configure_channel_1()
 
@@ -272,7 +228,7 @@ class Keithley2182Voltmeter(Voltmeter):
         if voltage_range != "auto":
             voltage_range = setting(config, "voltage_range", "voltage")
         adapter = context.visa_adapter(
-            address, timeout=_timeout_ms(config), read_termination="\n", write_termination="\n"
+            address, timeout=timeout_ms(config, DEFAULT_TIMEOUT_S), read_termination="\n", write_termination="\n"
         )
         instrument = guarded(f"Keithley 2182A at {address}: open", lambda: Keithley2182(adapter))
         return cls(instrument, line_frequency, voltage_range, name=f"Keithley 2182A at {address}")
@@ -280,13 +236,10 @@ class Keithley2182Voltmeter(Voltmeter):
     def identity(self) -> str:
         return self._identity
 
-    def _exchange(self, what: str, call: Callable[[], Any]) -> Any:
-        return guarded(f"{self.name}: {what}", call)
-
     def _check_line_frequency(self) -> None:
         """Integration times are counted in line cycles: a wrong line frequency in the
         station file would make every integration time wrong by 20 %."""
-        measured = _reply(self.name, ":SYST:LFR?", "read the line frequency", lambda: self.instrument.line_frequency)
+        measured = self._query(":SYST:LFR?", "read the line frequency", lambda: self.instrument.line_frequency)
         if abs(measured - self.line_frequency) > 1.0:
             raise InstrumentError(
                 f"{self.name}: measures a {measured:g} Hz line but the station file says {self.line_frequency:g} Hz"
@@ -308,7 +261,7 @@ class Keithley2182Voltmeter(Voltmeter):
                 "set the range (:SENS:VOLT:CHAN1:RANG)",
                 lambda: setattr(self.instrument.ch_1, "voltage_range", self.voltage_range),
             )
-        _check_error_queue(self.instrument, self.name)
+        check_error_queue(self.instrument, self.name)
 
     def reading_plan(self, integration_time: float) -> tuple[int, float]:
         """How `integration_time` (s) is measured: (number of readings, NPLC of each).
@@ -338,7 +291,7 @@ class Keithley2182Voltmeter(Voltmeter):
         self._exchange(
             "set the integration time (:SENS:VOLT:NPLC)", lambda: setattr(self.instrument, "voltage_nplc", nplc)
         )
-        _check_error_queue(self.instrument, self.name)
+        check_error_queue(self.instrument, self.name)
         readings = [self._one_reading(nplc / self.line_frequency, pacer) for _ in range(count)]
         return sum(readings) / count
 
@@ -353,14 +306,14 @@ class Keithley2182Voltmeter(Voltmeter):
             except Exception:  # best effort: the abort's own reason is what the operator needs
                 pass
             raise
-        return _reply(self.name, ":READ?", "read the voltage", self.instrument.read)
+        return self._query(":READ?", "read the voltage", self.instrument.read)
 
     def snapshot(self) -> dict:
-        nplc = _reply(self.name, ":SENS:VOLT:NPLC?", "read the NPLC", lambda: self.instrument.voltage_nplc)
+        nplc = self._query(":SENS:VOLT:NPLC?", "read the NPLC", lambda: self.instrument.voltage_nplc)
         auto_query = ":SENS:VOLT:CHAN1:RANG:AUTO?"  # asked raw: pymeasure's mapped property loses a bad reply
-        auto = _reply(self.name, auto_query, "read autorange", lambda: self.instrument.ask(auto_query), FLAG)
-        voltage_range = _reply(
-            self.name, ":SENS:VOLT:CHAN1:RANG?", "read the range", lambda: self.instrument.ch_1.voltage_range
+        auto = self._query(auto_query, "read autorange", lambda: self.instrument.ask(auto_query), FLAG)
+        voltage_range = self._query(
+            ":SENS:VOLT:CHAN1:RANG?", "read the range", lambda: self.instrument.ch_1.voltage_range
         )
         return {
             **super().snapshot(),

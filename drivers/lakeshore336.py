@@ -30,7 +30,7 @@ nothing further sent. Switching the heater off is never subject to this check.
 
 from __future__ import annotations
 
-import math
+import logging
 
 from pymeasure.instruments import Instrument
 from pymeasure.instruments.lakeshore import LakeShore3xx
@@ -42,7 +42,10 @@ from pymeasure.instruments.lakeshore.lakeshore_base import (
 from sqm.errors import InstrumentError, LimitError, UserInputError
 from sqm.roles import TemperatureController
 
-from .base import HardwareContext, check_known_keys, connected, guarded, setting
+from .base import CAST_NUMBER, HardwareContext, check_known_keys, connected, guarded, setting
+from .scpi import check_identity, log_wire, query, read_identity
+
+logger = logging.getLogger(__name__)
 
 INPUTS = ("A", "B", "C", "D")
 HEATER_LOOPS = (1, 2)
@@ -148,11 +151,9 @@ def _whole_numbers(value, count: int, what: str) -> list[int]:
     return fields
 
 
-def _number(value, what: str) -> float:
-    """`value` as a finite float, or InstrumentError (pymeasure hands garbage back as text)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise InstrumentError(f"{what}: the controller answered {value!r}, not a number")
-    return float(value)
+def _read_number(command: str, call) -> float:
+    """One query (`command`, sent by `call`) whose reply must be a finite number."""
+    return query(command, call, CAST_NUMBER, source="controller")
 
 
 class LakeShore336Temperature(TemperatureController):
@@ -179,6 +180,7 @@ class LakeShore336Temperature(TemperatureController):
         self.ceiling = ceiling
         self._sensor = getattr(controller, f"input_{input_channel}")
         self._heater = getattr(controller, f"output_{loop}")
+        log_wire(controller, "Lake Shore 336", logger)
 
     @classmethod
     def from_config(cls, config: dict, context: HardwareContext) -> "LakeShore336Temperature":
@@ -202,9 +204,11 @@ class LakeShore336Temperature(TemperatureController):
     def connect(self) -> None:
         """Refuse an instrument that is not a Model 336 (the heater ranges would mean other powers),
         and a heater loop whose setpoint would not be in K on the configured input."""
-        identity = self.identity()
-        if "MODEL336" not in identity.replace(" ", "").upper():
-            raise InstrumentError(f"expected a Lake Shore Model 336, the instrument says {identity!r}")
+        check_identity(
+            self.identity(),
+            lambda identity: "MODEL336" in identity.replace(" ", "").upper(),
+            lambda identity: f"expected a Lake Shore Model 336, the instrument says {identity!r}",
+        )
         self.check_control_loop()
 
     def check_control_loop(self) -> None:
@@ -240,7 +244,7 @@ class LakeShore336Temperature(TemperatureController):
     # --- identity and snapshot
 
     def identity(self) -> str:
-        return str(guarded("Lake Shore 336 *IDN?", lambda: self.controller.id)).strip()
+        return read_identity(self.controller, "Lake Shore 336 *IDN?")
 
     def snapshot(self) -> dict:
         base = super().snapshot()
@@ -248,7 +252,7 @@ class LakeShore336Temperature(TemperatureController):
         ranges_by_name = {name: number for number, name in HEATER_RANGE_NAMES.items()}
         if range_name not in ranges_by_name:
             raise InstrumentError(f"RANGE? {self.loop}: the controller answered {range_name!r}")
-        heater_output = _number(guarded(f"HTR? {self.loop}", lambda: self._heater.output), f"HTR? {self.loop}")
+        heater_output = _read_number(f"HTR? {self.loop}", lambda: self._heater.output)
         return {
             **base,
             "input": self.input_channel,
@@ -272,9 +276,7 @@ class LakeShore336Temperature(TemperatureController):
             raise InstrumentError(f"RDGST? {self.input_channel}: the controller answered {status!r}")
         if status != 0:
             self._refuse_reading(f"reading status {status}: {describe_reading_status(status)}")
-        kelvin = _number(
-            guarded(f"KRDG? {self.input_channel}", lambda: self._sensor.kelvin), f"KRDG? {self.input_channel}"
-        )
+        kelvin = _read_number(f"KRDG? {self.input_channel}", lambda: self._sensor.kelvin)
         if kelvin <= 0:
             # The status said valid, but 0 K or less is no temperature: treat it the same way.
             self._refuse_reading(f"the controller reports {kelvin:g} K")
@@ -290,7 +292,7 @@ class LakeShore336Temperature(TemperatureController):
 
     def read_setpoint(self) -> float:
         """The loop's setpoint (K)."""
-        return _number(guarded(f"SETP? {self.loop}", lambda: self._heater.setpoint), f"SETP? {self.loop}")
+        return _read_number(f"SETP? {self.loop}", lambda: self._heater.setpoint)
 
     def _write_setpoint(self, kelvin: float) -> None:
         """Set the loop's setpoint (K), then switch its heater to the configured range; first

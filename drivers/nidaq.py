@@ -71,6 +71,7 @@ Safety:
 from __future__ import annotations
 
 import importlib
+import logging
 import math
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -80,9 +81,11 @@ import numpy as np
 
 from sqm.errors import InstrumentError, LimitError, UserInputError
 from sqm.pacing import Pacer
-from sqm.roles import Scanner, ScanLine, SquidReadout
+from sqm.roles import ScanLine, Scanner, SquidReadout
 
-from .base import HardwareContext, check_known_keys, guarded, quantity_setting, setting
+from .base import HardwareContext, check_known_keys, guarded, log_exchanges, quantity_setting, setting
+
+logger = logging.getLogger(__name__)
 
 SCAN_AXES = ("x", "y", "z")
 LINE_AXES = ("x", "y")  # a scan line moves these; z holds its height
@@ -134,8 +137,10 @@ def load_nidaqmx() -> DAQmx:
 
 @contextmanager
 def _open_task(daqmx: DAQmx, what: str) -> Iterator[Any]:
-    """A new task, closed when the block ends (a failing close never hides the block's own error)."""
+    """A new task, closed when the block ends (a failing close never hides the block's own error).
+    What it writes and reads is logged at DEBUG, as "<what> -> <volts>" and "<what> <- <samples>"."""
     task = guarded(f"{what}: create task", daqmx.new_task)
+    log_exchanges(task, what, logger)
     try:
         yield task
     except BaseException:

@@ -40,6 +40,7 @@ station file that asks for anything else before the instrument is opened.
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass, fields
 
@@ -53,7 +54,19 @@ from sqm.errors import InstrumentError, UserInputError
 from sqm.pacing import Pacer
 from sqm.roles import SquidReadout
 
-from .base import HardwareContext, check_known_keys, connected, guarded, quantity_setting, setting
+from .base import (
+    CAST_NUMBER,
+    HardwareContext,
+    check_known_keys,
+    checked_reply,
+    connected,
+    guarded,
+    quantity_setting,
+    setting,
+)
+from .scpi import check_identity, log_wire, query, read_identity
+
+logger = logging.getLogger(__name__)
 
 AUX_INPUTS = (1, 2, 3, 4)
 AUX_INPUT_RANGE_V = 10.5  # the SR830 aux inputs read +-10.5 V
@@ -168,13 +181,6 @@ class LockinSettings:
         )
 
 
-def _number(value, what: str) -> float:
-    """`value` as a finite float, or InstrumentError (pymeasure hands garbage back as text)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise InstrumentError(f"{what}: the lock-in answered {value!r}, not a number")
-    return float(value)
-
-
 def sample_count(integration_time: float) -> int:
     """How many samples make one reading of `integration_time` seconds."""
     return max(1, min(MAX_SAMPLES_PER_READING, int(integration_time / SAMPLE_INTERVAL_S)))
@@ -224,6 +230,7 @@ class SR830SquidReadout(SquidReadout):
         self._pickup_radius = float(pickup_radius)
         self.unlock_threshold = float(unlock_threshold)
         self.lockin_settings = lockin_settings
+        log_wire(lockin, "SR830", logger)
 
     @classmethod
     def from_config(cls, config: dict, context: HardwareContext) -> "SR830SquidReadout":
@@ -253,9 +260,11 @@ class SR830SquidReadout(SquidReadout):
 
     def connect(self) -> None:
         """Refuse another model; apply the station file's lock-in settings (OFLT, SENS, FREQ, SLVL, PHAS)."""
-        identity = self.identity()
-        if "SR830" not in identity:
-            raise InstrumentError(f"expected a Stanford Research SR830, the instrument says {identity!r}")
+        check_identity(
+            self.identity(),
+            "SR830",
+            lambda identity: f"expected a Stanford Research SR830, the instrument says {identity!r}",
+        )
         wanted = self.lockin_settings
         for attribute, value, command in (
             ("time_constant", wanted.time_constant, "OFLT"),
@@ -270,7 +279,7 @@ class SR830SquidReadout(SquidReadout):
     # --- identity and snapshot
 
     def identity(self) -> str:
-        return str(guarded("SR830 *IDN?", lambda: self.lockin.id)).strip()
+        return read_identity(self.lockin, "SR830 *IDN?")
 
     @property
     def pickup_radius(self) -> float:
@@ -286,7 +295,10 @@ class SR830SquidReadout(SquidReadout):
             ("amplitude_V", "sine_voltage", "SLVL?"),
             ("phase_deg", "phase", "PHAS?"),
         ):
-            lockin[key] = _number(guarded(f"SR830 {command}", lambda: getattr(self.lockin, attribute)), command)
+            lockin[key] = query(
+                f"SR830 {command}", lambda: getattr(self.lockin, attribute), CAST_NUMBER,
+                reply_of=command, source="lock-in",
+            )
         return {
             **base,
             "flux_input": self.flux_input,
@@ -302,7 +314,7 @@ class SR830SquidReadout(SquidReadout):
     def read_fll_volts(self) -> float:
         """The FLL output (V) on the flux aux input, one sample."""
         command = f"OAUX? {self.flux_input}"
-        return _number(guarded(command, lambda: getattr(self.lockin, f"aux_in_{self.flux_input}")), command)
+        return query(command, lambda: getattr(self.lockin, f"aux_in_{self.flux_input}"), CAST_NUMBER, source="lock-in")
 
     def _is_railed(self, volts: float) -> bool:
         return abs(volts) >= self.unlock_threshold
@@ -334,7 +346,9 @@ class SR830SquidReadout(SquidReadout):
         values = guarded("SR830 SNAP? 1,2", lambda: self.lockin.snap("X", "Y"))
         if not isinstance(values, (list, tuple)) or len(values) != 2:
             raise InstrumentError(f"SR830 SNAP? 1,2: the lock-in answered {values!r}, not X,Y")
-        return _number(values[0], "SNAP? 1,2 (X)"), _number(values[1], "SNAP? 1,2 (Y)")
+        x = checked_reply(values[0], CAST_NUMBER, "SNAP? 1,2 (X)", "lock-in")
+        y = checked_reply(values[1], CAST_NUMBER, "SNAP? 1,2 (Y)", "lock-in")
+        return x, y
 
     def _lockin_faults(self) -> list[str]:
         status = guarded("SR830 LIAS?", lambda: self.lockin.lia_status)

@@ -28,6 +28,7 @@ from sqm.drivers.base import HardwareContext
 from sqm.errors import AbortRequested, InstrumentError, LimitError, UserInputError
 from sqm.limits import StationLimits
 from sqm.roles import ScanLine
+
 from .wire import VISA_TIMEOUT, SilentAfterPairs
 
 REPO = Path(__file__).resolve().parents[2]
@@ -444,9 +445,12 @@ BLOCK = {
     "query_delay": 0,
     "axes": {
         # units as a station file writes them, or bare SI numbers
-        "x": {"axis": 4, "meters_per_volt": "1 um/V", "center_volts": 50, "warm_volts": [30, 70], "cold_volts": [0, 100]},
-        "y": {"axis": 5, "meters_per_volt": 1e-6, "center_volts": "50 V", "warm_volts": [30, 70], "cold_volts": [0, 100]},
-        "z": {"axis": 6, "meters_per_volt": "0.2 um/V", "surface_volts": 40, "warm_volts": [0, 60], "cold_volts": [0, 100]},
+        "x": {"axis": 4, "meters_per_volt": "1 um/V", "center_volts": 50,
+              "warm_volts": [30, 70], "cold_volts": [0, 100]},
+        "y": {"axis": 5, "meters_per_volt": 1e-6, "center_volts": "50 V",
+              "warm_volts": [30, 70], "cold_volts": [0, 100]},
+        "z": {"axis": 6, "meters_per_volt": "0.2 um/V", "surface_volts": 40,
+              "warm_volts": [0, 60], "cold_volts": [0, 100]},
     },
     "coarse_axes": {"x": 1, "y": 2, "z": 3},
 }

@@ -30,6 +30,7 @@ from sqm.errors import AbortRequested, InstrumentError, LimitError, UserInputErr
 from sqm.limits import StationLimits
 from sqm.pacing import CleanupPacer
 from sqm.roles import RAMP_STEP_INTERVAL_S
+
 from .wire import VISA_TIMEOUT, SilentAfterPairs
 
 REPO = Path(__file__).resolve().parents[2]

@@ -64,7 +64,8 @@ def test_fig3_runs_to_completion_through_the_real_drivers(tmp_path, capsys):
         sweep = h5["003_bias_sweep/data"]
         assert sweep["flux"].shape == (501,)
         # the 6221 reads back the programmed level: the sweep's schedule, point by point
-        assert sweep["bias_current"][100] == pytest.approx(200e-6) and sweep["bias_current"][300] == pytest.approx(-200e-6)
+        assert sweep["bias_current"][100] == pytest.approx(200e-6)
+        assert sweep["bias_current"][300] == pytest.approx(-200e-6)
 
 
 def test_sqm_instruments_lists_every_role_with_its_identity(capsys):

@@ -29,6 +29,7 @@ from sqm.drivers.base import HardwareContext
 from sqm.drivers.lakeshore336 import LakeShore336, LakeShore336Temperature, describe_reading_status
 from sqm.errors import InstrumentError, LimitError, UserInputError
 from sqm.limits import StationLimits
+
 from .wire import VISA_TIMEOUT, SilentAfterPairs
 
 REPO = Path(__file__).resolve().parents[2]

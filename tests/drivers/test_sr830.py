@@ -23,6 +23,7 @@ from sqm.clock import RealClock, SimulatedClock
 from sqm.drivers.base import HardwareContext
 from sqm.drivers.sr830 import LockinSettings, SR830SquidReadout, StrictSR830, sample_count
 from sqm.errors import InstrumentError, UserInputError
+
 from .wire import VISA_TIMEOUT, SilentAfterPairs
 
 REPO = Path(__file__).resolve().parents[2]
