@@ -301,6 +301,7 @@ def _visa_current_source(adapter: str, low: float, high: float, why: str) -> Dri
 # One entry per driver, the registry: driver name -> its adapter and settings.
 DRIVER_SETTINGS: dict[str, DriverSettings] = {
     "keithley6221": _visa_current_source("keithley:Keithley6221Source", 0.1, 105.0, "the 6221's range"),
+    "yokogawa_gs200": _visa_current_source("yokogawa_gs200:YokogawaGS200Source", 1.0, 30.0, "the GS200's range"),
     "keithley2182": DriverSettings("keithley:Keithley2182Voltmeter", "voltmeter", {
         "address": REQUIRED_TEXT,
         # integration times are counted in line cycles; the 2182A knows only 50 and 60 Hz mains
