@@ -10,9 +10,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from sqm.analysis.bias_loop import BiasLoopFeatures  # noqa: E402
 from sqm.analysis.loops import remove_linear, split_branches  # noqa: E402
-
-from .analysis import BiasLoopSummary  # noqa: E402
 
 # The paper's colours for Fig. 3a: virgin black, down magenta, up green.
 BRANCH_STYLE = [("virgin 0 \u2192 +I", "black"), ("down", "magenta"), ("up", "green")]
@@ -30,7 +29,7 @@ def _plot_branches(axes, current, flux, branch) -> None:
     axes.legend(loc="upper left", fontsize=8)
 
 
-def bias_loop_figure(current, flux, branch, summary: BiasLoopSummary, path: Path) -> Path:
+def bias_loop_figure(current, flux, branch, summary: BiasLoopFeatures, path: Path) -> Path:
     """Fig. 3a: flux at the park point versus bias current, branches coloured."""
     figure, axes = plt.subplots(figsize=(5.2, 4.0), dpi=150)
     _plot_branches(axes, current, flux, branch)
@@ -46,7 +45,7 @@ def bias_loop_figure(current, flux, branch, summary: BiasLoopSummary, path: Path
     return _save(figure, path)
 
 
-def induced_loop_figure(current, flux, branch, summary: BiasLoopSummary, path: Path) -> Path:
+def induced_loop_figure(current, flux, branch, summary: BiasLoopFeatures, path: Path) -> Path:
     """Fig. 3b: the loop with the linear (Oersted) part of the virgin branch removed."""
     induced = remove_linear(current, flux, summary.oersted_slope)
     figure, axes = plt.subplots(figsize=(5.2, 4.0), dpi=150)
