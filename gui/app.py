@@ -29,6 +29,12 @@ def gui_station(station_path: str | Path | None = None, twin_pace: float | None 
 
 def main(station_path: str | Path | None = None, out_dir: str | Path = "runs") -> int:
     """Run the GUI until its window closes; returns the exit code (0, or 2 for a bad station)."""
+    from .qt_platform import check_qt_platform
+
+    problem = check_qt_platform()
+    if problem:  # before QApplication: Qt aborts the process when its platform cannot load
+        print(f"sqm gui: {problem}", file=sys.stderr)
+        return 2
     from PyQt5.QtWidgets import QApplication
 
     from .main_window import MainWindow
