@@ -6,6 +6,8 @@
     sqm show FILE.h5
     sqm instruments [--station STATION.yaml]
     sqm gui [--station STATION.yaml]
+    sqm procedures [NAME] [--station STATION.yaml]
+    sqm --version
 
 Exit status: 0 success; 2 bad input (one line, no traceback, nothing moved);
 1 a step failed; 3 the run was aborted (operator, Ctrl-C or interlock).
@@ -34,11 +36,16 @@ EXIT_STATUS = {"completed": EXIT_OK, "failed": EXIT_FAILED, "aborted": EXIT_ABOR
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:  # one line, status 2, like every other user error
-        raise UserInputError(f"{self.prog}: {message}")
+        # main prefixes "sqm: error: "; a subcommand's parser adds its name ("run: ...")
+        command = self.prog.removeprefix("sqm").strip()
+        raise UserInputError(f"{command + ': ' if command else ''}{message} (see {self.prog} --help)")
 
 
 def _parser() -> argparse.ArgumentParser:
+    from . import __version__
+
     parser = _Parser(prog="sqm", description="Scanning SQUID microscope control and its digital twin.")
+    parser.add_argument("--version", action="version", version=f"sqm {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     logs = _Parser(add_help=False)
     logs.add_argument("-v", "--verbose", action="count", default=0,
@@ -59,12 +66,20 @@ def _parser() -> argparse.ArgumentParser:
     instruments.add_argument("--station", type=Path, default=DEFAULT_STATION)
     gui = commands.add_parser("gui", help="the operator GUI (needs the gui extra: PyQt5, pyqtgraph)", parents=[logs])
     gui.add_argument("--station", type=Path, default=DEFAULT_STATION)
+    procedures = commands.add_parser("procedures", help="the procedures; with NAME, its parameters, units, defaults "
+                                     "and the station's limits on them")
+    procedures.add_argument("name", nargs="?", metavar="NAME")
+    procedures.add_argument("--station", type=Path, default=DEFAULT_STATION,
+                            help="whose limits to show (read from the file; opens no instrument)")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     try:
-        arguments = _parser().parse_args(argv)
+        try:
+            arguments = _parser().parse_args(argv)
+        except SystemExit as done:  # --version or --help, printed by argparse (its errors raise UserInputError)
+            return EXIT_OK if done.code is None else int(done.code)
         if getattr(arguments, "verbose", 0):
             configure_console(arguments.verbose)
         return COMMANDS[arguments.command](arguments)
@@ -211,6 +226,21 @@ def _cmd_gui(arguments) -> int:
         raise UserInputError(f"the GUI cannot start: {error} (pip install -e '.[gui]')") from None
 
 
+def _cmd_procedures(arguments) -> int:
+    from .procedure_reference import describe, procedure_class, summary_table
+    from .station import read_station_limits
+
+    if arguments.name is None:
+        print(summary_table())
+        print("\nsqm procedures NAME: its parameters, units, defaults and the station's limits (docs/procedures.md)")
+        return EXIT_OK
+    procedure_class(arguments.name)  # an unknown name is the error, whatever the station
+    station_name, limits = read_station_limits(arguments.station)  # the file only: no instrument opened
+    print(describe(arguments.name, limits))
+    print(f"\nstation limits: '{station_name}' ({arguments.station})")
+    return EXIT_OK
+
+
 COMMANDS = {
     "gui": _cmd_gui,
     "run": _cmd_run,
@@ -218,6 +248,7 @@ COMMANDS = {
     "demo": _cmd_demo,
     "show": _cmd_show,
     "instruments": _cmd_instruments,
+    "procedures": _cmd_procedures,
 }
 
 if __name__ == "__main__":
