@@ -31,7 +31,7 @@ from sqm.limits import PlausibleRange, StationLimits, refuse_unknown_keys, shown
 from sqm.role_list import ROLES
 from sqm.station import Backend
 
-from .base import HardwareContext
+from .base import HardwareContext, VisaPackageMissing
 
 CLOCKS = {"real": RealClock, "simulated": SimulatedClock}  # simulated: pyvisa-sim stations only
 ROLE_NAMES = tuple(entry.name for entry in ROLES)  # the role list (sqm/role_list.py)
@@ -105,6 +105,8 @@ def build_backend(config: dict, limits: StationLimits, tolerant: bool = False) -
                 raise UserInputError(
                     f"hardware.{role_name}: needs the hardware extra (pip install -e '.[hardware]'): {error}"
                 ) from None
+            except VisaPackageMissing as error:  # the station's library, whichever role first needs it
+                raise UserInputError(f"hardware.visa_library {error}") from None
             except UserInputError as error:
                 raise UserInputError(f"hardware.{role_name}: {error}") from None
             except InstrumentError as error:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 import reprlib
 import weakref
 from contextlib import contextmanager
@@ -25,6 +26,15 @@ from typing import Any, Callable, Iterator
 from sqm.clock import Clock
 from sqm.errors import InstrumentError, UserInputError
 from sqm.units import to_si, to_unit
+
+
+class VisaPackageMissing(UserInputError):
+    """The station's `visa_library` needs a pyvisa backend package that is not installed
+    (pyvisa says "Wrapper not found: No package named pyvisa_py")."""
+
+
+_MISSING_VISA_PACKAGE = re.compile(r"No package named pyvisa_(\w+)")
+_VISA_PACKAGE_INSTALL = {"pyvisa-py": "pip install -e '.[hardware]'", "pyvisa-sim": "pip install -e '.[dev]'"}
 
 
 @dataclass
@@ -43,6 +53,13 @@ class HardwareContext:
         try:
             adapter = VISAAdapter(address, visa_library=self.visa_library, **settings)
         except Exception as error:  # pyvisa raises many kinds; the operator needs the address and why
+            missing = _MISSING_VISA_PACKAGE.search(str(error))
+            if missing:  # the library the station names is a package not installed: not the instrument's fault
+                package = f"pyvisa-{missing.group(1)}"
+                install = _VISA_PACKAGE_INSTALL.get(package, f"pip install {package}")
+                raise VisaPackageMissing(
+                    f"{self.visa_library!r} needs the package {package}, which is not installed ({install})"
+                ) from None
             raise InstrumentError(f"cannot open {address}: {type(error).__name__}: {error}") from None
         self.closers.append(adapter.close)
         return adapter

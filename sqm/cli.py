@@ -120,10 +120,14 @@ def _cmd_run(arguments) -> int:
 def run_with_progress(station, procedure_file, out_dir: Path, stops: StopSignals) -> tuple[Path, RunOutcome]:
     """Run with a progress bar; a stop signal aborts it (see sqm.stop_signals). Public:
     experiments run as commands (sqm.commands entry points) call it, with `report_outcome`."""
-    from .session import new_run_path, start_run
+    from .session import file_in_the_way, new_run_path, start_run
 
+    blocker = file_in_the_way(out_dir)
+    if blocker is not None:
+        raise UserInputError(f"--out must be a folder: {blocker} is a file")
     path = new_run_path(out_dir, procedure_file.source)
-    runner, store = start_run(station, procedure_file, path, ProgressBars(), unattended=not stops.interactive)
+    progress = ProgressBars(steps=len(procedure_file.steps), clock=station.clock.now)
+    runner, store = start_run(station, procedure_file, path, progress, unattended=not stops.interactive)
     stops.watch(runner, store)
     try:
         while runner.is_alive():

@@ -35,12 +35,18 @@ class ProcedureFile:
                 raise type(error)(f"{self.source}: step {step.index} ({step.procedure.name}): {error}") from None
 
 
-def load_procedure_file(path: str | Path) -> ProcedureFile:
+def load_procedure_file(path: str | Path, limits: StationLimits | None = None) -> ProcedureFile:
     text = read_text_file(path, "procedure file")
-    return parse_procedure_text(text, str(path))
+    return parse_procedure_text(text, str(path), limits)
 
 
-def parse_procedure_text(text: str, source: str = "<procedure>") -> ProcedureFile:
+def parse_procedure_text(text: str, source: str = "<procedure>", limits: StationLimits | None = None) -> ProcedureFile:
+    """Parse and check each step, in order; the first problem raises, naming the step.
+
+    `limits`: the station's, when known: each step's setpoints are then checked before
+    the checks between its parameters, so a value beyond the station's limits is
+    refused for that reason first (see `Procedure.from_raw`). `validate` still follows.
+    """
     data = parse_yaml(text, source)
     if not isinstance(data, dict) or not isinstance(data.get("steps"), list) or not data["steps"]:
         raise UserInputError(f"{source}: a procedure file is a mapping with a non-empty list 'steps'")
@@ -57,8 +63,8 @@ def parse_procedure_text(text: str, source: str = "<procedure>") -> ProcedureFil
             known = ", ".join(sorted(PROCEDURES))
             raise UserInputError(f"{source}: step {index}: unknown procedure {name!r} (known: {known})")
         try:
-            procedure = PROCEDURES[name].from_raw(raw)
-        except UserInputError as error:
-            raise UserInputError(f"{source}: step {index} ({name}): {error}") from None
+            procedure = PROCEDURES[name].from_raw(raw, limits)
+        except UserInputError as error:  # keep the type (LimitError stays LimitError)
+            raise type(error)(f"{source}: step {index} ({name}): {error}") from None
         steps.append(Step(index, procedure))
     return ProcedureFile(source, text, steps)

@@ -47,7 +47,7 @@ def load(procedure: str | Path, station: str | Path | Station | None = None) -> 
     """
     if not isinstance(station, Station):
         station = Station.from_file(station or DEFAULT_STATION)
-    procedure_file = load_procedure_file(procedure) if _is_path(procedure) else parse_procedure_text(str(procedure))
+    procedure_file = _parse(procedure, station.limits)
     procedure_file.validate(station.limits)
     return station, procedure_file
 
@@ -61,9 +61,18 @@ def load_for_check(
     Returns (station name, its limits, the validated procedure); raises UserInputError.
     """
     name, limits = read_station_limits(station_path or DEFAULT_STATION)
-    procedure_file = load_procedure_file(procedure) if _is_path(procedure) else parse_procedure_text(str(procedure))
+    procedure_file = _parse(procedure, limits)
     procedure_file.validate(limits)
     return name, limits, procedure_file
+
+
+def _parse(procedure: str | Path, limits: StationLimits) -> ProcedureFile:
+    """The procedure file (a path, or the text itself), each step checked against `limits`
+    before its parameters are checked against each other (a setpoint out of limits is the
+    reason given, not the size of a sweep to it)."""
+    if _is_path(procedure):
+        return load_procedure_file(procedure, limits)
+    return parse_procedure_text(str(procedure), limits=limits)
 
 
 def _is_path(procedure: str | Path) -> bool:
@@ -84,10 +93,24 @@ def new_run_path(out_dir: str | Path, procedure_source: str) -> Path:
 
     stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(procedure_source).stem) or "run"
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    blocker = file_in_the_way(out_dir)
+    if blocker is not None:
+        raise UserInputError(f"{out_dir}: cannot create the run file: {blocker} is a file, not a folder")
     try:
         return reserve_run_path(out_dir, f"{stamp}_{stem}")
     except OSError as error:
         raise UserInputError(f"{out_dir}: cannot create the run file ({error})") from None
+
+
+def file_in_the_way(folder: str | Path) -> Path | None:
+    """The path itself, or the nearest of its parents, that exists and is no folder (so
+    `folder` cannot be one); None if nothing is in the way."""
+    for candidate in (Path(folder), *Path(folder).parents):
+        if candidate.is_dir():
+            return None
+        if candidate.exists() or candidate.is_symlink():
+            return candidate
+    return None
 
 
 def start_run(
@@ -194,7 +217,13 @@ def join_or_abort_on_interrupt(runner: Runner, store: RunStore) -> RunOutcome:
 
 def dry_run(procedure_file: ProcedureFile, limits: StationLimits) -> RunOutcome:
     """Run the steps on a fresh twin that carries a station's `limits`; nothing is
-    written and no instrument of that station is touched."""
+    written and no instrument of that station is touched.
+
+    `limits` must be a `StationLimits` (`station.limits`, or `load_for_check`'s): anything
+    else is refused at once (TypeError), not rehearsed into a failed run whose
+    `station_seconds`, the safe state's retries only, would pass for the lab time."""
+    if not isinstance(limits, StationLimits):
+        raise TypeError(f"dry_run takes a station's limits (station.limits), not a {type(limits).__name__}")
     twin = Station.from_file(DEFAULT_STATION)
     twin.limits = limits
     for role in twin.backend.roles.values():

@@ -36,6 +36,7 @@ from .show_worker import ATTRIBUTES_LABEL, NAMES_LABEL
 OBJECT_TIME_LIMIT_S = 5.0  # one object's metadata takes milliseconds; HDF5 looping on damage, forever
 STARTUP_TIME_LIMIT_S = 60.0  # a child's interpreter and imports (h5py, numpy), on a busy machine
 MAX_UNANSWERED = 3  # objects given up on before the rest is not even tried
+FOLDER_LISTED = 3  # run files named when `sqm show` is given a folder
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]  # where the child finds `sqm` if not installed
 
 
@@ -68,7 +69,9 @@ def describe(path: str | Path) -> str:
 def account(path: str | Path) -> Account:
     """Everything `sqm show` says about `path`; RunFileError (one line) if it is no run file."""
     path = Path(path)
-    check_run_path(path)  # a folder, a missing or unreadable file: said before any child starts
+    if path.is_dir():
+        raise RunFileError(folder_message(path))
+    check_run_path(path)  # a missing or unreadable file: said before any child starts
     shown = Account([str(path)])
     with Reader(path) as reader:
         _ask(reader, shown, ["attributes"], ATTRIBUTES_LABEL)
@@ -76,6 +79,23 @@ def account(path: str | Path) -> Account:
         for name in names:
             _ask(reader, shown, ["item", name], name)
     return shown
+
+
+def folder_message(folder: Path) -> str:
+    """What `sqm show FOLDER` says: that it takes one file, and the newest few .h5 files
+    in the folder to pick from."""
+    said = f"{folder} is a folder; sqm show takes one run file (.h5)"
+    try:
+        with os.scandir(folder) as entries:
+            found = [(entry.stat().st_mtime, Path(entry.path)) for entry in entries
+                     if entry.name.endswith(".h5") and entry.is_file()]
+    except OSError as error:  # not listable (permission): say what we know
+        return f"{said} (cannot list what is in it: {error.strerror or error})"
+    if not found:
+        return f"{said}; there is none in it"
+    newest = [str(entry) for _, entry in sorted(found, key=lambda pair: (pair[0], str(pair[1])), reverse=True)]
+    more = f", and {len(newest) - FOLDER_LISTED} more" if len(newest) > FOLDER_LISTED else ""
+    return f"{said}; in it, newest first: {', '.join(newest[:FOLDER_LISTED])}{more}"
 
 
 def _ask(reader: "Reader", shown: Account, request: list, label: str) -> dict:

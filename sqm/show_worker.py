@@ -18,6 +18,7 @@ Then it answers each request read from stdin with one reply:
 from __future__ import annotations
 
 import json
+import math
 import sys
 from typing import Callable
 
@@ -76,7 +77,9 @@ def describe_item(h5: h5py.File, name: str, account: Account) -> None:
         account.add(f"  error: {_text(item.attrs['error'])}")
     if "parameters" in item.attrs:
         for key, entry in parse_parameters(item.attrs["parameters"]).items():
-            account.add(f"  {key} = {_parameter_text(entry)}".rstrip())
+            text = _parameter_text(entry)
+            if text is not None:
+                account.add(f"  {key} = {text}".rstrip())
     if "data" in item:
         account.attempt("  data", lambda: _describe_data(item["data"], account))
 
@@ -99,11 +102,65 @@ def _member_text(label: str, member, is_signal: bool) -> str:
     return f"{label}/  (group of {len(member)})"
 
 
-def _parameter_text(entry) -> str:
-    """`value units` for SQM's {value, units} entries; anything else as it is."""
+def _parameter_text(entry) -> str | None:
+    """SQM's {value, units} entries as a person reads them (`30 um`, `0.5 G`, `2 h`); a
+    value left to the station (None) as `station default` for a rate, else None (the line
+    is left out); anything else as it is."""
     if isinstance(entry, dict) and "value" in entry:
-        return f"{entry['value']} {_text(entry.get('units', ''))}"
+        value, units = entry["value"], _text(entry.get("units", ""))
+        if value is None:
+            return "station default" if units.endswith("/s") else None
+        return readable(value, units)
     return _text(entry)
+
+
+GAUSS = 1e-4  # T: fields are shown in G, as the lab writes them
+_PREFIXES = ((1e-15, "f"), (1e-12, "p"), (1e-9, "n"), (1e-6, "u"), (1e-3, "m"), (1.0, ""), (1e3, "k"), (1e6, "M"))
+_PREFIXED_UNITS = {"A", "A/s", "m", "m/s", "V", "Hz", "Phi0", "ohm", "A/m", "s"}
+
+
+def readable(value, units: str) -> str:
+    """A parameter's SI value (a number, a list of them, true/false, a word, named
+    points {name: [x, y]}) in the unit a person would write: the SI prefix that gives a
+    number from 1 to 1000 (`3e-05`, 'm' -> '30 um'), fields in G (`5e-05`, 'T' -> '0.5 G'),
+    temperatures in K, long times in min or h."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return _number(float(value), units)
+    if isinstance(value, list):
+        return "[" + ", ".join(readable(item, units) for item in value) + "]"
+    if isinstance(value, dict) and all(_is_point(point) for point in value.values()):
+        return ", ".join(f"{name}: {readable(point, 'm')}" for name, point in value.items())  # probes, in m
+    return _text(value)
+
+
+def _is_point(point) -> bool:
+    return isinstance(point, list) and len(point) == 2 and all(isinstance(c, (int, float)) for c in point)
+
+
+def _number(value: float, units: str) -> str:
+    if units in ("T", "T/s"):
+        value, units = value / GAUSS, "G" + units[1:]
+        if abs(value) >= 0.01 or value == 0:  # the lab's 0.05 G, 0.5 G/s, 20 G; below, mG
+            return f"{value:.6g} {units}"
+        return _prefixed(value, units)
+    if units == "s" and abs(value) >= 1000:
+        return f"{value / 3600:.6g} h" if abs(value) >= 3600 else f"{value / 60:.6g} min"
+    if units in _PREFIXED_UNITS or units in ("G", "G/s"):
+        return _prefixed(value, units)
+    return f"{value:.6g} {units}".rstrip()  # K, K/s, and units this reader does not know
+
+
+def _prefixed(value: float, units: str) -> str:
+    """`value` `units` with the SI prefix that puts it between 1 and 1000."""
+    if value == 0 or not math.isfinite(value):
+        return f"{value:.6g} {units}"
+    scale, prefix = _PREFIXES[0]
+    for candidate, candidate_prefix in _PREFIXES:
+        if abs(value) >= candidate * 0.9999999:
+            scale, prefix = candidate, candidate_prefix
+    return f"{value / scale:.6g} {prefix}{units}"
 
 
 def _dataset_text(dataset: h5py.Dataset) -> str:

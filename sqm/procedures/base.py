@@ -16,6 +16,7 @@ and read as `self.step` (SI units) once the procedure is built.
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -36,6 +37,10 @@ REQUIRED: Any = _Required()
 # The most data points (or pixels) one step may ask for: far above any real scan or
 # sweep, far below what would exhaust memory (a typo such as `step: 1 pA`).
 MAX_POINTS = 10_000_000
+
+# What is left of a decimal written with a comma inside a `{...}` mapping: YAML splits
+# `{to_temperature: 1,5 K}` at the comma into `to_temperature: 1` and a key `5 K`.
+_DECIMAL_TAIL = re.compile(r"\d+\s*[^\W\d]\S*(?:\s+\S+)*")
 
 
 def check_point_count(count: float, noun: str, hint: str) -> None:
@@ -160,8 +165,14 @@ class Procedure(ABC):
         self.values = values
 
     @classmethod
-    def from_raw(cls, raw: Any) -> "Procedure":
-        """Build from a procedure file's mapping; raises UserInputError naming the bad key."""
+    def from_raw(cls, raw: Any, limits: StationLimits | None = None) -> "Procedure":
+        """Build from a procedure file's mapping; raises UserInputError naming the bad key.
+
+        `limits`: the station's, when known. Its setpoints are then checked (`validate`)
+        before the checks between parameters (`check_consistency`), so a value beyond
+        the station's limits is refused for that reason, the one to act on, and not as,
+        say, a sweep of too many points (`points: [0, 200]` is 200 A).
+        """
         if raw is None:
             raw = {}
         if not isinstance(raw, dict):
@@ -170,6 +181,7 @@ class Procedure(ABC):
         if odd:
             raise UserInputError(f"parameter names must be text, got {odd[0]!r} (quote it in the file)")
         known = {param.name: param for param in cls.params}
+        _refuse_decimal_commas(raw, known)
         unknown = sorted(set(raw) - set(known))
         if unknown:
             raise UserInputError(
@@ -184,6 +196,8 @@ class Procedure(ABC):
             else:
                 values[param.name] = None if param.default is None else param.convert(param.default)
         procedure = cls(values)
+        if limits is not None:
+            procedure.validate(limits)
         procedure.check_consistency()
         return procedure
 
@@ -206,6 +220,20 @@ class Procedure(ABC):
     def expected_points(self) -> int:
         """How many data points the step records (for progress bars); 0 if unknown."""
         return 0
+
+
+def _refuse_decimal_commas(raw: dict, known: dict[str, Param]) -> None:
+    """Refuse `{to_temperature: 1,5 K}` for what it is: inline, YAML reads the comma as
+    the end of a parameter, leaving `to_temperature: 1` and an unknown key `5 K`."""
+    keys = list(raw)
+    for before, key in zip(keys, keys[1:]):
+        whole = raw[before]
+        if (key not in known and before in known and raw[key] is None and _DECIMAL_TAIL.fullmatch(key)
+                and isinstance(whole, int) and not isinstance(whole, bool)):
+            raise UserInputError(
+                f"{before}: write decimals with a point: {whole}.{key}, not {whole},{key} "
+                f"(inside {{...}} a comma ends a parameter)"
+            )
 
 
 @dataclass

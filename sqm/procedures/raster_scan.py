@@ -10,7 +10,13 @@ from ..context import StepContext
 from ..errors import UserInputError
 from ..limits import StationLimits
 from ..roles import SIGNAL_UNITS, ScanLine
+from ..units import format_si
 from .base import Procedure, check_point_count, param
+
+
+def _m(length: float) -> str:
+    """A length as a person reads it: 5e-07 -> '500 nm'."""
+    return format_si(length, "m")
 
 
 def axis_count(span: list[float], pixel_size: float) -> float:
@@ -56,10 +62,42 @@ class RasterScan(Procedure):
         return bool(self.reconstruct) and self.signal == "flux"
 
     def _check_reconstructable(self, pickup_radius: float) -> None:
-        from ..analysis.currents import check_image_geometry
+        """Refuse a scan whose currents cannot be reconstructed, saying which of this
+        step's parameters to change and to what (the window follows from the height)."""
+        from ..analysis.currents import (
+            DEFAULT_CUTOFF_IN_HEIGHTS,
+            MIN_CUTOFFS_PER_IMAGE,
+            MIN_PIXELS_PER_CUTOFF,
+            PSF_FIRST_ZERO,
+            check_image_geometry,
+        )
 
-        try:
-            check_image_geometry((len(self.y_pixels), len(self.x_pixels)), self.pixel_size, self.height, pickup_radius)
+        shape = (len(self.y_pixels), len(self.x_pixels))
+        height, pixel = self.height, self.pixel_size
+        cutoff = DEFAULT_CUTOFF_IN_HEIGHTS * height  # the window reconstruct_current uses (its default)
+        # the rules of sqm.analysis.currents, in the order it checks them, said in this step's terms
+        lowest = 2 * np.pi * pickup_radius / PSF_FIRST_ZERO / DEFAULT_CUTOFF_IN_HEIGHTS  # heights must exceed it
+        if cutoff <= 2 * np.pi * pickup_radius / PSF_FIRST_ZERO:
+            raise UserInputError(
+                f"height {_m(height)}: too low to reconstruct currents with a pickup loop of radius "
+                f"{_m(pickup_radius)}; it must be above {_m(lowest)} (raise height, or set reconstruct: false)")
+        if cutoff / pixel < MIN_PIXELS_PER_CUTOFF:
+            largest_pixel = cutoff / MIN_PIXELS_PER_CUTOFF
+            high_enough = MIN_PIXELS_PER_CUTOFF * pixel / DEFAULT_CUTOFF_IN_HEIGHTS
+            raise UserInputError(
+                f"pixel_size {_m(pixel)}: pixels too coarse to reconstruct currents at height {_m(height)}; "
+                f"use pixel_size <= {_m(largest_pixel)}, or height >= {_m(high_enough)} (or set reconstruct: false)")
+        side = min(shape) * pixel
+        if side < MIN_CUTOFFS_PER_IMAGE * cutoff:
+            low_enough = side / (MIN_CUTOFFS_PER_IMAGE * DEFAULT_CUTOFF_IN_HEIGHTS)
+            lower = f", or use height <= {_m(low_enough)}" if low_enough > lowest else ""  # else too low for the loop
+            raise UserInputError(
+                f"x, y: image too small for the reconstruction window at height {_m(height)}: its shorter "
+                f"side, {_m(side)} ({min(shape)} pixels of {_m(pixel)}), must be at least "
+                f"{_m(MIN_CUTOFFS_PER_IMAGE * cutoff)}; scan a larger x or y range{lower} "
+                f"(or set reconstruct: false)")
+        try:  # what the rules above do not cover (none today)
+            check_image_geometry(shape, pixel, height, pickup_radius)
         except ValueError as error:
             raise UserInputError(f"{error} (or set reconstruct: false)") from None
 

@@ -237,7 +237,11 @@ def _one_line_exit_2(path: Path, *expected: str) -> None:
 
 
 def test_a_folder_is_one_line_with_what_to_type(tmp_path):
-    _one_line_exit_2(tmp_path, f"is a folder, not a run file (try: sqm show {tmp_path / '*.h5'})")
+    (tmp_path / "run.h5").write_bytes(b"x")
+    status, out, err, _ = _sqm_show(tmp_path)
+    assert status == 2 and out == ""
+    assert err == f"sqm: error: {tmp_path} is a folder; sqm show takes one run file (.h5); in it, newest first: " \
+                  f"{tmp_path / 'run.h5'}\n"
 
 
 def test_a_missing_file_is_one_line(tmp_path):

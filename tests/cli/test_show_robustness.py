@@ -71,7 +71,7 @@ def test_show_describes_odd_content_instead_of_crashing(odd_file, capsys):
     assert "  data: (4,) [?]" in out
     assert "data/flux: (3,) [Phi0] (signal)" in out and "data/fits/  (group of 1)" in out
     assert "  value = [1, 2]" in out
-    assert "004_park  [completed]" in out and "  x = 3e-05 m" in out
+    assert "004_park  [completed]" in out and "  x = 30 um" in out
     assert "calibration: (2, 2) [?]" in out and "notes  [?]" in out
 
 
