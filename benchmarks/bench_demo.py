@@ -2,10 +2,12 @@
 it stands for (the simulated clock), and the run store against raw h5py, measured
 side by side in one process.
 
-    .venv/bin/python benchmarks/bench_demo.py [--repeats 3]
+    .venv/bin/python benchmarks/bench_demo.py [--repeats 3] [--quick]
 
 Prints a Markdown table (the README quotes it) and writes benchmarks/results/demo.json.
-Nothing here is asserted: figures, not tests.
+`--quick`: one repeat of the two lightest procedures (the bias loop, whose sweep the
+store comparison takes, and the edge cuts), no whole-demo command; the tables printed,
+nothing written. Nothing here is asserted: figures, not tests.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from sqm.store import RunStore
 from sqm_paper.demo import DEMO_PARTS
 
 HERE = Path(__file__).resolve().parent
+QUICK_PARTS = ("fig3_bias_loop", "fig3cd_edge")
 
 
 def time_run(procedure: Path, out_dir: Path) -> tuple[float, float, Path]:
@@ -69,18 +72,21 @@ def time_demo_command(out_dir: Path) -> float:
     return time.perf_counter() - started
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
-    arguments = parser.parse_args()
-    results: dict = {"repeats": arguments.repeats, "procedures": {}}
+    parser.add_argument("--quick", action="store_true", help="one repeat, two procedures, nothing written")
+    arguments = parser.parse_args(argv)
+    repeats = 1 if arguments.quick else arguments.repeats
+    parts = [part for part in DEMO_PARTS if part[0] in QUICK_PARTS] if arguments.quick else DEMO_PARTS
+    results: dict = {"repeats": repeats, "procedures": {}}
     print("| procedure | wall time | lab time (simulated) | lab / wall |\n|---|---|---|---|")
     with tempfile.TemporaryDirectory() as folder:
         folder = Path(folder)
         fig3_file = None
-        for name, procedure, _ in DEMO_PARTS:
+        for name, procedure, _ in parts:
             walls, labs = [], []
-            for repeat in range(arguments.repeats):
+            for repeat in range(repeats):
                 wall, lab, path = time_run(procedure, folder / f"{name}{repeat}")
                 walls.append(wall)
                 labs.append(lab)
@@ -89,9 +95,10 @@ def main() -> None:
             results["procedures"][name] = {"wall_s": wall, "lab_s": lab, "lab_per_wall": lab / wall}
             print(f"| {name} | {wall:.2f} s | {lab / 3600:.2f} h | {lab / wall:.0f}x |")
         columns = find_step(read_steps(fig3_file), "bias_sweep").data
-        stores = [time_store(columns, folder / f"store{i}.h5") for i in range(arguments.repeats)]
-        raws = [time_raw_h5py(columns, folder / f"raw{i}.h5") for i in range(arguments.repeats)]
-        command = statistics.median(time_demo_command(folder / f"demo{i}") for i in range(arguments.repeats))
+        stores = [time_store(columns, folder / f"store{i}.h5") for i in range(repeats)]
+        raws = [time_raw_h5py(columns, folder / f"raw{i}.h5") for i in range(repeats)]
+        command = None if arguments.quick else statistics.median(
+            time_demo_command(folder / f"demo{i}") for i in range(repeats))
     points = len(columns["flux"])
     results.update(
         demo_command_s=command,
@@ -100,14 +107,17 @@ def main() -> None:
         store_over_raw=statistics.median(s / r for s, r in zip(stores, raws)),
         store_points=points,
     )
-    (HERE / "results").mkdir(exist_ok=True)
-    (HERE / "results" / "demo.json").write_text(json.dumps(results, indent=2) + "\n")
+    if not arguments.quick:
+        (HERE / "results").mkdir(exist_ok=True)
+        (HERE / "results" / "demo.json").write_text(json.dumps(results, indent=2) + "\n")
     print("\n| measure | value |\n|---|---|")
-    print(f"| whole `sqm demo` command (start-up, 6 runs, analysis, 9 PNGs; median of {arguments.repeats}) | "
-          f"{command:.1f} s |")
+    shown = "skipped (quick mode)" if command is None else f"{command:.1f} s"
+    print(f"| whole `sqm demo` command (start-up, 6 runs, analysis, 9 PNGs; median of {repeats}) | {shown} |")
     print(f"| RunStore, {points} points appended one by one | {1e3 * results['store_s']:.1f} ms |")
     print(f"| raw h5py, same arrays written at once | {1e3 * results['raw_h5py_s']:.1f} ms |")
     print(f"| RunStore / raw h5py | {results['store_over_raw']:.1f}x |")
+    if arguments.quick:
+        print("\nquick mode: results not written")
 
 
 if __name__ == "__main__":

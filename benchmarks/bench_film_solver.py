@@ -15,7 +15,7 @@ only numpy and superscreen), and reads SuperScreen's fields back from another .n
     python3 -m venv /tmp/ssvenv
     /tmp/ssvenv/bin/pip install -r benchmarks/requirements-superscreen.txt
     .venv/bin/python benchmarks/bench_film_solver.py [--superscreen-python /tmp/ssvenv/bin/python]
-        [--edges 2 1.5 1] [--runs 1:2 0.5:2 1:4 0.5:4 0.25:4] [--repeats 3]
+        [--edges 2 1.5 1] [--runs 1:2 0.5:2 1:4 0.5:4 0.25:4] [--repeats 3] [--quick]
 
 Our runs are CELL_UM:PAD_FACTOR. The padding matters: the periodic images of this
 strongly diamagnetic film, which fills most of its window, add a near-uniform
@@ -24,8 +24,10 @@ positive field of ~0.6 % of B0 at pad_factor 2; pad_factor 4 cuts it ~8x.
 SuperScreen at 1 um edges needs ~50 s and ~8 GB (its dense matrices grow as
 (edge)^-4); 0.75 um would not fit in 24 GB. Without a SuperScreen python the script
 still times our solver and reports SuperScreen as skipped.
-Prints a Markdown table and writes benchmarks/results/film_solver.json. Nothing here
-is asserted: figures, not tests.
+Prints a Markdown table and writes benchmarks/results/film_solver.json. `--quick`:
+our solver at 1 um cells (pad 2) once, and SuperScreen (if its python is there) at
+a coarse 4 um mesh only; the table printed, nothing written (`--edges` with no value
+skips SuperScreen). Nothing here is asserted: figures, not tests.
 """
 
 from __future__ import annotations
@@ -48,6 +50,8 @@ PEARL_LENGTH_UM = 5.0  # Lambda = lambda^2 / d = 1.22^2 / 0.3 um
 HEIGHT_ABOVE_UM = 1.0  # plane of the field comparison
 MARGIN_UM = 10.0  # window beyond the film
 APPLIED_MT = 0.1  # B0 = mu0 H; the problem is linear, its value only sets the scale
+FULL_RUNS, FULL_EDGES = ["1:2", "0.5:2", "1:4", "0.5:4", "0.25:4"], [2.0, 1.5, 1.0]
+QUICK_RUNS, QUICK_EDGES = ["1:2"], [4.0]
 
 
 def comparison_points() -> tuple[np.ndarray, np.ndarray]:
@@ -211,23 +215,31 @@ def rms_differences(ours: np.ndarray, reference: np.ndarray) -> dict:
     }
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--superscreen-python", default=os.environ.get(
         "SQM_SUPERSCREEN_PYTHON", "/tmp/ssvenv/bin/python"))
-    parser.add_argument("--edges", type=float, nargs="*", default=[2.0, 1.5, 1.0],
-                        help="SuperScreen max edge lengths (um); the last is the reference")
-    parser.add_argument("--runs", nargs="*", default=["1:2", "0.5:2", "1:4", "0.5:4", "0.25:4"],
-                        help="our runs as CELL_UM:PAD_FACTOR; cells must divide 1 um")
+    parser.add_argument("--edges", type=float, nargs="*", default=None,
+                        help=f"SuperScreen max edge lengths (um); the last is the reference (default {FULL_EDGES}, "
+                             f"{QUICK_EDGES} with --quick)")
+    parser.add_argument("--runs", nargs="*", default=None,
+                        help=f"our runs as CELL_UM:PAD_FACTOR; cells must divide 1 um (default {FULL_RUNS}, "
+                             f"{QUICK_RUNS} with --quick)")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="one coarse run each, once, nothing written")
     parser.add_argument("--superscreen-worker", nargs=2, metavar=("POINTS", "RESULT"),
                         help=argparse.SUPPRESS)
-    arguments = parser.parse_args()
+    arguments = parser.parse_args(argv)
     if arguments.superscreen_worker:
         superscreen_worker(*arguments.superscreen_worker)
         return
+    if arguments.edges is None:
+        arguments.edges = QUICK_EDGES if arguments.quick else FULL_EDGES
+    if arguments.runs is None:
+        arguments.runs = QUICK_RUNS if arguments.quick else FULL_RUNS
+    repeats = 1 if arguments.quick else arguments.repeats
 
-    ours = [time_ours(float(run.split(":")[0]), float(run.split(":")[1]), arguments.repeats)
+    ours = [time_ours(float(run.split(":")[0]), float(run.split(":")[1]), repeats)
             for run in arguments.runs]
     superscreen = run_superscreen(arguments.superscreen_python, arguments.edges) \
         if arguments.edges else None
@@ -266,9 +278,12 @@ def main() -> None:
             summary.update(rms_differences(run["field"], reference))
             summary["speedup_vs_reference"] = reference_seconds / run["seconds"]
 
-    (HERE / "results").mkdir(exist_ok=True)
-    (HERE / "results" / "film_solver.json").write_text(json.dumps(results, indent=2) + "\n")
+    if not arguments.quick:
+        (HERE / "results").mkdir(exist_ok=True)
+        (HERE / "results" / "film_solver.json").write_text(json.dumps(results, indent=2) + "\n")
     print_table(results)
+    if arguments.quick:
+        print("\nquick mode: results not written")
 
 
 def print_table(results: dict) -> None:

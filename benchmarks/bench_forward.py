@@ -2,7 +2,7 @@
 the same transform size, and the FFT field against the direct O(N^4) Biot-Savart
 sum, measured side by side in one process.
 
-    /tmp/venv/bin/python benchmarks/bench_forward.py [--repeats 21]
+    .venv/bin/python benchmarks/bench_forward.py [--repeats 21] [--quick]
 
 "The same transform size": a window of N^2 cells is zero padded (pad_factor 2) to
 a 2N x 2N array before transforming, so the flux image at N^2 is set against
@@ -10,8 +10,9 @@ rfft2 + irfft2 of a 2N x 2N array (scipy.fft with workers=-1, and numpy.fft).
 Times are medians over the repeats, after one warm-up call (kernel precomputation
 is not timed: ForwardModel does it once, in its constructor).
 
-Prints a Markdown table and writes benchmarks/results/forward.json. Nothing here
-is asserted: figures, not tests.
+Prints a Markdown table and writes benchmarks/results/forward.json. `--quick`: a
+64^2 window against the bare pair and a 32^2 one against the direct sum (pad 2), one
+repeat, the tables printed, nothing written. Nothing here is asserted: figures, not tests.
 """
 
 from __future__ import annotations
@@ -32,6 +33,9 @@ from sqm.sims.film.grid import Grid
 HERE = Path(__file__).resolve().parent
 UM = 1e-6
 HEIGHT, LOOP_RADIUS, CELL = 1 * UM, 0.5 * UM, 0.25 * UM
+# (windows timed against the bare FFT pair, window and pad factors of the direct-sum oracle)
+FULL = ((256, 512), 64, (2.0, 4.0))
+QUICK = ((64,), 32, (2.0,))
 
 
 def median_seconds(function, repeats: int) -> float:
@@ -78,18 +82,22 @@ def compare_with_direct_sum(window: int, pad_factor: float, repeats: int) -> dic
             "direct_over_fft": direct_s / fft_s, "max_relative_difference": float(difference)}
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=21)
-    arguments = parser.parse_args()
-    flux_rows = [time_flux_against_bare_pair(window, arguments.repeats) for window in (256, 512)]
-    oracle_rows = [compare_with_direct_sum(64, pad, arguments.repeats) for pad in (2.0, 4.0)]
-    results = {"repeats": arguments.repeats, "cpus": os.cpu_count(), "cell_m": CELL, "height_m": HEIGHT,
+    parser.add_argument("--quick", action="store_true", help="small windows, one repeat, nothing written")
+    arguments = parser.parse_args(argv)
+    repeats = 1 if arguments.quick else arguments.repeats
+    windows, oracle_window, pads = QUICK if arguments.quick else FULL
+    flux_rows = [time_flux_against_bare_pair(window, repeats) for window in windows]
+    oracle_rows = [compare_with_direct_sum(oracle_window, pad, repeats) for pad in pads]
+    results = {"repeats": repeats, "cpus": os.cpu_count(), "cell_m": CELL, "height_m": HEIGHT,
                "loop_radius_m": LOOP_RADIUS, "flux_vs_bare_fft_pair": flux_rows, "fft_vs_direct_sum": oracle_rows}
-    (HERE / "results").mkdir(exist_ok=True)
-    (HERE / "results" / "forward.json").write_text(json.dumps(results, indent=2) + "\n")
+    if not arguments.quick:
+        (HERE / "results").mkdir(exist_ok=True)
+        (HERE / "results" / "forward.json").write_text(json.dumps(results, indent=2) + "\n")
 
-    print(f"Forward flux image vs a bare FFT pair of the same (padded) size; median of {arguments.repeats}, "
+    print(f"Forward flux image vs a bare FFT pair of the same (padded) size; median of {repeats}, "
           f"{os.cpu_count()} CPUs\n")
     print("| window | transform | ForwardModel.flux | scipy rfft2+irfft2 | numpy rfft2+irfft2 | flux / scipy pair "
           "| flux / numpy pair |\n|---|---|---|---|---|---|---|")
@@ -103,6 +111,8 @@ def main() -> None:
     for row in oracle_rows:
         print(f"| {row['window']}^2 | {row['pad_factor']:g} | {1e3 * row['direct_s']:.0f} ms | "
               f"{1e3 * row['fft_s']:.3f} ms | {row['direct_over_fft']:.0f}x | {row['max_relative_difference']:.1e} |")
+    if arguments.quick:
+        print("\nquick mode: results not written")
 
 
 if __name__ == "__main__":

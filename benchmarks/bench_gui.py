@@ -1,6 +1,6 @@
 """Benchmark: the GUI's live image during a 512 x 512 twin scan, offscreen.
 
-    .venv/bin/python benchmarks/bench_gui.py [--seconds 5] [--no-screenshot]
+    .venv/bin/python benchmarks/bench_gui.py [--seconds 5] [--no-screenshot] [--quick]
 
 Measures the live image refresh rate (redraws per second actually delivered to the
 image item) and the longest stall of the GUI event loop (largest gap between ticks
@@ -8,7 +8,9 @@ of a 1 ms QTimer) while the twin scans, paced to last about `--seconds`. Prints 
 Markdown table (goals: >= 30 refreshes/s, < 50 ms longest stall) and writes
 benchmarks/results/gui.json. Then, unless --no-screenshot, saves a screenshot of the
 window during a scan (sweep plotted, image half filled) to docs/gui_screenshot.png.
-No asserts.
+The pace is the scan's lab time, as `sqm check` reports it (a dry run on the twin),
+over `--seconds`. `--quick`: a 64 x 64 image paced to 1 s, no screenshot, the table
+printed and nothing written. No asserts.
 """
 
 from __future__ import annotations
@@ -27,18 +29,27 @@ import yaml  # noqa: E402
 from PyQt5.QtCore import QElapsedTimer, QTimer  # noqa: E402
 from PyQt5.QtWidgets import QApplication  # noqa: E402
 
-from sqm.session import dry_run, load  # noqa: E402
+from sqm.session import dry_run, load_for_check  # noqa: E402
 from sqm.station import DEFAULT_STATION, Station  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
-SIZE = 512
-# 512 pixels of 0.15 um: -38.325 ... 38.325 um; reconstruction off so the live image is what is timed.
-SCAN = """
+SIZE, QUICK_SIZE = 512, 64
+PIXEL_UM = 0.15
+
+
+def scan_text(size: int) -> str:
+    """A size x size scan of 0.15 um pixels centred on the flake (512: -38.325 ... 38.325 um);
+    reconstruction off so the live image is what is timed."""
+    half = f"{(size - 1) * PIXEL_UM / 2:.6g} um"
+    return f"""
 steps:
-  - raster_scan: {x: [-38.325 um, 38.325 um], y: [-38.325 um, 38.325 um], pixel_size: 0.15 um,
-                  line_time: 0.05 s, bias_current: 100 uA, reconstruct: false}
+  - raster_scan: {{x: [-{half}, {half}], y: [-{half}, {half}], pixel_size: {PIXEL_UM} um,
+                  line_time: 0.05 s, bias_current: 100 uA, reconstruct: false}}
 """
+
+
+SCAN = scan_text(SIZE)
 # The screenshot: the virgin sweep and the major loop, then the flake imaged at +200 uA.
 SCREENSHOT = """
 description: Virgin bias sweep and major loop, then a flux image at +200 uA
@@ -58,8 +69,13 @@ def paced_station(pace: float) -> Station:
 
 
 def simulated_seconds(text: str) -> float:
-    station, procedure_file = load(text)
-    return dry_run(procedure_file, station).station_seconds
+    """Lab seconds of a procedure as `sqm check` reports them: a dry run on the twin with
+    the default station's limits (dry_run takes the limits, not a station)."""
+    _, limits, procedure_file = load_for_check(text)
+    outcome = dry_run(procedure_file, limits)
+    if outcome.status != "completed":  # a failed rehearsal's seconds are no lab time to pace by
+        raise RuntimeError(f"the dry run of the benchmark's scan ended {outcome.status}: {outcome.error}")
+    return outcome.station_seconds
 
 
 class StallMeter:
@@ -96,10 +112,11 @@ def run_until(app: QApplication, condition, timeout_s: float) -> None:
         time.sleep(0.0005)
 
 
-def measure(app: QApplication, seconds: float) -> dict:
+def measure(app: QApplication, seconds: float, size: int = SIZE) -> dict:
     from sqm.gui.main_window import MainWindow
 
-    lab_seconds = simulated_seconds(SCAN)
+    scan = scan_text(size)
+    lab_seconds = simulated_seconds(scan)
     pace = lab_seconds / seconds
     station = paced_station(pace)
     station.squid.world.sample.flux_image(1e-6, 0.0, 0.0, 1.5)  # build the film solution outside the timing
@@ -108,7 +125,7 @@ def measure(app: QApplication, seconds: float) -> dict:
         window.resize(1500, 950)
         window.show()
         run_until(app, lambda: False, 0.3)
-        window.procedure_panel.load_text(SCAN, "bench_512.yaml")
+        window.procedure_panel.load_text(scan, f"bench_{size}.yaml")
         meter = StallMeter()
         views = window.live_views
         meter.start()
@@ -117,7 +134,7 @@ def measure(app: QApplication, seconds: float) -> dict:
         run_until(app, lambda: views.image.rows_filled >= 1, 60)
         first_line = time.perf_counter()
         redraws_at_first_line = views.image.redraws
-        run_until(app, lambda: views.image.rows_filled >= SIZE, 600)
+        run_until(app, lambda: views.image.rows_filled >= size, 600)
         last_line = time.perf_counter()
         redraws = views.image.redraws - redraws_at_first_line
         run_until(app, lambda: not window.controller.is_running(), 60)
@@ -128,12 +145,12 @@ def measure(app: QApplication, seconds: float) -> dict:
     station.close()
     filling = last_line - first_line
     return {
-        "image": f"{SIZE} x {SIZE}",
+        "image": f"{size} x {size}",
         "lab_seconds": round(lab_seconds, 1),
         "pace": round(pace, 1),
         "run_wall_seconds": round(elapsed, 2),
         "filling_seconds": round(filling, 2),
-        "lines_per_second": round(SIZE / filling, 1) if filling > 0 else None,
+        "lines_per_second": round(size / filling, 1) if filling > 0 else None,
         "image_redraws": redraws,
         "refreshes_per_second": round(redraws / filling, 1) if filling > 0 else None,
         "longest_stall_ms": round(meter.longest_ms, 1),
@@ -171,9 +188,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=5.0, help="wall time the paced scan should take")
     parser.add_argument("--no-screenshot", action="store_true")
+    parser.add_argument("--quick", action="store_true",
+                        help=f"a {QUICK_SIZE} x {QUICK_SIZE} image in 1 s, no screenshot, no results file")
     arguments = parser.parse_args(argv)
     app = QApplication.instance() or QApplication(sys.argv[:1])
-    result = measure(app, arguments.seconds)
+    if arguments.quick:
+        result = measure(app, 1.0, QUICK_SIZE)
+    else:
+        result = measure(app, arguments.seconds)
     print("| measure | value | goal |")
     print("|---|---|---|")
     print(f"| image | {result['image']} ({result['lab_seconds']} s of lab time at pace {result['pace']}) | |")
@@ -182,6 +204,9 @@ def main(argv: list[str] | None = None) -> int:
           "| >= 30 /s |")
     print(f"| longest event-loop stall | {result['longest_stall_ms']} ms | < 50 ms |")
     print(f"| run status | {result['status']} | |")
+    if arguments.quick:
+        print("\nquick mode: results not written, no screenshot")
+        return 0
     out = HERE / "results" / "gui.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")

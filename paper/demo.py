@@ -17,13 +17,15 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import timedelta
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
+from matplotlib.figure import Figure
 
 from sqm.analysis.currents import image_correlation, oersted_subtraction
-from sqm.cli import EXIT_ABORTED, report_outcome, run_with_progress
+from sqm.cli import EXIT_ABORTED, EXIT_OK, report_outcome, run_with_progress
 from sqm.readback import find_step, read_steps
 from sqm.session import load
 from sqm.station import DEFAULT_STATION
@@ -37,6 +39,7 @@ from .figures import (
     image_panels_figure,
     induced_loop_figure,
     oersted_subtraction_figure,
+    save,
     thermal_erasure_figure,
     transport_figure,
 )
@@ -51,19 +54,27 @@ FIG3F_PROCEDURE = PROCEDURES / "fig3f_thermal.yaml"
 GAUSS = 1e-4
 
 
-def bias_loop_figures(run_file: Path, out_dir: Path) -> tuple[list[Path], dict]:
+Plots = dict[str, Figure]  # PNG file name -> the figure to write there
+
+
+def save_plots(plots: Plots, out_dir: Path) -> list[Path]:
+    """Write each figure to out_dir/<its file name>; the paths, in order."""
+    return [save(figure, Path(out_dir) / name) for name, figure in plots.items()]
+
+
+def bias_loop_plots(run_file: Path) -> tuple[Plots, dict]:
     """Fig. 3a-b from the run's last bias_sweep step, and the loop's features."""
     sweep = find_step(read_steps(run_file), "bias_sweep")
     current, flux, branch = sweep.data["bias_current"], sweep.data["flux"], sweep.data["branch"]
     summary = summarize_bias_loop(current, flux, branch)
-    figures = [
-        bias_loop_figure(current, flux, branch, summary, out_dir / "fig3a_bias_loop.png"),
-        induced_loop_figure(current, flux, branch, summary, out_dir / "fig3b_induced_loop.png"),
-    ]
-    return figures, summary_numbers(summary)
+    plots = {
+        "fig3a_bias_loop.png": bias_loop_figure(current, flux, branch, summary),
+        "fig3b_induced_loop.png": induced_loop_figure(current, flux, branch, summary),
+    }
+    return plots, summary_numbers(summary)
 
 
-def image_figures(run_file: Path, out_dir: Path) -> tuple[list[Path], dict]:
+def image_plots(run_file: Path) -> tuple[Plots, dict]:
     """Fig. 2 d-l and S2a from the run's raster_scan steps (ZFC, +100, +200, 0, -200, 0 uA)."""
     images = [step for step in read_steps(run_file) if step.procedure == "raster_scan"]
     scans = [step for step in images if step.parameters["signal"]["value"] == "flux"]
@@ -86,22 +97,22 @@ def image_figures(run_file: Path, out_dir: Path) -> tuple[list[Path], dict]:
          "title": "b  susceptometry, right half"},
         flux(zfc, "d  after ZFC"),
         flux(plus100, "e  +100 \u00b5A"),
-        current(plus100, "f  J at +100 \u00b5A"),
+        current(plus100, "f  |K| at +100 \u00b5A"),
         flux(plus200, "g  +200 \u00b5A"),
-        current(plus200, "h  J at +200 \u00b5A"),
+        current(plus200, "h  |K| at +200 \u00b5A"),
         flux(remanent_plus, "i  remanent after +200 \u00b5A"),
         flux(minus200, "j  \u2212200 \u00b5A"),
-        current(minus200, "k  J at \u2212200 \u00b5A"),
+        current(minus200, "k  |K| at \u2212200 \u00b5A"),
         flux(remanent_minus, "l  remanent after \u2212200 \u00b5A"),
     ]
     subtracted = oersted_subtraction(plus200.data["flux"], plus100.data["flux"])
     remanent = remanent_plus.data["flux"]
     correlation = image_correlation(remanent, subtracted)
-    figures = [
-        image_panels_figure(panels, out_dir / "fig2_images.png",
-                            "Susceptometry, flux images and current density (Fig. 2)", columns=5),
-        oersted_subtraction_figure(remanent, subtracted, x, y, correlation, out_dir / "figS2a_remanent.png"),
-    ]
+    plots = {
+        "fig2_images.png": image_panels_figure(panels, "Susceptometry, flux images and current density (Fig. 2)",
+                                               columns=5),
+        "figS2a_remanent.png": oersted_subtraction_figure(remanent, subtracted, x, y, correlation),
+    }
     summary = {
         "zfc_contrast_Phi0": float(np.ptp(zfc.data["flux"])),
         "remanent_vs_oersted_subtracted_r": float(correlation),
@@ -110,39 +121,52 @@ def image_figures(run_file: Path, out_dir: Path) -> tuple[list[Path], dict]:
         "susceptibility_range_Phi0_per_A": [float(np.min(chi.data["susceptibility"])),
                                              float(np.max(chi.data["susceptibility"]))],
     }
-    return figures, summary
+    return plots, summary
 
 
-def edge_cut_figures(run_file: Path, out_dir: Path) -> tuple[list[Path], dict]:
+def edge_cut_plots(run_file: Path) -> tuple[Plots, dict]:
     """Fig. 3c-d from the run's line_cut step."""
     cut = find_step(read_steps(run_file), "line_cut")
     currents, peak = cut.data["bias_current"], cut.data["peak_edge_current"]
     jump = edge_current_jump(currents, peak)
-    figure = edge_cut_figure(cut.data["distance"], cut.data["flux"], currents, peak, out_dir / "fig3cd_edge.png", jump)
+    plots = {"fig3cd_edge.png": edge_cut_figure(cut.data["distance"], cut.data["flux"], currents, peak, jump)}
     summary = {"bias_current_A": currents.tolist(), "peak_edge_current_A_per_m": peak.tolist(),
                "edge_current_jump_A": None if jump is None else [jump.last_on_trend, jump.first_off_trend]}
-    return [figure], summary
+    return plots, summary
 
 
-def transport_figures(run_file: Path, out_dir: Path) -> tuple[list[Path], dict]:
-    """Fig. 2c (I-V at each temperature) and S1a (R(T))."""
+IV_THRESHOLD_V = 1e-6  # the critical current: where the voltage first exceeds this
+
+
+def critical_currents(current, voltage, threshold: float = IV_THRESHOLD_V) -> dict[str, float]:
+    """The critical current of each bias sign (A, signed): the first recorded point, while
+    |I| grows away from zero, whose voltage has that sign and exceeds `threshold`; nan if none."""
+    current, voltage = np.asarray(current), np.asarray(voltage)
+    growing = np.sign(current) * np.diff(current, prepend=0.0) > 0
+    found = {}
+    for name, sign in (("positive", 1.0), ("negative", -1.0)):
+        onset = np.flatnonzero(growing & (sign * current > 0) & (sign * voltage > threshold))
+        found[name] = float(current[onset[0]]) if onset.size else float("nan")
+    return found
+
+
+def transport_plots(run_file: Path) -> tuple[Plots, dict]:
+    """Fig. 2c (I-V at each temperature, both bias signs) and S1a (R(T))."""
     steps = read_steps(run_file)
     curves = []
     critical = {}
     for step in (step for step in steps if step.procedure == "iv_curve"):
         kelvin = float(np.median(step.data["temperature"]))
-        up = step.data["branch"] == 0
-        current, voltage = step.data["bias_current"][up], step.data["voltage"][up]
+        current, voltage = step.data["bias_current"], step.data["voltage"]
         curves.append((kelvin, current, voltage))
-        above = np.flatnonzero(voltage > 1e-6)
-        critical[f"{kelvin:.2f} K"] = float(current[above[0]]) if above.size else float("nan")
+        critical[f"{kelvin:.2f} K"] = critical_currents(current, voltage)
     rt = find_step(steps, "resistance_vs_temperature")
-    figure = transport_figure(curves, rt.data["temperature"], rt.data["resistance"], out_dir / "fig2c_transport.png")
-    return [figure], {"critical_current_A": critical,
-                      "resistance_ohm": dict(zip(map(float, rt.data["setpoint"]), map(float, rt.data["resistance"])))}
+    plots = {"fig2c_transport.png": transport_figure(curves, rt.data["temperature"], rt.data["resistance"])}
+    return plots, {"critical_current_A": critical,
+                   "resistance_ohm": dict(zip(map(float, rt.data["setpoint"]), map(float, rt.data["resistance"])))}
 
 
-def field_loop_figures(run_file: Path, out_dir: Path) -> tuple[list[Path], dict]:
+def field_loop_plots(run_file: Path) -> tuple[Plots, dict]:
     """Fig. 4a (images at the paper's fields) and 4b (the two domains' loops)."""
     steps = read_steps(run_file)
     sweeps = [step for step in steps if step.procedure == "field_sweep"]
@@ -153,22 +177,22 @@ def field_loop_figures(run_file: Path, out_dir: Path) -> tuple[list[Path], dict]
     panels = []
     for index, step in enumerate(scans):
         value = step.parameters["field"]["value"] / GAUSS
-        direction = "" if index == 0 else (" ↑" if index < 4 or index == 6 else " ↓")
+        direction = "" if index == 0 else (" \u2191" if index < 4 or index == 6 else " \u2193")
         panels.append({"kind": "flux", "image": step.data["flux"], "x": step.data["x"], "y": step.data["y"],
                        "title": f"H = {value:+.2f} G{direction}"})
-    figures = [
-        image_panels_figure(panels, out_dir / "fig4a_field_images.png",
-                            "Flux images along the field loop (Fig. 4a)", columns=4),
-        field_loop_figure(field, lower, upper, out_dir / "fig4b_field_loop.png"),
-    ]
+    plots = {
+        "fig4a_field_images.png": image_panels_figure(panels, "Flux images along the field loop (Fig. 4a)",
+                                                      columns=4, shared_scale=True),
+        "fig4b_field_loop.png": field_loop_figure(field, lower, upper),
+    }
     top = int(np.argmax(field))
-    return figures, {
+    return plots, {
         "lower_remanence_Phi0": float(lower[top:][np.argmin(np.abs(field[top:]))]),
         "upper_remanence_Phi0": float(upper[top:][np.argmin(np.abs(field[top:]))]),
     }
 
 
-def thermal_figures(run_file: Path, out_dir: Path) -> tuple[list[Path], dict]:
+def thermal_plots(run_file: Path) -> tuple[Plots, dict]:
     """Fig. 3f: remanence retained after each anneal temperature, beside R at T_a."""
     steps = read_steps(run_file)
     prepared = find_step(steps, "bias_sweep").data["flux"][-1]
@@ -177,10 +201,40 @@ def thermal_figures(run_file: Path, out_dir: Path) -> tuple[list[Path], dict]:
     measured = np.isfinite(cycle.data["resistance"])
     anneal = cycle.data["anneal_temperature"][read]
     retained = cycle.data["flux_lower"][read] / prepared
-    figure = thermal_erasure_figure(anneal, retained, cycle.data["anneal_temperature"][measured],
-                                    cycle.data["resistance"][measured], out_dir / "fig3f_thermal.png")
-    return [figure], {"retained_fraction": dict(zip(map(float, anneal), map(float, retained))),
-                      "lab_hours": float((cycle.data["time"][-1] - cycle.data["time"][0]) / 3600)}
+    plots = {"fig3f_thermal.png": thermal_erasure_figure(anneal, retained, cycle.data["anneal_temperature"][measured],
+                                                         cycle.data["resistance"][measured])}
+    return plots, {"retained_fraction": dict(zip(map(float, anneal), map(float, retained))),
+                   "lab_hours": float((cycle.data["time"][-1] - cycle.data["time"][0]) / 3600)}
+
+
+def _written(plots: tuple[Plots, dict], out_dir: Path) -> tuple[list[Path], dict]:
+    figures, summary = plots
+    return save_plots(figures, out_dir), summary
+
+
+# The parts' figure makers (DEMO_PARTS): each part's plots written to out_dir; their paths and numbers.
+def bias_loop_figures(run_file: Path, out_dir: Path) -> tuple[list[Path], dict]:
+    return _written(bias_loop_plots(run_file), out_dir)
+
+
+def image_figures(run_file: Path, out_dir: Path) -> tuple[list[Path], dict]:
+    return _written(image_plots(run_file), out_dir)
+
+
+def edge_cut_figures(run_file: Path, out_dir: Path) -> tuple[list[Path], dict]:
+    return _written(edge_cut_plots(run_file), out_dir)
+
+
+def transport_figures(run_file: Path, out_dir: Path) -> tuple[list[Path], dict]:
+    return _written(transport_plots(run_file), out_dir)
+
+
+def field_loop_figures(run_file: Path, out_dir: Path) -> tuple[list[Path], dict]:
+    return _written(field_loop_plots(run_file), out_dir)
+
+
+def thermal_figures(run_file: Path, out_dir: Path) -> tuple[list[Path], dict]:
+    return _written(thermal_plots(run_file), out_dir)
 
 
 # (name, procedure file, figure maker) in the order the demo runs them
@@ -205,9 +259,11 @@ def main(out_dir: Path) -> int:
     summary's path last; the loop's and the edge's numbers on stderr. The exit status
     of `sqm run` (see sqm.cli); a stop signal ends the demo before the next part."""
     out_dir = Path(out_dir)
+    previous_runs = previous_run_files(out_dir)  # replaced once this demo's summary is written
     summary = {}
+    lab_seconds = 0.0
     with StopSignals() as stops:
-        for name, procedure, make_figures in DEMO_PARTS:
+        for number, (name, procedure, make_figures) in enumerate(DEMO_PARTS, start=1):
             station, procedure_file = load(procedure, DEFAULT_STATION)
             if stops.stopped:
                 print(f"sqm: stopped by {stops.first}; the demo ends before {name}", file=sys.stderr)
@@ -216,12 +272,21 @@ def main(out_dir: Path) -> int:
             print(path)
             if outcome.status != "completed":
                 return report_outcome(outcome)
+            lab_seconds += outcome.station_seconds
+            print(f"run {number} of {len(DEMO_PARTS)}: {name} completed, {_lab_time(outcome.station_seconds)} "
+                  "of lab time", file=sys.stderr)
+            _warn_if_not_safe(outcome)
             figures, summary[name] = make_figures(path, out_dir)
             summary[name]["run"] = str(path)
             summary[name]["lab_seconds"] = outcome.station_seconds
             for figure in figures:
                 print(figure)
     print(write_summary(out_dir, summary))
+    replaced = remove_run_files(previous_runs, keep={Path(part["run"]) for part in summary.values()})
+    if previous_runs:
+        print(f"replaced the previous demo's {replaced} run files in {out_dir}" if replaced == len(previous_runs) else
+              f"replaced {replaced} of the previous demo's {len(previous_runs)} run files in {out_dir} "
+              "(the others could not be removed)", file=sys.stderr)
     loop = summary["fig3_bias_loop"]
     print(
         f"bias loop: virgin minimum {loop['virgin_minimum'] * 1e6:.1f} uA, zero crossing "
@@ -232,4 +297,58 @@ def main(out_dir: Path) -> int:
     jump = summary["fig3cd_edge"]["edge_current_jump_A"]
     print("edge current: " + ("no jump" if jump is None else
                               f"jumps between {jump[0] * 1e6:.0f} and {jump[1] * 1e6:.0f} uA"), file=sys.stderr)
-    return report_outcome(outcome)
+    print(f"demo completed: {len(summary)} runs, {_lab_time(lab_seconds)} of lab time", file=sys.stderr)
+    return EXIT_OK
+
+
+def _lab_time(seconds: float) -> str:
+    return str(timedelta(seconds=round(seconds)))
+
+
+def _warn_if_not_safe(outcome) -> None:
+    if outcome.safe_state_failures:
+        print(f"sqm: WARNING: station not confirmed safe: {'; '.join(outcome.safe_state_failures)}", file=sys.stderr)
+
+
+def previous_run_files(out_dir: Path) -> list[Path]:
+    """The run files a previous demo wrote into `out_dir`: exactly those its
+    demo_summary.json names as "run", and only those that are files in `out_dir` itself
+    (a summary copied from elsewhere, or edited, never reaches outside the folder)."""
+    try:
+        summary = json.loads((Path(out_dir) / "demo_summary.json").read_text())
+    except (OSError, ValueError):  # no previous demo here (or no summary it could read): nothing to replace
+        return []
+    if not isinstance(summary, dict):
+        return []
+    try:
+        folder = Path(out_dir).resolve()
+    except OSError:
+        return []
+    runs = []
+    for part in summary.values():
+        named = part.get("run") if isinstance(part, dict) else None
+        if not isinstance(named, str) or not named.endswith(".h5"):
+            continue
+        path = Path(named)  # as the demo printed it: relative to where it ran, or absolute
+        try:
+            inside = path.parent.resolve() == folder and path.is_file()
+        except OSError:
+            continue
+        if inside and path not in runs:
+            runs.append(path)
+    return runs
+
+
+def remove_run_files(paths: list[Path], keep: set[Path]) -> int:
+    """Remove `paths` (but never one of `keep`, this demo's own); how many went."""
+    kept = {path.resolve() for path in keep}
+    removed = 0
+    for path in paths:
+        try:
+            if path.resolve() in kept:
+                continue
+            path.unlink()
+            removed += 1
+        except OSError:  # gone already, or not ours to remove: the count says so
+            pass
+    return removed

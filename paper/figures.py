@@ -1,21 +1,47 @@
-"""PNG figures of runs, after the paper's panels. Matplotlib, no screen needed."""
+"""Figures of runs, after the paper's panels. Matplotlib, no screen needed.
+
+Each `*_figure` function returns a matplotlib `Figure`, laid out, on an Agg canvas and
+outside pyplot (nothing global is touched, nothing needs closing), so its artists can be
+inspected as they will be drawn; `save(figure, path)` writes the PNG.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import matplotlib
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from sqm.analysis.bias_loop import BiasLoopFeatures  # noqa: E402
-from sqm.analysis.loops import remove_linear, split_branches  # noqa: E402
+from sqm.analysis.bias_loop import BiasLoopFeatures
+from sqm.analysis.loops import remove_linear, split_branches
 
 # The paper's colours for Fig. 3a: virgin black, down magenta, up green.
 BRANCH_STYLE = [("virgin 0 \u2192 +I", "black"), ("down", "magenta"), ("up", "green")]
 UA, MPHI0 = 1e-6, 1e-3
+
+
+def new_figure(rows: int = 1, columns: int = 1, **options):
+    """A Figure on an Agg canvas and its axes, as `plt.subplots` would give them."""
+    figure = Figure(figsize=options.pop("figsize"), dpi=options.pop("dpi"), layout=options.pop("layout", None))
+    FigureCanvasAgg(figure)
+    return figure, figure.subplots(rows, columns, **options)
+
+
+def lay_out(figure: Figure) -> Figure:
+    """Tight layout, unless the figure has a layout engine of its own."""
+    if figure.get_layout_engine() is None:
+        figure.tight_layout()
+    return figure
+
+
+def save(figure: Figure, path: Path) -> Path:
+    """Write a figure as its function built it (laid out) to `path`, its folder created."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path)
+    return path
 
 
 def _plot_branches(axes, current, flux, branch) -> None:
@@ -26,12 +52,13 @@ def _plot_branches(axes, current, flux, branch) -> None:
     axes.axhline(0, color="0.7", lw=0.6)
     axes.axvline(0, color="0.7", lw=0.6)
     axes.set_xlabel("bias current I$_b$ (\u00b5A)")
-    axes.legend(loc="upper left", fontsize=8)
+    # Beside the axes: a loop fills its axes, and wherever a box sat inside, some branch would cross it.
+    axes.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, fontsize=8)
 
 
-def bias_loop_figure(current, flux, branch, summary: BiasLoopFeatures, path: Path) -> Path:
+def bias_loop_figure(current, flux, branch, summary: BiasLoopFeatures) -> Figure:
     """Fig. 3a: flux at the park point versus bias current, branches coloured."""
-    figure, axes = plt.subplots(figsize=(5.2, 4.0), dpi=150)
+    figure, axes = new_figure(figsize=(7.0, 4.0), dpi=150)
     _plot_branches(axes, current, flux, branch)
     axes.set_ylabel("\u03a6$_d$ (m\u03a6$_0$)")
     axes.set_title("Bias-current hysteresis at the park point (Fig. 3a)", fontsize=10)
@@ -41,36 +68,31 @@ def bias_loop_figure(current, flux, branch, summary: BiasLoopFeatures, path: Pat
         f"switching {summary.switching_current / UA:.1f} \u00b5A\n"
         f"remanence {summary.remanence / MPHI0:+.3f} m\u03a6$_0$"
     )
-    axes.text(0.98, 0.03, text, transform=axes.transAxes, ha="right", va="bottom", fontsize=8)
-    return _save(figure, path)
+    axes.text(1.02, 0.0, text, transform=axes.transAxes, ha="left", va="bottom", fontsize=8)
+    return lay_out(figure)
 
 
-def induced_loop_figure(current, flux, branch, summary: BiasLoopFeatures, path: Path) -> Path:
+def induced_loop_figure(current, flux, branch, summary: BiasLoopFeatures) -> Figure:
     """Fig. 3b: the loop with the linear (Oersted) part of the virgin branch removed."""
     induced = remove_linear(current, flux, summary.oersted_slope)
-    figure, axes = plt.subplots(figsize=(5.2, 4.0), dpi=150)
+    figure, axes = new_figure(figsize=(7.0, 4.0), dpi=150)
     _plot_branches(axes, np.asarray(current), induced, branch)
     axes.set_ylabel("\u03a6$_d$ \u2212 k I$_b$ (m\u03a6$_0$)")
     axes.set_title(
         f"Induced flux, Oersted slope {summary.oersted_slope:.2f} \u00b5\u03a6$_0$/\u00b5A removed (Fig. 3b)",
         fontsize=9,
     )
-    return _save(figure, path)
+    return lay_out(figure)
 
 
-def _save(figure, path: Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.tight_layout()
-    figure.savefig(path)
-    plt.close(figure)
-    return path
-
-
-def _image_axes(axes, image, x, y, title, cmap="RdBu_r", symmetric=True, label="m\u03a6$_0$", scale=1e3):
+def _image_axes(axes, image, x, y, title, cmap="RdBu_r", symmetric=True, label="m\u03a6$_0$", scale=1e3,
+                limit=None, colourbar=True):
+    """One image panel. A symmetric scale is +-`limit` (in the scaled units) when given, else
+    the 99th percentile of |values|; `colourbar=False` leaves the bar to the caller."""
     values = image * scale
     # Symmetric limits at the 99th percentile: the leads' field would otherwise wash out the flake.
-    limit = np.nanpercentile(np.abs(values), 99) if symmetric else None
+    if symmetric and limit is None:
+        limit = np.nanpercentile(np.abs(values), 99)
     shown = axes.imshow(
         values,
         origin="lower",
@@ -84,10 +106,15 @@ def _image_axes(axes, image, x, y, title, cmap="RdBu_r", symmetric=True, label="
     axes.set_xlabel("x (\u00b5m)", fontsize=8)
     axes.set_ylabel("y (\u00b5m)", fontsize=8)
     axes.tick_params(labelsize=7)
-    colourbar = axes.figure.colorbar(shown, ax=axes, fraction=0.046, pad=0.02)
+    if colourbar:
+        _colourbar(axes.figure.colorbar(shown, ax=axes, fraction=0.046, pad=0.02), label)
+    return shown
+
+
+def _colourbar(colourbar, label: str):
     colourbar.set_label(label, fontsize=7)
     colourbar.ax.tick_params(labelsize=7)
-    return shown
+    return colourbar
 
 
 UM_ = 1e-6
@@ -103,13 +130,17 @@ def current_density_axes(axes, kx, ky, x, y, title):
                     density=1.1, color="tab:blue", linewidth=0.6, arrowsize=0.6)
 
 
-def image_panels_figure(panels: list[dict], path: Path, title: str, columns: int = 3) -> Path:
+def image_panels_figure(panels: list[dict], title: str, columns: int = 3, shared_scale: bool = False) -> Figure:
     """A grid of flux images and current-density maps.
 
     Each panel: {"kind": "flux"|"susceptibility"|"current", "title", "x", "y", and "image" or "kx","ky"}.
+    `shared_scale` (flux panels only, to be compared with each other): one symmetric colour
+    scale over the full range of all panels, one colour bar, and the same extent in each.
     """
+    if shared_scale:
+        return _shared_scale_panels(panels, title, columns)
     rows = int(np.ceil(len(panels) / columns))
-    figure, grid = plt.subplots(rows, columns, figsize=(4.2 * columns, 3.0 * rows), dpi=110, squeeze=False)
+    figure, grid = new_figure(rows, columns, figsize=(4.2 * columns, 3.0 * rows), dpi=110, squeeze=False)
     for axes, panel in zip(grid.flat, panels):
         if panel["kind"] == "flux":
             _image_axes(axes, panel["image"], panel["x"], panel["y"], panel["title"])
@@ -121,14 +152,38 @@ def image_panels_figure(panels: list[dict], path: Path, title: str, columns: int
     for axes in list(grid.flat)[len(panels):]:
         axes.axis("off")
     figure.suptitle(title, fontsize=11)
-    return _save(figure, path)
+    return lay_out(figure)
 
 
-def edge_cut_figure(distance, profiles, currents, peak_current, path: Path, jump=None) -> Path:
+def _shared_scale_panels(panels: list[dict], title: str, columns: int) -> Figure:
+    if any(panel["kind"] != "flux" for panel in panels):
+        raise ValueError("a shared colour scale is for flux panels only")
+    rows = int(np.ceil(len(panels) / columns))
+    figure, grid = new_figure(rows, columns, figsize=(4.0 * columns + 0.8, 3.2 * rows + 0.4), dpi=110, squeeze=False,
+                              layout="constrained")
+    # The full range, not a percentile: a uniformly magnetised domain fills more than 1 % of
+    # the pixels and would be clipped flat; the same limits in every panel make them comparable.
+    limit = max(np.nanmax(np.abs(panel["image"])) for panel in panels) * 1e3
+    extent = {name: (min(np.nanmin(panel[name]) for panel in panels), max(np.nanmax(panel[name]) for panel in panels))
+              for name in ("x", "y")}
+    shown = None
+    for axes, panel in zip(grid.flat, panels):
+        shown = _image_axes(axes, panel["image"], panel["x"], panel["y"], panel["title"], limit=limit,
+                            colourbar=False)
+        axes.set_xlim(*(value / UM_ for value in extent["x"]))
+        axes.set_ylim(*(value / UM_ for value in extent["y"]))
+    for axes in list(grid.flat)[len(panels):]:
+        axes.axis("off")
+    _colourbar(figure.colorbar(shown, ax=grid.ravel().tolist(), shrink=0.8, pad=0.01, aspect=30), "m\u03a6$_0$")
+    figure.suptitle(title, fontsize=11)
+    return figure
+
+
+def edge_cut_figure(distance, profiles, currents, peak_current, jump=None) -> Figure:
     """Fig. 3c-d: flux line cuts across the edge per bias, and the peak edge current density
     with its low-bias trend and the jump (an `EdgeCurrentJump`, or None)."""
-    figure, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8), dpi=130)
-    colours = plt.cm.viridis(np.linspace(0, 1, len(currents)))
+    figure, (left, right) = new_figure(1, 2, figsize=(10, 3.8), dpi=130)
+    colours = matplotlib.colormaps["viridis"](np.linspace(0, 1, len(currents)))
     for profile, current, colour in zip(profiles, currents, colours):
         left.plot(distance / UM_, profile / MPHI0, color=colour, lw=1, label=f"{current / UA:.0f} \u00b5A")
     left.set_xlabel("distance along the cut (\u00b5m)")
@@ -145,23 +200,25 @@ def edge_cut_figure(distance, profiles, currents, peak_current, path: Path, jump
     right.set_xlabel("bias current I$_b$ (\u00b5A)")
     right.set_ylabel("peak edge current density (A/m)")
     right.set_title("Peak edge current density (Fig. 3d)", fontsize=10)
-    return _save(figure, path)
+    return lay_out(figure)
 
 
-def oersted_subtraction_figure(remanent, subtracted, x, y, correlation: float, path: Path) -> Path:
+def oersted_subtraction_figure(remanent, subtracted, x, y, correlation: float) -> Figure:
     """Fig. S2a: remanent image after +200 uA beside Flux(200) - 2 Flux(100)."""
-    figure, (left, right) = plt.subplots(1, 2, figsize=(9, 3.4), dpi=120)
+    figure, (left, right) = new_figure(1, 2, figsize=(9, 3.4), dpi=120)
     _image_axes(left, remanent, x, y, "remanent after +200 \u00b5A")
     _image_axes(right, subtracted, x, y, f"\u03a6(200) \u2212 2\u03a6(100)   (r = {correlation:.3f})")
-    return _save(figure, path)
+    return lay_out(figure)
 
 
-def transport_figure(iv_curves: list[tuple[float, np.ndarray, np.ndarray]], temperature, resistance,
-                     path: Path) -> Path:
-    """Fig. 2c and S1a: I-V curves (label: temperature in K) and R(T)."""
-    figure, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8), dpi=130)
+def transport_figure(iv_curves: list[tuple[float, np.ndarray, np.ndarray]], temperature, resistance) -> Figure:
+    """Fig. 2c and S1a: I-V curves (label: temperature in K), each the whole sweep in the
+    order recorded (both bias signs), and R(T)."""
+    figure, (left, right) = new_figure(1, 2, figsize=(10, 3.8), dpi=130)
     for kelvin, current, voltage in iv_curves:
         left.plot(current / UA, voltage * 1e6, lw=1, label=f"{kelvin:.1f} K")
+    left.axhline(0, color="0.7", lw=0.6)
+    left.axvline(0, color="0.7", lw=0.6)
     left.set_xlabel("bias current (\u00b5A)")
     left.set_ylabel("voltage (\u00b5V)")
     left.set_title("I-V of the lower domain (Fig. 2c)", fontsize=10)
@@ -171,12 +228,12 @@ def transport_figure(iv_curves: list[tuple[float, np.ndarray, np.ndarray]], temp
     right.set_xlabel("temperature (K)")
     right.set_ylabel("resistance (\u03a9)")
     right.set_title("R(T) (Fig. S1a)", fontsize=10)
-    return _save(figure, path)
+    return lay_out(figure)
 
 
-def field_loop_figure(field, lower, upper, path: Path) -> Path:
+def field_loop_figure(field, lower, upper) -> Figure:
     """Fig. 4b: flux of the lower (red) and upper (blue) domains versus field."""
-    figure, axes = plt.subplots(figsize=(5.2, 4.0), dpi=150)
+    figure, axes = new_figure(figsize=(5.2, 4.0), dpi=150)
     axes.plot(field / 1e-4, lower / MPHI0, ".-", color="red", ms=2.5, lw=0.8, label="lower domain")
     axes.plot(field / 1e-4, upper / MPHI0, ".-", color="blue", ms=2.5, lw=0.8, label="upper domain")
     axes.plot([0], [0], "o", mfc="none", mec="gold", ms=9, mew=2, label="virgin state")
@@ -186,12 +243,12 @@ def field_loop_figure(field, lower, upper, path: Path) -> Path:
     axes.set_ylabel("\u03a6 (m\u03a6$_0$)")
     axes.set_title("Hysteretic switching by Meissner current (Fig. 4b)", fontsize=10)
     axes.legend(fontsize=8)
-    return _save(figure, path)
+    return lay_out(figure)
 
 
-def thermal_erasure_figure(anneal, retained, resistance_anneal, resistance, path: Path) -> Path:
+def thermal_erasure_figure(anneal, retained, resistance_anneal, resistance) -> Figure:
     """Fig. 3f: retained remanence versus anneal temperature, beside the resistance."""
-    figure, axes = plt.subplots(figsize=(5.2, 4.0), dpi=150)
+    figure, axes = new_figure(figsize=(5.2, 4.3), dpi=150, layout="constrained")
     axes.plot(anneal, retained, "o-", color="black", label="remanence (retained fraction)")
     axes.set_xlabel("anneal temperature T$_a$ (K)")
     axes.set_ylabel("retained remanence")
@@ -201,5 +258,7 @@ def thermal_erasure_figure(anneal, retained, resistance_anneal, resistance, path
     twin.set_ylabel("resistance (\u03a9)", color="magenta")
     axes.set_title("Thermal erasure of the remanence (Fig. 3f)", fontsize=10)
     lines = axes.get_lines()[:1] + twin.get_lines()
-    axes.legend(lines, [line.get_label() for line in lines], fontsize=8, loc="center left")
-    return _save(figure, path)
+    # Below the axes: inside, the two curves leave no corner free, and the legend would hide
+    # the half-erased point around 4 K, the figure's point.
+    figure.legend(lines, [line.get_label() for line in lines], fontsize=8, loc="outside lower center", ncol=2)
+    return lay_out(figure)
