@@ -8,9 +8,12 @@ Modules, one job each:
   into the GUI thread through Qt queued signals.
 - `run_controller`: starts, pauses, resumes and aborts runs (the queue of procedure files).
 - `station_panel`: live station readings, interlock state and "Safe state now".
-- `procedure_panel`: procedure file, steps, parameter form, check, queue, run buttons.
+- `procedure_panel`: procedure file, steps (the running one highlighted), parameter
+  form, the procedure reference, check, queue, run buttons.
 - `parameter_form`: one line edit per procedure parameter, text with units.
 - `live_views`: sweep curves, the filling image, current density, probe loops.
-- `run_browser`: steps of an HDF5 run file, plotted on selection.
+- `run_progress`: the running step's lines or points done and its time left.
+- `run_browser`: the output folder's run files, the steps of one, plotted on selection.
+- `branches`: a sweep's branches named virgin / down / up.
 - `plot_widgets`: the reusable pyqtgraph widgets (curves by branch, diverging image).
 """

@@ -1,10 +1,12 @@
 """Live views of a running step, laid out from what the step declares about its data.
 
 - a series (`SeriesDeclared`): its signal against its first axis, one curve per
-  `branch` if the step records one; each auxiliary signal (e.g. every probe point)
-  as a curve of its own in the second panel;
+  `branch` if the step records one (named virgin / down / up, see `branches`); each
+  auxiliary signal (e.g. every probe point) as a curve of its own in the second panel;
+  axes carry the declared columns' units;
 - an image whose axes are both positions (`ImageDeclared.is_map`): the filling image,
-  and the sheet current |K| with streamlines once the step stores `Kx` and `Ky`;
+  its colour bar named and in the units the image declares, and the sheet current |K|
+  with streamlines once the step stores `Kx` and `Ky` (its units on its colour bar only);
 - an image of profiles (one axis is not a position, e.g. a line cut at several bias
   currents): one curve per line, and each line's declared summary number (e.g. its
   peak edge current) against the row axis in the second panel.
@@ -27,6 +29,7 @@ from PyQt5.QtWidgets import QGridLayout, QWidget
 
 from sqm.events import DatasetAdded, ImageDeclared, LineRecorded, PointRecorded, RunEvent, SeriesDeclared, StepStarted
 
+from .branches import BranchNames
 from .plot_widgets import DivergingImage, GrowingCurves, MagnitudeImage
 
 BackgroundRunner = Callable[[Callable[[], object], Callable[[object, object], None]], None]
@@ -74,7 +77,7 @@ class LiveViews(QWidget):
         layout.addWidget(self.current_density, 1, 1)
         self._procedure = ""
         self._series: SeriesDeclared | None = None
-        self._virgin_candidate = False
+        self._branches = BranchNames()
         self._images: dict[str, ImageDeclared] = {}
         self._map: ImageDeclared | None = None  # the image shown in the image panel
         self._sheet_current: dict[str, np.ndarray] = {}
@@ -102,7 +105,7 @@ class LiveViews(QWidget):
 
     def _declare_series(self, series: SeriesDeclared) -> None:
         self._series = series
-        self._virgin_candidate = "branch" in series.columns
+        self._branches = BranchNames()
         x_axis = series.axes[0] if series.axes else "time"
         self.sweep.reset(_axis_label(x_axis, series.columns.get(x_axis, "")),
                          _axis_label(series.signal, series.columns[series.signal]))
@@ -120,14 +123,17 @@ class LiveViews(QWidget):
         if x_axis not in values:
             return
         x = values[x_axis] * _display(series.columns.get(x_axis, ""))[1]
-        branch = int(values.get("branch", 0))
-        if self._virgin_candidate and self.sweep.point_count() == 0:
-            # a hysteresis sweep that starts from zero: its first branch is the virgin curve
-            self._virgin_candidate = abs(values[x_axis]) < 1e-12
-        virgin = self._virgin_candidate and branch == 0
-        label = f"branch {branch}" + (" (virgin)" if virgin else "") if "branch" in values else series.signal
-        self.sweep.add_point(branch, x, values[series.signal] * _display(series.columns[series.signal])[1],
-                             label, emphasis=virgin)
+        y = values[series.signal] * _display(series.columns[series.signal])[1]
+        if "branch" in series.columns and "branch" in values:
+            branch = int(values["branch"])
+            self._branches.add(branch, values[x_axis])
+            names = self._branches.names()
+            # a sweep that starts from zero: its first branch is the virgin curve, drawn emphasised
+            self.sweep.add_point(branch, x, y, names[branch], emphasis=names[branch] == "virgin")
+            for key, name in names.items():  # a branch's direction shows once it has moved
+                self.sweep.rename(key, name)
+        else:
+            self.sweep.add_point(0, x, y, series.signal)
         names = _curve_names(series.auxiliary_signals)
         for column in series.auxiliary_signals:
             if column in values:
@@ -138,6 +144,7 @@ class LiveViews(QWidget):
         if image.is_map:
             self._map = image
             xs, ys = image.columns.values / UM, image.rows.values / UM
+            self.image.set_bar_label(image.name, image.units)
             self.image.reset(len(ys), len(xs), (xs[0], xs[-1]), (ys[0], ys[-1]),
                              f"{self._procedure}: {image.name} image {len(xs)} x {len(ys)}")
             return
@@ -167,6 +174,7 @@ class LiveViews(QWidget):
     def _dataset(self, dataset: DatasetAdded) -> None:
         if dataset.name not in SHEET_CURRENT or dataset.units != "A/m":
             return
+        units = dataset.units
         self._sheet_current[dataset.name] = dataset.values
         image = self._map
         if len(self._sheet_current) < len(SHEET_CURRENT) or image is None:
@@ -190,7 +198,9 @@ class LiveViews(QWidget):
                 return
             magnitude, paths = result
             self.reconstructions += 1
-            self.current_density.set_image(magnitude, (xs[0], xs[-1]), (ys[0], ys[-1]), "sheet current |K| [A/m]")
+            self.current_density.set_bar_label("|K|", units)  # the units' one place: the colour bar
+            self.current_density.set_image(magnitude, (xs[0], xs[-1]), (ys[0], ys[-1]),
+                                           f"sheet current |K| from the {image.name} image, with streamlines")
             self.current_density.set_streamlines(*paths)
 
         self._run_in_background(streamlines, show)

@@ -8,7 +8,13 @@ Closing waits with no time limit: an aborted run's worker (and a "Safe state now
 task) makes the station safe, which takes minutes while a real magnet ramps down,
 and neither the run's file nor the station may be closed under it. Meanwhile a
 modal dialog that cannot be cancelled says so and the event loop keeps turning.
-While "Safe state now" is busy no run may start (the controller holds starts).
+
+"Safe state now" asks nothing (one click in an emergency): it aborts any run and makes
+the station safe in a background thread; while it is busy no run may start (the
+controller holds starts), and afterwards the status says whether the station IS safe,
+from what `make_safe` returned. The run label shows the step's lines or points done and
+the time left (`run_progress`); the run browser lists the output folder's run files
+when it opens and after each run.
 """
 
 from __future__ import annotations
@@ -22,7 +28,6 @@ from PyQt5.QtWidgets import (
     QDialog,
     QLabel,
     QMainWindow,
-    QMessageBox,
     QProgressBar,
     QSplitter,
     QTabWidget,
@@ -30,7 +35,18 @@ from PyQt5.QtWidgets import (
     QWidget,
 )
 
-from sqm.events import InterlockReported, Paused, PointRecorded, Resumed, RunEvent, StepFinished, StepStarted
+from sqm.events import (
+    ImageDeclared,
+    InterlockReported,
+    LineRecorded,
+    Paused,
+    PointRecorded,
+    Resumed,
+    RunEvent,
+    RunFinished,
+    StepFinished,
+    StepStarted,
+)
 from sqm.station import Station
 
 from .event_bridge import TaskPool
@@ -38,6 +54,7 @@ from .live_views import LiveViews
 from .procedure_panel import ProcedurePanel
 from .run_browser import RunBrowser
 from .run_controller import RunController
+from .run_progress import StepProgress
 from .station_panel import StationPanel
 
 SAFE_STATE_TASK = "sqm-gui-safe-state"
@@ -45,6 +62,12 @@ SAFE_STATE_TASK = "sqm-gui-safe-state"
 
 def backend_badge_text(station: Station) -> str:
     return station.backend.label
+
+
+def safety_text(failures: list[str], error: BaseException | None = None) -> str:
+    """What make_safe's result says: "station safe", or "NOT confirmed safe: <reasons>"."""
+    reasons = list(failures or []) + ([f"{type(error).__name__}: {error}"] if error is not None else [])
+    return "NOT confirmed safe: " + "; ".join(reasons) if reasons else "station safe"
 
 
 class ClosingDialog(QDialog):
@@ -115,7 +138,7 @@ class MainWindow(QMainWindow):
         self.station_panel = StationPanel(station, self.tasks, station_refresh_hz)
         self.procedure_panel = ProcedurePanel(station, self.controller, self.tasks)
         self.live_views = LiveViews(self._run_in_background, max_redraws_per_second)
-        self.browser = RunBrowser()
+        self.browser = RunBrowser(out_dir)
         self.run_label = QLabel("no run")
         self.run_label.setWordWrap(True)
 
@@ -131,6 +154,7 @@ class MainWindow(QMainWindow):
         self.tabs = QTabWidget()
         self.tabs.addTab(live, "Live")
         self.tabs.addTab(self.browser, "Run browser")
+        self.tabs.currentChanged.connect(self._tab_shown)
         splitter = QSplitter(Qt.Horizontal)
         splitter.addWidget(left)
         splitter.addWidget(self.tabs)
@@ -142,8 +166,16 @@ class MainWindow(QMainWindow):
         self.controller.run_event.connect(self._on_event)
         self.controller.run_started.connect(self._on_run_started)
         self.controller.run_finished.connect(self._on_run_finished)
-        self.station_panel.safe_state_requested.connect(self.confirm_safe_state)
+        self.station_panel.safe_state_requested.connect(self.make_safe_now)
+        self.procedure_panel.message_changed.connect(self._show_panel_message)
         self._steps_total = 0
+        self._progress: StepProgress | None = None
+        self._progress_changed = False
+        self._progress_timer = QTimer(self)  # the label follows at 5 Hz, not at every point of a fast run
+        self._progress_timer.setInterval(200)
+        self._progress_timer.timeout.connect(self._show_progress)
+        self._progress_timer.start()
+        self._run_safety = ""  # what the run's own safe state was (its RunFinished event)
         self._shutdown_state = ""  # "" -> "waiting" -> "done"
         self.closing_dialog: ClosingDialog | None = None
 
@@ -151,20 +183,51 @@ class MainWindow(QMainWindow):
     def _run_in_background(self, function, on_done) -> None:
         self.tasks.run(function, on_done, "sqm-gui-analysis")
 
+    def _show_panel_message(self, text: str) -> None:
+        if text:
+            self.statusBar().showMessage(text)
+
+    def _tab_shown(self, index: int) -> None:
+        if self.tabs.widget(index) is self.browser:
+            self.browser.refresh_files()
+
     def _on_run_started(self, path: str, procedure_file) -> None:
         self._steps_total = len(procedure_file.steps)
+        self._progress, self._run_safety = None, ""
         self.station_panel.run_active = True
         self.procedure_panel.set_running(True)
+        self.procedure_panel.run_started(procedure_file)
         self.run_label.setText(f"running {Path(procedure_file.source).name} -> {path}")
         self.tabs.setCurrentIndex(0)
 
+    def _show_progress(self) -> None:
+        if self._progress is not None and self._progress_changed:
+            self.run_label.setText(f"{self._progress.text()} -> {self.controller.path}")
+        self._progress_changed = False
+
     def _on_event(self, event: RunEvent) -> None:
         self.live_views.handle_event(event)
+        progress = self._progress
         if isinstance(event, PointRecorded):
             self.station_panel.show_run_values(event.values)
+            if progress is not None and progress.unit == "points":
+                progress.done(event.count, self.station.clock.now(), time.monotonic())
+                self._progress_changed = True
+        elif isinstance(event, LineRecorded):
+            if progress is not None and progress.unit == "lines":
+                progress.done(event.row + 1, self.station.clock.now(), time.monotonic())
+                self._progress_changed = True
+        elif isinstance(event, ImageDeclared):
+            if progress is not None:
+                progress.image_declared()
+                self._progress_changed = True
         elif isinstance(event, StepStarted):
-            self.run_label.setText(f"step {event.step} / {self._steps_total}: {event.procedure} "
-                                   f"({event.expected_points} points expected) -> {self.controller.path}")
+            self._progress = StepProgress(event.step, self._steps_total, event.procedure, event.expected_points)
+            self.procedure_panel.show_running_step(event.step)
+            self._progress_changed = True
+            self._show_progress()
+        elif isinstance(event, RunFinished):
+            self._run_safety = safety_text([] if event.safe_state == "safe" else [event.safe_state])
         elif isinstance(event, Paused):
             self.procedure_panel.set_running(True, paused=True)
             self.statusBar().showMessage("paused")
@@ -180,19 +243,21 @@ class MainWindow(QMainWindow):
         self.finished_runs.append((path, status))
         self.station_panel.run_active = False
         self.procedure_panel.set_running(False)
-        self.run_label.setText(f"run {status}: {path}")
-        self.procedure_panel.show_message(f"run {status}: {path}", error=status != "completed")
-        self.statusBar().showMessage(f"run {status}: {path}")
+        if self.tasks.busy(SAFE_STATE_TASK):
+            safety = "making the station safe..."
+        else:
+            safety = self._run_safety or ""
+        self._progress = None  # the label now says how the run ended
+        text = f"run {status}: {path}" + (f"; {safety}" if safety else "")
+        self.run_label.setText(text)
+        self.procedure_panel.show_message(text, error=status != "completed" or safety.startswith("NOT"))
+        self.statusBar().showMessage(text)
+        self.browser.refresh_files()
 
     # Safe state ---------------------------------------------------------------
-    def confirm_safe_state(self) -> None:
-        answer = QMessageBox.question(self, "Safe state now",
-                                      "Abort any run, ramp bias and field to zero and retract the scanner?")
-        if answer == QMessageBox.Yes:
-            self.make_safe_now()
-
     def make_safe_now(self) -> None:
-        """Abort the run (if any), then station.make_safe() in a background thread.
+        """"Safe state now": no question asked. Abort the run (if any), then
+        station.make_safe() in a background thread.
 
         No run may start until it has finished (Start is disabled, the controller
         refuses): a run would drive the instruments from a second thread."""
@@ -213,10 +278,12 @@ class MainWindow(QMainWindow):
         # make_safe() has returned: nothing drives the station any more, runs may start
         self.controller.release_starts("safe-state")
         self.station_panel.safe_button.setEnabled(True)
-        if error is not None or failures:
-            self.station_panel.set_interlock(f"safe state FAILED: {error or '; '.join(failures)}", tripped=True)
-        else:
-            self.station_panel.set_interlock("station safe")
+        text = safety_text(failures, error)
+        self._run_safety = text  # a run aborted by it reports this if it ends after
+        safe = text == "station safe"
+        self.station_panel.set_interlock(text, tripped=not safe)
+        self.procedure_panel.show_message(text, error=not safe)
+        self.statusBar().showMessage(text)
 
     # Closing ------------------------------------------------------------------
     def workers_alive(self) -> bool:
@@ -240,6 +307,7 @@ class MainWindow(QMainWindow):
         self._shutdown_state = "waiting"
         self.station_panel.stop()
         self.live_views.stop()
+        self._progress_timer.stop()
         self.controller.hold_starts("shutdown", "the window is closing")
         self.controller.abort("the GUI was closed")
         began = time.monotonic()

@@ -5,6 +5,9 @@ The form edits the *raw* values of one step (what the procedure file says, e.g.
 limits, consistency) is the core's own. Lists are written comma-separated
 ("0, 200 uA, -200 uA"); probes and flags are YAML ("{lower: [30 um, -15 um]}",
 "true"); an empty field means the parameter's default.
+
+`readable` shows a value in units people read (uA, G, um; see `value_text`), for
+the step list and tooltips; what the core does with it is unchanged.
 """
 
 from __future__ import annotations
@@ -15,8 +18,13 @@ import yaml
 from PyQt5.QtCore import pyqtSignal
 from PyQt5.QtWidgets import QFormLayout, QLabel, QLineEdit, QWidget
 
+from sqm.errors import UserInputError
 from sqm.procedures import PROCEDURES
 from sqm.procedures.base import REQUIRED, Param
+
+# Shown in the lab's habit rather than SI (SI unit -> shown unit, factor), as the live views do.
+SHOWN_UNITS = {"T": ("G", 1e4)}
+_PREFIXES = [(1e-9, "n"), (1e-6, "u"), (1e-3, "m"), (1.0, ""), (1e3, "k")]
 
 
 def raw_to_text(value: Any) -> str:
@@ -45,6 +53,54 @@ def text_to_raw(param: Param, text: str) -> Any:
     if param.many:
         return [item.strip() for item in text.strip("[]").split(",") if item.strip()]
     return text
+
+
+def effective_value(param: Param, raw: Any) -> Any:
+    """The value (SI) a step's parameter takes: the raw one converted, else the default;
+    None when neither is there (or the default is None); the raw text if it does not convert."""
+    if raw is None:
+        if param.default is REQUIRED or param.default is None:
+            return None
+        raw = param.default
+    try:
+        return param.convert(raw)
+    except UserInputError:
+        return raw_to_text(raw)
+
+
+def value_text(values: list[float], units: str) -> tuple[list[str], str]:
+    """Numbers (SI) in one readable unit, prefixed for the largest of them:
+    ([0, 2e-4], "A") -> (["0", "200"], "uA"); fields in gauss and kelvin unprefixed, seconds unprefixed above 1."""
+    shown, factor = SHOWN_UNITS.get(units, (units, 1.0))
+    scaled = [value * factor for value in values]
+    scale, prefix = 1.0, ""
+    largest = max((abs(value) for value in scaled), default=0.0)
+    if shown and shown not in ("K", "G") and largest > 0:
+        for candidate, candidate_prefix in _PREFIXES:
+            if largest >= candidate * 0.9999999 and not (shown == "s" and candidate > 1):
+                scale, prefix = candidate, candidate_prefix
+    return [f"{value / scale:.4g}" for value in scaled], f"{prefix}{shown}"
+
+
+def readable(param: Param, value: Any) -> str:
+    """A parameter's value (as `effective_value` gives it) for people: '100 uA', '0.64 G',
+    '0 -> 200 -> -200 uA' (a list of turning points), '[-50, 50] um' (a fixed-length list)."""
+    if value is None:
+        return "-"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict):  # named points
+        return ", ".join(value)
+    if isinstance(value, (int, float)):
+        numbers, unit = value_text([float(value)], param.units)
+        return f"{numbers[0]} {unit}".strip()
+    if isinstance(value, list) and all(isinstance(item, (int, float)) for item in value):
+        numbers, unit = value_text([float(item) for item in value], param.units)
+        joined = f"[{', '.join(numbers)}]" if param.count else " -> ".join(numbers)
+        return f"{joined} {unit}".strip()
+    return raw_to_text(value)
 
 
 def unit_hint(param: Param) -> str:

@@ -2,6 +2,8 @@
 
 Both keep their data in numpy buffers and redraw only in `redraw()`, which the
 owner calls from a throttling timer (data arrive much faster than a screen needs).
+An image's colour bar shows no scale until the image holds data (an empty panel has
+no values to scale), and its axis is as wide as its tick labels and its label need.
 """
 
 from __future__ import annotations
@@ -47,6 +49,20 @@ class GrowingCurves(pg.PlotWidget):
         xs.append(x)
         ys.append(y)
         self._dirty = True
+
+    def rename(self, key: object, name: str) -> None:
+        """Show curve `key` as `name` in the legend (e.g. once a branch's direction is known)."""
+        curve = self._curves.get(key)
+        if curve is None or curve.name() == name:
+            return
+        curve.opts["name"] = name
+        label = self.plotItem.legend.getLabel(curve)
+        if label is not None:
+            label.setText(name)
+
+    def curve_names(self) -> dict[object, str]:
+        """{key: the name the legend shows}."""
+        return {key: curve.name() for key, curve in self._curves.items()}
 
     def set_curve(self, key: object, xs, ys, name: str | None = None) -> None:
         """Replace curve `key` with whole arrays (a scanned line)."""
@@ -105,16 +121,23 @@ class DivergingImage(pg.GraphicsLayoutWidget):
         self.colour_bar = pg.ColorBarItem(values=(-1, 1), colorMap=diverging_colormap(), interactive=False,
                                           width=15)
         self.colour_bar.setImageItem(self.image_item, insert_in=self.plot)
-        self.colour_bar.axis.setLabel(bar_label, units=bar_units)  # SI-prefixed: uPhi0, mPhi0
+        self.colour_bar.axis.setWidth(None)  # wide enough for the tick labels and the label beside them
+        self.set_bar_label(bar_label, bar_units)
+        self.colour_bar.hide()  # no scale until there are values to scale
         self.image: np.ndarray | None = None
         self.rows_filled = 0
         self.redraws = 0
         self._dirty = False
 
+    def set_bar_label(self, label: str, units: str) -> None:
+        """Name and units of the colour bar's values (units SI-prefixed by pyqtgraph: uPhi0, mA/m)."""
+        self.colour_bar.axis.setLabel(label, units=units or None)
+
     def reset(self, rows: int, columns: int, x_range_um: tuple[float, float], y_range_um: tuple[float, float],
               title: str = "") -> None:
         """A new empty (NaN) image of rows x columns pixels spanning the given ranges (um)."""
         self.image = np.full((rows, columns), np.nan)
+        self.colour_bar.hide()
         self.rows_filled = 0
         x0, x1 = sorted(x_range_um)
         y0, y1 = sorted(y_range_um)
@@ -148,12 +171,15 @@ class DivergingImage(pg.GraphicsLayoutWidget):
             return False
         finite = self.image[np.isfinite(self.image)]
         span = float(np.max(np.abs(finite))) if finite.size else 1.0
-        span = span or 1.0
-        self.image_item.setImage(self.image, autoLevels=False, levels=(-span, span))
-        self.colour_bar.setLevels((-span, span))
+        self._show_levels(finite.size > 0, (-(span or 1.0), span or 1.0))
+        return True
+
+    def _show_levels(self, has_data: bool, levels: tuple[float, float]) -> None:
+        self.image_item.setImage(self.image, autoLevels=False, levels=levels)
+        self.colour_bar.setLevels(levels)
+        self.colour_bar.setVisible(has_data)
         self._dirty = False
         self.redraws += 1
-        return True
 
 
 class MagnitudeImage(DivergingImage):
@@ -174,8 +200,5 @@ class MagnitudeImage(DivergingImage):
             return False
         finite = self.image[np.isfinite(self.image)]
         top = float(np.max(finite)) if finite.size else 1.0
-        self.image_item.setImage(self.image, autoLevels=False, levels=(0, top or 1.0))
-        self.colour_bar.setLevels((0, top or 1.0))
-        self._dirty = False
-        self.redraws += 1
+        self._show_levels(finite.size > 0, (0.0, top or 1.0))  # |K| is never negative: the scale starts at 0
         return True

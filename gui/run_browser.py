@@ -1,7 +1,11 @@
-"""The run browser: the steps of an HDF5 run file, and a plot of the selected one.
+"""The run browser: the run files of the output folder, the steps of one, and a plot of
+the selected step.
 
+The folder's `.h5` files are listed newest first when the browser opens and whenever
+`refresh_files` is called (the window does after each run); choosing one opens it.
 Series steps are plotted as their NeXus signal against their first axis, one curve
-per branch; image steps are shown on the diverging map with axes in um; line cuts as
+per branch (virgin / down / up, see `branches`); image steps are shown on the
+diverging map with axes in um, the colour bar in the signal's units; line cuts as
 one flux profile per bias.
 """
 
@@ -16,6 +20,7 @@ from PyQt5.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
     QLabel,
+    QListWidget,
     QPushButton,
     QSplitter,
     QStackedWidget,
@@ -27,7 +32,24 @@ from PyQt5.QtWidgets import (
 
 from sqm.readback import StepData, open_run_file, read_steps
 
+from .branches import branch_names
 from .plot_widgets import DivergingImage, GrowingCurves
+
+
+def run_files_newest_first(folder: str | Path | None) -> list[Path]:
+    """The `.h5` files of `folder`, newest first (by modification time, then name)."""
+    if folder is None:
+        return []
+    found = []
+    try:
+        for path in Path(folder).glob("*.h5"):
+            try:
+                found.append((path.stat().st_mtime, path.name, path))
+            except OSError:  # removed meanwhile
+                continue
+    except OSError:  # no such folder (yet), or not readable
+        return []
+    return [path for *_, path in sorted(found, reverse=True)]
 
 
 def parameters_text(parameters: dict) -> str:
@@ -57,15 +79,22 @@ def signal_and_axes(path: str | Path, group: str) -> tuple[str | None, list[str]
 
 
 class RunBrowser(QWidget):
-    """Open a run file; list its steps (procedure, status, parameters); plot the selected one."""
+    """The run files of `folder`; open one, list its steps (procedure, status, parameters);
+    plot the selected one."""
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, folder: str | Path | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self.folder = Path(folder) if folder is not None else None
         self.path: Path | None = None
         self.steps: list[StepData] = []
+        self._listed: list[Path] = []
         open_button = QPushButton("Open run file...")
         open_button.clicked.connect(self.choose_file)
         self.file_label = QLabel("no run file")
+        self.folder_label = QLabel("")
+        self.file_list = QListWidget()
+        self.file_list.setObjectName("run_files")
+        self.file_list.currentRowChanged.connect(self._file_chosen)
         self.table = QTableWidget(0, 4)
         self.table.setHorizontalHeaderLabels(["step", "procedure", "status", "parameters"])
         self.table.horizontalHeader().setStretchLastSection(True)
@@ -85,16 +114,46 @@ class RunBrowser(QWidget):
         right_layout = QVBoxLayout(right)
         right_layout.addWidget(self.plot_label)
         right_layout.addWidget(self.plots, 1)
+        files = QWidget()
+        files_layout = QVBoxLayout(files)
+        files_layout.setContentsMargins(0, 0, 0, 0)
+        files_layout.addWidget(self.folder_label)
+        files_layout.addWidget(self.file_list, 1)
+        left = QSplitter(Qt.Vertical)
+        left.addWidget(files)
+        left.addWidget(self.table)
+        left.setSizes([200, 500])
         splitter = QSplitter(Qt.Horizontal)
-        splitter.addWidget(self.table)
+        splitter.addWidget(left)
         splitter.addWidget(right)
         splitter.setSizes([500, 700])
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addWidget(splitter, 1)
+        self.refresh_files()
+
+    def refresh_files(self) -> list[Path]:
+        """List the folder's run files again, newest first; the open file stays chosen."""
+        self._listed = run_files_newest_first(self.folder)
+        self.folder_label.setText(f"runs in {self.folder} (newest first): {len(self._listed)}"
+                                  if self.folder is not None else "")
+        self.file_list.blockSignals(True)  # listing is not choosing
+        self.file_list.clear()
+        self.file_list.addItems([path.name for path in self._listed])
+        if self.path in self._listed:
+            self.file_list.setCurrentRow(self._listed.index(self.path))
+        else:
+            self.file_list.setCurrentRow(-1)
+        self.file_list.blockSignals(False)
+        return self._listed
+
+    def _file_chosen(self, row: int) -> None:
+        if 0 <= row < len(self._listed) and self._listed[row] != self.path:
+            self.open_file(self._listed[row])
 
     def choose_file(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open a run file", "", "Run files (*.h5 *.hdf5)")
+        start = str(self.folder) if self.folder is not None and self.folder.is_dir() else ""
+        path, _ = QFileDialog.getOpenFileName(self, "Open a run file", start, "Run files (*.h5 *.hdf5)")
         if path:
             self.open_file(path)
 
@@ -109,6 +168,10 @@ class RunBrowser(QWidget):
             self.file_label.setText(f"<span style='color:#c62828'>cannot read {message}</span>")
             return False
         self.path = Path(path)
+        if self.path in self._listed:  # show which of the folder's files this is
+            self.file_list.blockSignals(True)
+            self.file_list.setCurrentRow(self._listed.index(self.path))
+            self.file_list.blockSignals(False)
         self.file_label.setText(f"<b>{self.path.name}</b>: run {run_status}, {len(self.steps)} steps")
         self.table.setRowCount(len(self.steps))
         for row, step in enumerate(self.steps):
@@ -144,17 +207,23 @@ class RunBrowser(QWidget):
                                        else (None, None))
             ys = rows_axis * 1e6 if rows_axis is not None else np.arange(data.shape[0])
             xs = columns_axis * 1e6 if columns_axis is not None else np.arange(data.shape[1])
-            title = f"{step.group}: {signal} [{step.units.get(signal, '')}]"
-            self.image.set_image(data, (xs[0], xs[-1]), (ys[0], ys[-1]), title)
+            self.image.set_bar_label(signal, step.units.get(signal, ""))  # the units' one place: the colour bar
+            self.image.set_image(data, (xs[0], xs[-1]), (ys[0], ys[-1]), f"{step.group}: {signal}")
             self.plots.setCurrentWidget(self.image)
             self.plot_label.setText(f"{step.procedure}: {signal}, {data.shape[1]} x {data.shape[0]} pixels")
             return "image"
         if data is not None and data.ndim == 1 and axes and axes[0] in step.data:
             x = step.data[axes[0]]
-            branches = step.data.get("branch", np.zeros_like(x))
+            branches = step.data.get("branch")
+            if branches is None or len(branches) != len(x):  # no branches: one curve, named by its signal
+                names, branches = {0: signal}, np.zeros(len(x))
+            else:
+                names = branch_names(x, branches)
             self.curves.reset((axes[0], step.units.get(axes[0], "")), (signal, step.units.get(signal, "")))
             for xi, yi, branch in zip(x, data, branches):
-                self.curves.add_point(int(branch), float(xi), float(yi), f"branch {int(branch)}")
+                key = int(branch)
+                self.curves.add_point(key, float(xi), float(yi), names.get(key, f"branch {key}"),
+                                      emphasis=names.get(key) == "virgin")
             self.curves.redraw()
             self.plots.setCurrentWidget(self.curves)
             self.plot_label.setText(f"{step.procedure}: {signal} vs {axes[0]}, {len(x)} points")

@@ -179,7 +179,7 @@ def test_safe_state_now_aborts_the_run_and_zeroes_the_bias(window, qtbot, paced_
     assert panel.load_text(LONG_SWEEP_AND_SCAN, "safe.yaml")
     panel.start()
     qtbot.waitUntil(lambda: window.live_views.sweep.point_count() >= 3, timeout=5000)
-    window.make_safe_now()  # the button's action after the confirmation dialog
+    window.make_safe_now()  # what the button does
     # the safe-state task and the run's last events reach the window independently
     qtbot.waitUntil(lambda: window.station_panel.safe_button.isEnabled() and bool(window.finished_runs),
                     timeout=10000)
@@ -211,26 +211,27 @@ def test_main_refuses_a_missing_station_file(tmp_path):
     assert main(tmp_path / "missing.yaml") == 2
 
 
-def test_safe_state_button_asks_first_and_no_leaves_the_run_going(window, qtbot, paced_twin, monkeypatch):
+def test_safe_state_button_is_one_click_and_says_the_station_is_safe(window, qtbot, paced_twin, monkeypatch):
     from PyQt5.QtWidgets import QMessageBox
 
-    answers = [QMessageBox.No]
-    monkeypatch.setattr(QMessageBox, "question", lambda *args, **kwargs: answers.pop(0))
+    asked = []
+    monkeypatch.setattr(QMessageBox, "question", lambda *args, **kwargs: asked.append(args) or QMessageBox.No)
     panel = window.procedure_panel
-    assert panel.load_text(LONG_SWEEP_AND_SCAN, "confirm.yaml")
+    assert panel.load_text(LONG_SWEEP_AND_SCAN, "one-click.yaml")
     panel.start()
     qtbot.waitUntil(lambda: window.live_views.sweep.point_count() >= 3, timeout=5000)
-    window.station_panel.safe_button.click()  # the operator says No
-    assert answers == [] and window.controller.is_running()
-    seen = window.live_views.sweep.point_count()
-    qtbot.waitUntil(lambda: window.live_views.sweep.point_count() > seen + 2, timeout=5000)  # still sweeping
-    assert window.finished_runs == []
-    answers.append(QMessageBox.Yes)
-    window.station_panel.safe_button.click()  # and now Yes
+    window.station_panel.safe_button.click()  # in an emergency: one click, no question
+    assert asked == []
+    assert not window.station_panel.safe_button.isEnabled()  # already going to the safe state
     qtbot.waitUntil(lambda: window.station_panel.safe_button.isEnabled() and bool(window.finished_runs),
                     timeout=10000)
     assert window.finished_runs[-1][1] == "aborted"
     assert paced_twin.current_source.read_current() == pytest.approx(0.0, abs=1e-12)
+    # afterwards the window says whether the station IS safe, not that Start works again
+    assert "station safe" in window.statusBar().currentMessage()
+    assert window.station_panel._labels["interlock"].text() == "station safe"
+    assert "Start enabled again" not in panel.message.text()
+    assert "station safe" in panel.message.text()
 
 
 FIELD_LOOP_WITH_PROBES = """\
