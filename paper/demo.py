@@ -207,44 +207,23 @@ def thermal_plots(run_file: Path) -> tuple[Plots, dict]:
                    "lab_hours": float((cycle.data["time"][-1] - cycle.data["time"][0]) / 3600)}
 
 
-def _written(plots: tuple[Plots, dict], out_dir: Path) -> tuple[list[Path], dict]:
-    figures, summary = plots
-    return save_plots(figures, out_dir), summary
+def _writing(make_plots: Callable[[Path], tuple[Plots, dict]]) -> Callable[[Path, Path], tuple[list[Path], dict]]:
+    """A part's figure maker (DEMO_PARTS): its plots written to out_dir; their paths and numbers."""
+    def make_figures(run_file: Path, out_dir: Path) -> tuple[list[Path], dict]:
+        figures, summary = make_plots(run_file)
+        return save_plots(figures, out_dir), summary
 
-
-# The parts' figure makers (DEMO_PARTS): each part's plots written to out_dir; their paths and numbers.
-def bias_loop_figures(run_file: Path, out_dir: Path) -> tuple[list[Path], dict]:
-    return _written(bias_loop_plots(run_file), out_dir)
-
-
-def image_figures(run_file: Path, out_dir: Path) -> tuple[list[Path], dict]:
-    return _written(image_plots(run_file), out_dir)
-
-
-def edge_cut_figures(run_file: Path, out_dir: Path) -> tuple[list[Path], dict]:
-    return _written(edge_cut_plots(run_file), out_dir)
-
-
-def transport_figures(run_file: Path, out_dir: Path) -> tuple[list[Path], dict]:
-    return _written(transport_plots(run_file), out_dir)
-
-
-def field_loop_figures(run_file: Path, out_dir: Path) -> tuple[list[Path], dict]:
-    return _written(field_loop_plots(run_file), out_dir)
-
-
-def thermal_figures(run_file: Path, out_dir: Path) -> tuple[list[Path], dict]:
-    return _written(thermal_plots(run_file), out_dir)
+    return make_figures
 
 
 # (name, procedure file, figure maker) in the order the demo runs them
 DEMO_PARTS: list[tuple[str, Path, Callable[[Path, Path], tuple[list[Path], dict]]]] = [
-    ("fig3_bias_loop", FIG3_PROCEDURE, bias_loop_figures),
-    ("fig2_images", FIG2_PROCEDURE, image_figures),
-    ("fig3cd_edge", FIG3CD_PROCEDURE, edge_cut_figures),
-    ("fig2c_transport", FIG2C_PROCEDURE, transport_figures),
-    ("fig4_field_loop", FIG4_PROCEDURE, field_loop_figures),
-    ("fig3f_thermal", FIG3F_PROCEDURE, thermal_figures),
+    ("fig3_bias_loop", FIG3_PROCEDURE, _writing(bias_loop_plots)),
+    ("fig2_images", FIG2_PROCEDURE, _writing(image_plots)),
+    ("fig3cd_edge", FIG3CD_PROCEDURE, _writing(edge_cut_plots)),
+    ("fig2c_transport", FIG2C_PROCEDURE, _writing(transport_plots)),
+    ("fig4_field_loop", FIG4_PROCEDURE, _writing(field_loop_plots)),
+    ("fig3f_thermal", FIG3F_PROCEDURE, _writing(thermal_plots)),
 ]
 
 
