@@ -64,6 +64,15 @@ def backend_badge_text(station: Station) -> str:
     return station.backend.label
 
 
+def sample_text(station: Station) -> str:
+    """The sample the station's backend knows (the twin: its sample file), for the badge's tooltip line."""
+    sample = station.backend.sample
+    if not sample:
+        return ""
+    leads = f", bias {sample['leads']}" if sample.get("leads") else ""
+    return f"sample: {sample.get('name', '?')}{leads}"
+
+
 def safety_text(failures: list[str], error: BaseException | None = None) -> str:
     """What make_safe's result says: "station safe", or "NOT confirmed safe: <reasons>"."""
     reasons = list(failures or []) + ([f"{type(error).__name__}: {error}"] if error is not None else [])
@@ -135,6 +144,10 @@ class MainWindow(QMainWindow):
         self.backend_label.setStyleSheet(
             f"background: {colour}; color: white; font-weight: bold; font-size: 14pt; padding: 4px;")
         self.backend_label.setAlignment(Qt.AlignCenter)
+        self.sample_label = QLabel(sample_text(station))
+        self.sample_label.setObjectName("sample_label")
+        self.sample_label.setToolTip(station.backend.sample.get("file", ""))
+        self.sample_label.setVisible(bool(station.backend.sample))
         self.station_panel = StationPanel(station, self.tasks, station_refresh_hz)
         self.procedure_panel = ProcedurePanel(station, self.controller, self.tasks)
         self.live_views = LiveViews(self._run_in_background, max_redraws_per_second)
@@ -145,6 +158,7 @@ class MainWindow(QMainWindow):
         left = QWidget()
         left_layout = QVBoxLayout(left)
         left_layout.addWidget(self.backend_label)
+        left_layout.addWidget(self.sample_label)
         left_layout.addWidget(self.station_panel)
         left_layout.addWidget(self.procedure_panel, 1)
         live = QWidget()

@@ -50,7 +50,7 @@ def text_to_raw(param: Param, text: str) -> Any:
             return yaml.safe_load(text)
         except yaml.YAMLError:
             return text  # the core then names the parameter and what it expected
-    if param.many:
+    if param.many or param.dimension == "leads":
         return [item.strip() for item in text.strip("[]").split(",") if item.strip()]
     return text
 
@@ -111,6 +111,8 @@ def unit_hint(param: Param) -> str:
         return "true / false"
     if param.dimension == "probes":
         return "{name: [x, y]}"
+    if param.dimension == "leads":
+        return "source, drain"
     units = param.units or "-"
     return f"[{units}]" + (" list" if param.many else "")
 

@@ -11,6 +11,7 @@ one flux profile per bias.
 
 from __future__ import annotations
 
+import html
 import json
 from pathlib import Path
 
@@ -163,6 +164,7 @@ class RunBrowser(QWidget):
             self.steps = read_steps(path)
             with open_run_file(path) as h5:  # read-only, unlocked: a run may still be writing it
                 run_status = str(h5.attrs.get("status", "?"))
+                sample = h5.attrs.get("sample")
         except (OSError, ValueError, json.JSONDecodeError) as error:
             message = str(error) if str(path) in str(error) else f"{path}: {error}"
             self.file_label.setText(f"<span style='color:#c62828'>cannot read {message}</span>")
@@ -172,7 +174,8 @@ class RunBrowser(QWidget):
             self.file_list.blockSignals(True)
             self.file_list.setCurrentRow(self._listed.index(self.path))
             self.file_list.blockSignals(False)
-        self.file_label.setText(f"<b>{self.path.name}</b>: run {run_status}, {len(self.steps)} steps")
+        on_sample = f" on {html.escape(str(sample))}" if sample is not None else ""
+        self.file_label.setText(f"<b>{self.path.name}</b>: run {run_status}{on_sample}, {len(self.steps)} steps")
         self.table.setRowCount(len(self.steps))
         for row, step in enumerate(self.steps):
             status = step.status + (f" ({step.error})" if step.error else "")

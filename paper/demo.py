@@ -207,6 +207,24 @@ def thermal_plots(run_file: Path) -> tuple[Plots, dict]:
                    "lab_hours": float((cycle.data["time"][-1] - cycle.data["time"][0]) / 3600)}
 
 
+def remanence_correlation(images_run: Path, field_loop_run: Path) -> float:
+    """r between the remanent image after +200 uA (Fig. 2i) and the one after the field loop,
+    back at 0 G (Fig. 4a), over the pixels both images cover: how alike the bias and the
+    Meissner current leave the film (the paper: "appears similar")."""
+    bias = [step for step in read_steps(images_run)
+            if step.procedure == "raster_scan" and step.parameters["signal"]["value"] == "flux"][3]
+    field = [step for step in read_steps(field_loop_run) if step.procedure == "raster_scan"][5]
+
+    def on_common_pixels(step, xs, ys) -> np.ndarray:
+        columns = np.isin(np.round(step.data["x"], 9), xs)
+        rows = np.isin(np.round(step.data["y"], 9), ys)
+        return step.data["flux"][np.ix_(rows, columns)]
+
+    xs = np.intersect1d(np.round(bias.data["x"], 9), np.round(field.data["x"], 9))
+    ys = np.intersect1d(np.round(bias.data["y"], 9), np.round(field.data["y"], 9))
+    return float(image_correlation(on_common_pixels(bias, xs, ys), on_common_pixels(field, xs, ys)))
+
+
 def _writing(make_plots: Callable[[Path], tuple[Plots, dict]]) -> Callable[[Path, Path], tuple[list[Path], dict]]:
     """A part's figure maker (DEMO_PARTS): its plots written to out_dir; their paths and numbers."""
     def make_figures(run_file: Path, out_dir: Path) -> tuple[list[Path], dict]:
@@ -260,6 +278,8 @@ def main(out_dir: Path) -> int:
             summary[name]["lab_seconds"] = outcome.station_seconds
             for figure in figures:
                 print(figure)
+    summary["fig4_field_loop"]["remanence_vs_bias_remanence_r"] = remanence_correlation(
+        Path(summary["fig2_images"]["run"]), Path(summary["fig4_field_loop"]["run"]))
     print(write_summary(out_dir, summary))
     replaced = remove_run_files(previous_runs, keep={Path(part["run"]) for part in summary.values()})
     if previous_runs:

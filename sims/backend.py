@@ -5,7 +5,9 @@ from the `sim:` block of a station file.
     sim:
       seed: 20231            # every random number of the twin derives from it
       pace: null             # simulated s per wall s; null = as fast as possible
-      sample: film           # film: the spatial model; lumped: model R at the park point (docs/physics.md)
+      sample: configs/samples/fese_flake.yaml   # the sample file (docs/samples.md); default: the paper's flake
+      model: film            # film: the spatial model of the sample; lumped: model R at the park point
+      bias_leads: [source, drain]   # optional: a pair of the sample's leads other than its own default
       base_temperature: 1.5 K
       thermal_time_constant: 30 s
       flux_noise: 1 uPhi0/Hz^0.5   # white density ('1 uPhi0': per root hertz implied)
@@ -19,15 +21,17 @@ from __future__ import annotations
 
 import inspect
 from dataclasses import replace
+from pathlib import Path
 
 from sqm.clock import SimulatedClock
 from sqm.errors import UserInputError
-from sqm.limits import PlausibleRange, StationLimits, read_setting, shown
+from sqm.limits import LeadRouting, PlausibleRange, StationLimits, read_setting, shown
 from sqm.role_list import ROLES
 from sqm.station import Backend
 
 from . import instruments
-from .world import World, WorldSettings
+from .sample_file import check_lead_pair, load_sample
+from .world import PAPER_SAMPLE, World, WorldSettings
 
 
 def _positive(what: str, unit: str, high: float, example: str) -> PlausibleRange:
@@ -50,7 +54,8 @@ _SETTINGS: dict[str, tuple[str, PlausibleRange]] = {
 # Simulated seconds per wall second: slower than 1/100 of the lab freezes the twin.
 _PACE = PlausibleRange("pace", "dimensionless", 0.01, 1e6, "100")
 _SAMPLE_MODELS = ("film", "lumped")
-_KNOWN = ("pace", "seed", "sample", *_SETTINGS)
+_KNOWN = ("pace", "seed", "sample", "model", "bias_leads", *_SETTINGS)
+_CHECKOUT = PAPER_SAMPLE.parents[2]  # the folder holding configs/: sample paths are also read from here
 
 
 def validate_config(config: dict, limits: StationLimits) -> None:
@@ -62,6 +67,17 @@ def validate_config(config: dict, limits: StationLimits) -> None:
     _read_config(config, limits)
 
 
+def lead_routing(config: dict) -> LeadRouting:
+    """The sample's leads a step may drive a current between (the station's `limits.leads`):
+    every lead of the sample file; the pair used by default is `sim.bias_leads`, else the file's."""
+    path, _ = _sample_and_model(config)
+    description = load_sample(path)
+    default = description.bias_leads
+    if "bias_leads" in config:
+        default = check_lead_pair(config["bias_leads"], description.leads, "sim.bias_leads")
+    return LeadRouting(names=tuple(description.leads), default=default, declared_in=path.name)
+
+
 def build_backend(config: dict, limits: StationLimits, tolerant: bool = False) -> Backend:
     """Make the twin from a station file's `sim:` block (every role always answers)."""
     settings, pace = _read_config(config, limits)
@@ -69,7 +85,10 @@ def build_backend(config: dict, limits: StationLimits, tolerant: bool = False) -
     world = World(settings)
     clock.add_listener(world.advance)
     roles = {entry.name: _twin_instrument(entry.role_type)(world) for entry in ROLES}
-    return Backend(kind="sim", roles=roles, clock=clock, badge="TWIN", reads_beside_runs=True)
+    sample = world.description
+    return Backend(kind="sim", roles=roles, clock=clock, badge="TWIN", reads_beside_runs=True,
+                   sample={"name": sample.name, "file": sample.path, "text": sample.text,
+                           "model": settings.sample_model, "leads": " -> ".join(world.default_bias_leads())})
 
 
 def _read_config(config: dict, limits: StationLimits) -> tuple[WorldSettings, float | None]:
@@ -82,20 +101,42 @@ def _read_config(config: dict, limits: StationLimits) -> tuple[WorldSettings, fl
     seed = config.get("seed", WorldSettings.seed)
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise UserInputError(f"sim.seed: must be a whole number, 0 or more, got {shown(seed)}")
-    sample_model = config.get("sample", WorldSettings.sample_model)
-    if sample_model not in _SAMPLE_MODELS:
-        raise UserInputError(f"sim.sample: must be 'film' or 'lumped', got {shown(sample_model)}")
-    settings = WorldSettings(seed=seed, sample_model=sample_model)
+    sample_path, sample_model = _sample_and_model(config)
+    description = load_sample(sample_path)
+    bias_leads = None
+    if "bias_leads" in config:
+        bias_leads = check_lead_pair(config["bias_leads"], description.leads, "sim.bias_leads")
+    settings = WorldSettings(seed=seed, sample_model=sample_model, sample_file=str(sample_path), bias_leads=bias_leads)
     for key, (name, plausible) in _SETTINGS.items():
         if key in config:
             settings = replace(settings, **{name: read_setting(config, "sim", key, plausible)})
     pace = None if config.get("pace") is None else read_setting(config, "sim", "pace", _PACE)
-    _check_field_below_vortex_entry(settings, limits)
+    _check_field_below_vortex_entry(description.transport.vortex_entry_field, limits)
     return settings, pace
 
 
-def _check_field_below_vortex_entry(settings: WorldSettings, limits: StationLimits) -> None:
-    entry = settings.superconductor.vortex_entry_field
+def _sample_and_model(config: dict) -> tuple[Path, str]:
+    """The sample file and the model. `sample: film` / `sample: lumped`, which older station
+    files wrote for the model, still mean the model, on the paper's flake."""
+    sample = config.get("sample", str(PAPER_SAMPLE))
+    model = config.get("model", "film")
+    if sample in _SAMPLE_MODELS:
+        if "model" in config:
+            raise UserInputError(f"sim.sample: {sample!r} names a model; with sim.model set, name a sample file")
+        sample, model = str(PAPER_SAMPLE), sample
+    if model not in _SAMPLE_MODELS:
+        raise UserInputError(f"sim.model: must be 'film' or 'lumped', got {shown(model)}")
+    if not isinstance(sample, str) or not sample.strip():
+        raise UserInputError(f"sim.sample: must be the path of a sample file, got {shown(sample)}")
+    path = Path(sample).expanduser()
+    if not path.is_absolute() and not path.exists() and (_CHECKOUT / path).exists():
+        path = _CHECKOUT / path
+    if not path.exists():
+        raise UserInputError(f"sim.sample: no sample file {sample!r} (looked in {Path.cwd()} and {_CHECKOUT})")
+    return path.resolve(), model
+
+
+def _check_field_below_vortex_entry(entry: float, limits: StationLimits) -> None:
     reach = max(abs(limits.field.minimum), abs(limits.field.maximum))
     if reach >= entry:
         raise UserInputError(

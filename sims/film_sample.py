@@ -1,277 +1,394 @@
-"""The spatial twin of the flake: a thin film on a grid whose currents, magnetisation
-and stray field come from layers A-C of docs/physics.md, read by the sensor anywhere.
+"""The spatial twin of any sample file: a thin film on a grid whose currents,
+magnetisation and stray field come from layers A-C of docs/physics.md, read by the
+sensor anywhere.
 
-What is computed from physics (once per sample, cached):
-- the bias-current distribution between the two top leads (masked Pearl solve with
+Computed from physics, per sample (kept for the process and in the disk cache,
+`solve_cache`):
+- the bias current between a pair of the sample's leads (masked Pearl solve with
   terminal boundary conditions, leads continued beyond the window), per ampere;
 - the Meissner screening current of an out-of-plane field, per tesla;
-- the anomalous currents of an in-plane surface magnetisation pointing along
-  z x K_s (M_J ~ n x J_s, easy axis perpendicular to the local supercurrent), for each
-  population of cells below, per unit magnetisation; the bottom surface carries
-  -M_J, so the two surfaces' anomalous currents add (factor 2) and their in-plane
-  stray fields cancel.
+- for each magnetic region and each supercurrent that can polarise it, the anomalous
+  currents of the magnetisation it leaves (`polarisation_pattern`): moments of unit
+  size along z x K of that current (M_J ~ n x J_s), their anomalous currents solved
+  by layer C over the whole film, per unit state of the region.
 
-Phenomenological (labelled as such; docs/physics.md, "Phenomenological terms" and
-"Open question"): the hysterons are grouped in populations that see one drive each,
-the bias current itself (in A, the park-point calibration of model R), not the local
-phase gradient (the local |K| varies 0.7-2.4x over the lower domain, which would
-smear the sharp switching the paper reports). The lower domain is one superconductor
-(one Lambda) with two magnetic regions, split at x = `lower_split_x`:
-- `lower_right`: the park point's region (the paper's "lower-right domain", Fig. 3a);
-  coercivity 140 uA, its virgin onset is the upturn at ~140 uA;
-- `lower_left`: coercivity 0.86 of that: its virgin onset is the edge-current jump at
-  120 uA of Fig. 3c-d, measured by line cuts across its lower edge.
-Why not a 2 um edge band at 0.86 c (docs/physics.md, "Edge band"): layer C puts the
-counterflow of a switched band inside the band, so a 2 um band is a current pair 2 um
-apart; at 1 um height its reconstructed peak current *falls* by 16 % (the counterflow
-lobe wins), and only a region several um wide gives a visible edge current, which
-seen from the park point 10 um away is a 5-15 % remanence after 135 uA (golden
-check 8 forbids it). The edge current that jumps is that of a whole region (the
-paper's Fig. 1d, 3e). The split is placed where the lower-left region's saturated
-anomalous currents leave < 1 % of the major remanence at the park point, as the
-paper's virgin sweep requires (no remanence after 135 uA there while the edge already
-switched at 120 uA); the paper's susceptometry covers the right half only, so nothing
-else pins it.
-The upper domain carries no bias-driven magnetisation (model R has none, and the
-paper reports the bias loop of the lower domain only). The local current sets only
-the easy axis. The amplitude kappa M_s is fixed so that
-the saturated magnetisation gives the model-R remanence A k at the park point, with k
-the film's own Oersted coupling there; the reversible quintic term of model R is a
-reversible magnetisation of the same pattern.
-
-Field-driven hysteresis (Fig. 4), also phenomenological: each domain keeps model R's
-field loop, and its flux is spread uniformly over the domain (blurred over the
-sensor height), with amplitude A_D = model R's A_D/chi_D times the film's own
-Meissner coupling chi_D at the domain's probe point. Layer C's anomalous currents
-would couple the two domains' loops through the film's zero-mean stream function;
-with the field calibrated separately from the bias (the open question of docs/physics.md)
-that coupling is left out.
+One mechanism for every drive (docs/physics.md, "One magnetisation mechanism"): the
+supercurrent flowing in a region, the bias between the leads in use plus the
+Meissner current of the field change since the cool-down (the latter counted
+`meissner_drive_ratio` times), sets the easy axis of the pairs it switches and, by
+its region mean projected on that axis, the drive of the region's hysterons
+(`RegionMagnet`). The anomalous currents then follow from the magnetisation by
+layer C, for bias and field alike. The sizes (coercivities in A/m, the Meissner
+drive ratio, the anomalous sheet currents of a saturated region) are the sample's,
+in its file; the phenomenological ones are labelled there and in docs/physics.md.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from functools import lru_cache
+import math
+import sys
+from dataclasses import dataclass
+from functools import cached_property, lru_cache
 
 import numpy as np
 import scipy.interpolate
-import scipy.ndimage
 
+from . import region_magnet, sample_file, solve_cache
+from .film import anomalous as anomalous_module
+from .film import pearl as pearl_module
+from .film import susceptibility_map as susceptibility_module
+from .film import terminals as terminals_module
 from .film.anomalous import AnomalousCurrentSolver
 from .film.forward import ForwardModel
-from .film.grid import Grid
+from .film.grid import Grid, sheet_current
 from .film.pearl import PearlSolver
-from .film.susceptibility_map import SusceptometryGeometry, susceptibility_lattice
+from .film.susceptibility_map import SusceptometryGeometry, susceptibility_lattice_values
 from .film.terminals import BiasCurrent, Lead, Terminals
-from .lumped import (
-    LOWER_DOMAIN_FIELD_PARAMETERS,
-    UPPER_DOMAIN_FIELD_PARAMETERS,
-    BiasLoopParameters,
-    LumpedFieldLoop,
-)
-from .preisach import PreisachEnsemble
-from .sample import FlakeGeometry, HystereticSample, SuperconductorParameters
+from .region_magnet import RegionMagnet
+from .sample import HystereticSample
+from .sample_file import SampleDescription
 
-UM = 1e-6
+BIAS_ANGLE, MEISSNER_ANGLE = 0, 900  # tenths of a degree in the (bias, Meissner) plane of drives
+_SOLVER_MODULES = (anomalous_module, pearl_module, terminals_module, susceptibility_module)
 
 
-@dataclass(frozen=True)
-class FilmLayout:
-    """Grid and leads of the spatial model (m)."""
-
-    cell: float = 0.5 * UM
-    margin: float = 15 * UM  # film to window edge: the window covers the whole scan range
-    lead_width: float = 4 * UM
-    lead_inset: float = 5 * UM  # lead centre from the flake's left/right end
-    park_point: tuple[float, float] = (30 * UM, -15 * UM)
-    upper_probe: tuple[float, float] = (-20 * UM, 12 * UM)
-    lower_split_x: float = 5 * UM  # lower-left | lower-right magnetic regions (module docstring)
-    lower_left_coercivity_ratio: float = 0.86
-
-
-@dataclass
-class _Population:
-    name: str
-    ensemble: PreisachEnsemble
-    drive: str  # "bias" or "field"
-    g_unit: np.ndarray  # stream function (A) of both surfaces' anomalous currents, unit amplitude
-    scale: float = 1.0  # amplitude (kappa M_s) per unit pattern, set by the calibration
+def _fingerprint() -> str:
+    """The code the cached solves depend on: a change of it makes new cache entries."""
+    return solve_cache.code_fingerprint(*_SOLVER_MODULES, sys.modules[__name__], region_magnet, sample_file)
 
 
 @dataclass(frozen=True)
-class FilmFields:
-    """The sample's linear responses on the grid, computed once (see module docstring)."""
+class Polarisation:
+    """An easy axis, named by the supercurrent that set it: the direction, in tenths of
+    a degree, in the plane of (bias, Meissner) drive currents, each normalised to a
+    region-mean size of 1 (0: the bias between `leads`; 900: the Meissner current, no
+    leads), canonical in (-90, 90] degrees so that opposite drives share an axis."""
 
+    leads: tuple[str, str] | None
+    angle: int
+
+    @property
+    def radians(self) -> float:
+        return math.radians(self.angle / 10)
+
+
+# Geometry and linear responses --------------------------------------------------------
+@dataclass(frozen=True, eq=False)
+class FilmGeometry:
+    """The sample on its grid: film cells and the index of the region of each cell (-1: none)."""
+
+    sample: SampleDescription
     grid: Grid
     mask: np.ndarray
-    domain_lower: np.ndarray
-    lower_left: np.ndarray
-    bias: BiasCurrent
-    g_meissner: np.ndarray  # A per T of applied field
-    g_patterns: dict = field(default_factory=dict)  # population -> g (A) per unit magnetisation
+    regions: np.ndarray
+
+    def cells(self, region: str) -> np.ndarray:
+        index = [r.name for r in self.sample.regions].index(region)
+        return self.regions == index
+
+    def anomalous(self, region: str) -> AnomalousCurrentSolver:
+        """Layer C on one region's cells (factorised once per region): the anomalous
+        currents of a region's magnetisation close within the region, its border being
+        the edge of the magnetisation, where the edge current runs."""
+        if region not in self._anomalous:
+            self._anomalous[region] = AnomalousCurrentSolver(self.cells(region), self.grid.dx)
+        return self._anomalous[region]
+
+    @cached_property
+    def _anomalous(self) -> dict[str, AnomalousCurrentSolver]:
+        return {}
+
+    def pearl_solver(self, temperature: float) -> PearlSolver:
+        x, y = self.grid.mesh()
+        pearl = np.where(self.mask, self.sample.pearl_length_at(x, y, temperature), 1.0)
+        return PearlSolver(self.grid, self.mask, pearl)
+
+    def terminals(self, leads: tuple[str, str]) -> Terminals:
+        source, drain = (self.sample.leads[name].placement for name in leads)
+        return Terminals(Lead(source.edge, source.position, source.width),
+                         Lead(drain.edge, drain.position, drain.width))
+
+
+@lru_cache(maxsize=8)
+def film_geometry(sample: SampleDescription) -> FilmGeometry:
+    half_x, half_y = sample.window()
+    # pad 4: a strongly screening film filling the window otherwise sees ~1 % of its periodic images
+    grid = Grid(int(round(2 * half_x / sample.cell)), int(round(2 * half_y / sample.cell)), sample.cell, pad_factor=4)
+    x, y = grid.mesh()
+    mask = sample.on_film(x, y)
+    return FilmGeometry(sample, grid, mask, np.where(mask, sample.region_labels(x, y), -1))
+
+
+def _cached(kind: str, sample: SampleDescription, compute, **key) -> dict[str, np.ndarray]:
+    """Arrays of one solve, from the disk cache when it has them (keyed by the sample
+    file's text, the grid, the code and `key`)."""
+    cache_key = solve_cache.cache_key(kind=kind, sample=sample.text, cell=sample.cell, margin=sample.margin,
+                                      code=_fingerprint(), **key)
+    return solve_cache.SolveCache().get_or_compute(cache_key, compute)
 
 
 @lru_cache(maxsize=16)
-def film_fields(geometry: FlakeGeometry, superconductor: SuperconductorParameters, layout: FilmLayout,
-                temperature: float) -> FilmFields:
-    """Solve the film once for these parameters (a few seconds); cached for the process."""
-    width = 2 * (geometry.half_width + layout.margin)
-    height = 2 * (geometry.half_height + layout.margin)
-    # pad 4: a strongly screening film filling the window otherwise sees ~1 % of its periodic images
-    grid = Grid(int(round(width / layout.cell)), int(round(height / layout.cell)), layout.cell, pad_factor=4)
-    x, y = grid.mesh()
-    mask = (np.abs(x) < geometry.half_width) & (np.abs(y) < geometry.half_height)
-    lower = mask & (y < geometry.domain_boundary_y)
-    rho = superconductor.superfluid_fraction(temperature)
-    pearl = np.where(lower, superconductor.pearl_length("lower"), superconductor.pearl_length("upper")) / rho
-    solver = PearlSolver(grid, mask, pearl)
-    terminals = Terminals(
-        source=Lead("top", -geometry.half_width + layout.lead_inset, layout.lead_width),
-        drain=Lead("top", geometry.half_width - layout.lead_inset, layout.lead_width),
-    )
-    bias = BiasCurrent(solver, terminals)
-    g_meissner = solver.screen(1.0)
-    lower_left = lower & (x < layout.lower_split_x)
-    anomalous = AnomalousCurrentSolver(mask, layout.cell)
-    patterns = {
-        "lower_right": magnetisation_pattern(anomalous, lower & ~lower_left, bias),
-        "lower_left": magnetisation_pattern(anomalous, lower_left, bias),
-    }
-    return FilmFields(grid, mask, lower, lower_left, bias, g_meissner, patterns)
+def bias_response(sample: SampleDescription, temperature: float, leads: tuple[str, str]) -> BiasCurrent:
+    """The bias current between `leads` (source, drain) at `temperature` (K), per ampere."""
+    geometry = film_geometry(sample)
+    solver = geometry.pearl_solver(temperature)
+    terminals = geometry.terminals(leads)
+    arrays = _cached("bias response", sample,
+                     lambda: {"g": BiasCurrent(solver, terminals).unit_stream_function},
+                     temperature=temperature, leads=list(leads))
+    return BiasCurrent.from_solution(solver, terminals, arrays["g"])
 
 
-def magnetisation_pattern(anomalous: AnomalousCurrentSolver, cells: np.ndarray, bias: BiasCurrent) -> np.ndarray:
-    """Stream function (A) of both surfaces' anomalous currents when `cells` carry a unit
-    magnetisation along z x K of the bias current (M_J ~ n x J_s); the two surfaces add."""
-    kx, ky = bias.sheet_current(1.0)
-    norm = np.hypot(kx, ky)
-    norm = np.where(norm > 0, norm, 1.0)
-    return 2 * anomalous.stream_function(np.where(cells, -ky / norm, 0), np.where(cells, kx / norm, 0))
+@lru_cache(maxsize=16)
+def meissner_response(sample: SampleDescription, temperature: float) -> np.ndarray:
+    """g (A per tesla of applied field) of the film's screening current at `temperature` (K)."""
+    geometry = film_geometry(sample)
+    return _cached("meissner response", sample, lambda: {"g": geometry.pearl_solver(temperature).screen(1.0)},
+                   temperature=temperature)["g"]
 
 
+def polarisation_pattern(geometry: FilmGeometry, region: str, kx: np.ndarray, ky: np.ndarray) -> np.ndarray:
+    """Stream function (A) of both surfaces' anomalous currents when a region carries the
+    magnetisation a supercurrent K = (kx, ky) polarises: M_J ~ n x J_s, so m = z x K
+    divided by the region mean of |K| (a region-mean size of 1). Multiplied by kappa M_s
+    (A/m) it is in A. The bottom surface carries -M_J, so the two surfaces' anomalous
+    currents add (the factor 2) while their in-plane stray fields cancel."""
+    cells = geometry.cells(region)
+    mean = float(np.mean(np.hypot(kx, ky)[cells])) or 1.0
+    return 2 * geometry.anomalous(region).stream_function(np.where(cells, -ky / mean, 0.0),
+                                                          np.where(cells, kx / mean, 0.0))
+
+
+def _magnetic_regions(sample: SampleDescription, geometry: FilmGeometry) -> list[str]:
+    return [r.name for r in sample.regions if r.magnetism is not None and geometry.cells(r.name).any()]
+
+
+def _patterns_of(sample: SampleDescription, g: np.ndarray) -> dict[str, np.ndarray]:
+    """Per magnetic region: the polarisation pattern of the current of `g`, and its
+    region-mean size (A/m per unit of what `g` is for)."""
+    geometry = film_geometry(sample)
+    kx, ky = sheet_current(geometry.grid, g)
+    arrays = {}
+    for name in _magnetic_regions(sample, geometry):
+        cells = geometry.cells(name)
+        arrays[f"pattern:{name}"] = polarisation_pattern(geometry, name, kx, ky)
+        arrays[f"scale:{name}"] = np.array(np.mean(np.hypot(kx, ky)[cells]))
+    return arrays
+
+
+@lru_cache(maxsize=16)
+def bias_patterns(sample: SampleDescription, leads: tuple[str, str], temperature: float) -> dict[str, np.ndarray]:
+    """Polarisation patterns of the bias between `leads` ('pattern:<region>', A per unit
+    state) and the region-mean bias sheet current ('scale:<region>', A/m per A)."""
+    return _cached("bias polarisation", sample,
+                   lambda: _patterns_of(sample, bias_response(sample, temperature, leads).unit_stream_function),
+                   temperature=temperature, leads=list(leads))
+
+
+@lru_cache(maxsize=8)
+def meissner_patterns(sample: SampleDescription, temperature: float) -> dict[str, np.ndarray]:
+    """As `bias_patterns`, for the Meissner current ('scale:<region>' in A/m per T)."""
+    return _cached("meissner polarisation", sample,
+                   lambda: _patterns_of(sample, meissner_response(sample, temperature)), temperature=temperature)
+
+
+# The sample ----------------------------------------------------------------------------
 class FilmSample(HystereticSample):
-    """The flake on a grid: flux and susceptibility at the sensor, hysteresis, erasure.
+    """A sample file's film on a grid: flux and susceptibility at the sensor, hysteresis, erasure.
 
     Same interface as LumpedSample. Currents in A, fields in T, lengths in m, flux in Phi0.
+    The magnetic state, the drives and the polarisation patterns are those of the base
+    temperature; the bias and Meissner responses follow Lambda(T).
     """
 
-    def __init__(
-        self,
-        rng: np.random.Generator,
-        bias: BiasLoopParameters,
-        superconductor: SuperconductorParameters,
-        geometry: FlakeGeometry,
-        scan_height: float,
-        pickup_radius: float,
-        layout: FilmLayout = FilmLayout(),
-        base_temperature: float = 1.5,
-    ) -> None:
-        self.bias = bias
-        self.superconductor = superconductor
-        self.geometry = geometry
+    def __init__(self, rng: np.random.Generator, description: SampleDescription, scan_height: float,
+                 pickup_radius: float, base_temperature: float = 1.5,
+                 bias_leads: tuple[str, str] | None = None) -> None:
+        self.description = description
+        self.superconductor = description.transport
         self.scan_height = scan_height
         self.pickup_radius = pickup_radius
-        self.layout = layout
         self.base_temperature = base_temperature
-        self.fields = film_fields(geometry, superconductor, layout, base_temperature)
+        self.geometry = film_geometry(description)
+        self.bias_leads: tuple[str, str] = tuple(bias_leads or description.bias_leads)  # type: ignore[assignment]
+        self.magnets = [RegionMagnet(name, description.region_named(name).magnetism, rng)
+                        for name in _magnetic_regions(description, self.geometry)]
+        self.field_loops: dict = {}
         self._maps: dict[tuple, np.ndarray] = {}
-        self.populations = self._make_populations(rng)
-        self.field_loops = {
-            "lower": LumpedFieldLoop(LOWER_DOMAIN_FIELD_PARAMETERS, rng),
-            "upper": LumpedFieldLoop(UPPER_DOMAIN_FIELD_PARAMETERS, rng),
-        }
-        self._calibrate()
+        self._forward_models: dict[float, ForwardModel] = {}
+        self._prepare_maps(scan_height)
 
-    # Set-up ----------------------------------------------------------------------------
-    def _make_populations(self, rng: np.random.Generator) -> list[_Population]:
-        b, layout = self.bias, self.layout
+    def _prepare_maps(self, z: float) -> None:
+        """The maps every reading at height z (m) needs, made now rather than in the middle
+        of a first scan line: the bias and Meissner responses and each region's patterns."""
+        self._map("bias", z)
+        self._map("meissner", z)
+        for magnet in self.magnets:
+            for kind in ("bias", "meissner"):
+                self._map(magnet.name, z, kind=kind)
 
-        def ensemble(coercivity: float) -> PreisachEnsemble:
-            return PreisachEnsemble(
-                b.n_pairs, coercivity, b.sigma_coercivity, b.sigma_bias, rng, b.blocking_mean_K, b.blocking_sigma_K
-            )
+    # Leads -------------------------------------------------------------------------------
+    def select_leads(self, leads: tuple[str, str]) -> None:
+        """Route the bias between another pair of the sample's leads (no current flowing)."""
+        self.bias_leads = (leads[0], leads[1])
 
-        patterns = self.fields.g_patterns
-        return [
-            _Population("lower_right", ensemble(b.coercivity), "bias", patterns["lower_right"]),
-            _Population("lower_left", ensemble(layout.lower_left_coercivity_ratio * b.coercivity), "bias",
-                        patterns["lower_left"]),
-        ]
+    def _bias_patterns(self) -> dict[str, np.ndarray]:
+        return bias_patterns(self.description, self.bias_leads, self.base_temperature)
 
-    def _calibrate(self) -> None:
-        """kappa M_s such that the saturated lower domain gives the model-R remanence at the park point."""
-        park = self.layout.park_point
-        self.oersted_coupling = -float(self._map_value("bias", park))  # k (Phi0/A), > 0
-        saturated = sum(self._map_value(f"pattern:{p.name}", park) for p in self.populations)
-        scale = self.oersted_coupling * self.bias.amplitude / saturated
-        for population in self.populations:
-            population.scale = scale
-        probes = {"lower": park, "upper": self.layout.upper_probe}
-        # chi_D (Phi0/T): the film's Meissner flux at each domain's probe point, diamagnetic (> 0 here)
-        self.meissner_coupling = {domain: -self._map_value("meissner", probe) for domain, probe in probes.items()}
-        # A_D (Phi0): model R's A_D / chi_D times the film's own chi_D
-        self._field_amplitudes = {
-            domain: self.field_loops[domain].params.amplitude_ratio * self.meissner_coupling[domain]
-            for domain in probes
-        }
+    # Drives ------------------------------------------------------------------------------
+    def drive(self, bias_current: float, field_change: float) -> None:
+        """Bring every magnetic region to the supercurrents of a bias (A) and of a field
+        change since the cool-down (T) flowing together (see the module docstring)."""
+        for magnet in self.magnets:
+            axis, drive = self._projected_drive(magnet, bias_current, field_change)
+            magnet.drive(axis, drive)
 
-    # Maps ------------------------------------------------------------------------------
-    def _g(self, name: str) -> np.ndarray:
-        return self.fields.g_patterns[name.split(":", 1)[1]]
+    def drive_bias(self, current: float) -> None:
+        self.drive(current, 0.0)
 
-    def _map(self, name: str, z: float, temperature: float | None = None) -> np.ndarray:
-        """Flux (Phi0) over the grid at height z of one linear response, per unit drive.
+    def drive_field(self, field: float) -> None:
+        self.drive(0.0, field)
 
-        The bias and Meissner responses depend on Lambda(T) = Lambda_0 / rho_s(T): with a
-        `temperature` (K) they are solved again for it, to the nearest 0.1 K.
-        """
-        fields, solved_at = self.fields, self.base_temperature
-        if temperature is not None and name in ("bias", "meissner"):
-            solved_at = max(round(temperature, 1), self.base_temperature)
-            if solved_at != self.base_temperature:
-                fields = film_fields(self.geometry, self.superconductor, self.layout, solved_at)
-        key = (name, round(z, 12), solved_at)
+    def _projected_drive(self, magnet: RegionMagnet, bias_current: float,
+                         field_change: float) -> tuple[Polarisation | None, float]:
+        """The easy axis the present supercurrent sets in a region, and the region-mean
+        drive along it (A/m): D = I K_bias + r dB K_Meissner, r the region's
+        meissner_drive_ratio (phenomenological, docs/physics.md "Open question")."""
+        bias = bias_current * float(self._bias_patterns()[f"scale:{magnet.name}"])
+        meissner = (magnet.magnetism.meissner_drive_ratio * field_change
+                    * float(meissner_patterns(self.description, self.base_temperature)[f"scale:{magnet.name}"]))
+        if bias == 0.0 and meissner == 0.0:
+            return None, 0.0
+        tenths = int(round(math.degrees(math.atan2(meissner, bias)) * 10))
+        sign = 1.0
+        if tenths > MEISSNER_ANGLE:
+            tenths, sign = tenths - 1800, -1.0
+        elif tenths <= -MEISSNER_ANGLE:
+            tenths, sign = tenths + 1800, -1.0
+        if tenths == BIAS_ANGLE:
+            return Polarisation(self.bias_leads, BIAS_ANGLE), bias
+        if tenths == MEISSNER_ANGLE:
+            return Polarisation(None, MEISSNER_ANGLE), meissner
+        axis = Polarisation(self.bias_leads, tenths)
+        return axis, sign * math.hypot(bias, meissner) * self._mixture_mean_size(magnet.name, axis)
+
+    def _normalised_currents(self, region: str, leads: tuple[str, str]) -> tuple[np.ndarray, ...]:
+        """Bias and Meissner sheet currents on the region's cells, each divided by its region-mean size."""
+        cells = self.geometry.cells(region)
+        grid = self.geometry.grid
+        arrays = []
+        for g in (bias_response(self.description, self.base_temperature, leads).unit_stream_function,
+                  meissner_response(self.description, self.base_temperature)):
+            kx, ky = sheet_current(grid, g)
+            mean = float(np.mean(np.hypot(kx, ky)[cells])) or 1.0
+            arrays += [np.where(cells, kx / mean, 0.0), np.where(cells, ky / mean, 0.0)]
+        return tuple(arrays)
+
+    def _mixture_mean_size(self, region: str, axis: Polarisation) -> float:
+        """Region mean of |cos a k_bias + sin a k_Meissner| for a mixed axis (normalised currents)."""
+        bx, by, mx, my = self._normalised_currents(region, axis.leads or self.bias_leads)
+        c, s = math.cos(axis.radians), math.sin(axis.radians)
+        return float(np.mean(np.hypot(c * bx + s * mx, c * by + s * my)[self.geometry.cells(region)]))
+
+    def bias_ensembles(self) -> list:
+        return [magnet.ensemble for magnet in self.magnets]
+
+    def anneal(self, temperature: float) -> None:
+        for magnet in self.magnets:
+            magnet.anneal(temperature, self.superconductor.critical_temperature)
+
+    def magnetisation(self) -> dict[str, float]:
+        """Mean state of each magnetic region, all axes together (for tests and people)."""
+        return {magnet.name: magnet.total() for magnet in self.magnets}
+
+    def magnetisation_by_axis(self) -> dict[str, dict[Polarisation, float]]:
+        return {magnet.name: magnet.magnetisation() for magnet in self.magnets}
+
+    # Patterns and maps ---------------------------------------------------------------------
+    def pattern(self, region: str, kind: str, leads: tuple[str, str] | None = None) -> np.ndarray:
+        """g (A) of a region's anomalous currents per unit state, magnetised by the bias
+        between `leads` (default: the leads in use) or by the Meissner current."""
+        if kind == "meissner":
+            return meissner_patterns(self.description, self.base_temperature)[f"pattern:{region}"]
+        return bias_patterns(self.description, leads or self.bias_leads, self.base_temperature)[f"pattern:{region}"]
+
+    def _anomalous_map(self, magnet: RegionMagnet, axis: Polarisation, z: float) -> np.ndarray:
+        """Flux (Phi0) over the grid at height z of a region's anomalous currents per unit
+        state along `axis`, their size included (kappa M_s, A/m).
+
+        A mixed axis is the magnetisation of the mixed current, m ~ z x (cos a k_bias + sin a
+        k_Meissner) / <|...|>: by the linearity of layer C, the two pure patterns in those
+        proportions, each with the sample's kappa M_s of its kind."""
+        m = magnet.magnetism
+        if axis.angle == MEISSNER_ANGLE:
+            return m.anomalous_meissner * self._map(magnet.name, z, kind="meissner")
+        if axis.angle == BIAS_ANGLE:
+            return m.anomalous_bias * self._map(magnet.name, z, kind="bias", leads=axis.leads)
+        c, s = math.cos(axis.radians), math.sin(axis.radians)
+        size = self._mixture_mean_size(magnet.name, axis)
+        return (c * m.anomalous_bias * self._map(magnet.name, z, kind="bias", leads=axis.leads)
+                + s * m.anomalous_meissner * self._map(magnet.name, z, kind="meissner")) / size
+
+    def _forward(self, z: float) -> ForwardModel:
+        key = round(z, 12)
+        if key not in self._forward_models:
+            self._forward_models[key] = ForwardModel(self.geometry.grid, z, self.pickup_radius)
+        return self._forward_models[key]
+
+    def _solved_at(self, temperature: float | None) -> float:
+        """The temperature (K) whose responses stand for `temperature`: to the nearest 0.1 K, not below base."""
+        if temperature is None:
+            return self.base_temperature
+        solved_at = max(round(temperature, 1), self.base_temperature)
+        return self.base_temperature if solved_at == self.base_temperature else solved_at
+
+    def _map(self, name: str, z: float, temperature: float | None = None, kind: str | None = None,
+             leads: tuple[str, str] | None = None) -> np.ndarray:
+        """Flux (Phi0) over the grid at height z (m) of one linear response per unit drive:
+        "bias" (per A, the leads in use), "meissner" (per T), or a region's name with the
+        `kind` of current that magnetised it (its anomalous currents per unit state, without
+        their size). The bias and Meissner responses follow Lambda(T) = Lambda_0 / rho_s(T),
+        solved again to the nearest 0.1 K."""
+        solved_at = self._solved_at(temperature)
+        if name == "bias" or kind == "bias":
+            leads = leads or self.bias_leads
+        key = (name, round(z, 12), solved_at, leads, kind)
         if key not in self._maps:
-            grid = fields.grid
-            model = ForwardModel(grid, z, self.pickup_radius)
+            model = self._forward(z)
             if name == "bias":
-                self._maps[key] = model.flux_from_sensor_bz_spectrum(grid.to_k(fields.bias.bz(z, 1.0)))
+                assert leads is not None
+                bias = bias_response(self.description, solved_at, leads)
+                self._maps[key] = model.flux_from_sensor_bz_spectrum(self.geometry.grid.to_k(bias.bz(z, 1.0)))
             elif name == "meissner":
-                self._maps[key] = model.flux(fields.g_meissner)
+                self._maps[key] = model.flux(meissner_response(self.description, solved_at))
             else:
-                self._maps[key] = model.flux(self._g(name))
+                assert kind is not None
+                self._maps[key] = model.flux(self.pattern(name, kind, leads))
         return self._maps[key]
 
-    def _domain_map(self, domain: str, z: float) -> np.ndarray:
-        """1 over the domain, 0 elsewhere, blurred over the sensor's reach (~ z): the
-        phenomenological shape of the field-induced flux (see the module docstring)."""
-        key = (f"domain:{domain}", round(z, 12))
-        if key not in self._maps:
-            cells = self.fields.domain_lower if domain == "lower" else self.fields.mask & ~self.fields.domain_lower
-            self._maps[key] = scipy.ndimage.gaussian_filter(cells.astype(float), sigma=max(z, 1e-9) / self.layout.cell)
-        return self._maps[key]
+    def map_value(self, name: str, point: tuple[float, float], z: float | None = None) -> float:
+        """One response (Phi0 per unit drive) at a point (m), at height z (default: the scan
+        height): "bias", "meissner", or "pattern:<region>:bias|meissner" (per unit state)."""
+        z = self.scan_height if z is None else z
+        kind = None
+        if name.startswith("pattern:"):
+            _, name, kind = name.split(":")
+        return float(self._interpolate(self._map(name, z, kind=kind), [point[0]], [point[1]])[0])
 
-    def _map_value(self, name: str, point: tuple[float, float]) -> float:
-        return float(self._interpolate(self._map(name, self.scan_height), [point[0]], [point[1]])[0])
+    def probe(self, name: str) -> tuple[float, float]:
+        """A probe point of the sample file (m)."""
+        return self.description.probes[name]
 
     def _interpolate(self, image: np.ndarray, xs, ys) -> np.ndarray:
-        grid = self.fields.grid
+        grid = self.geometry.grid
         interpolator = scipy.interpolate.RegularGridInterpolator(
             (grid.y, grid.x), image, bounds_error=False, fill_value=0.0
         )
         return interpolator(np.column_stack([np.ravel(ys), np.ravel(xs)]))
 
-    def bias_ensembles(self) -> list:
-        return [population.ensemble for population in self.populations]
-
-    def magnetisation(self) -> dict[str, float]:
-        """Mean hysteron state of each population (for tests and people)."""
-        return {p.name: p.ensemble.magnetisation() for p in self.populations}
-
     # Readings --------------------------------------------------------------------------
-    def flux_image(
-        self, z: float, bias_current: float, field: float, temperature: float, field_at_cooldown: float = 0.0
-    ) -> np.ndarray:
+    def flux_image(self, z: float, bias_current: float, field: float, temperature: float,
+                   field_at_cooldown: float = 0.0) -> np.ndarray:
         """Noise-free flux (Phi0) over the grid at height z.
 
         The film screens the change of field since it last became superconducting
@@ -282,18 +399,19 @@ class FilmSample(HystereticSample):
             # film with no kinetic-inductance contrast (approximated by the base-T map)
             return bias_current * self._map("bias", z)
         image = bias_current * self._map("bias", z, temperature)
-        # Phenomenological reversible magnetisation (model R's quintic term), same pattern.
-        b = self.bias
-        reversible = b.quintic / b.amplitude * np.sign(bias_current) * abs(bias_current / b.reference_current) ** 5
-        for population in self.populations:
-            amplitude = population.scale * (population.ensemble.magnetisation() + reversible)
-            if amplitude:
-                image = image + amplitude * self._map(f"pattern:{population.name}", z)
         image = image + (field - field_at_cooldown) * self._map("meissner", z, temperature)
-        for domain, loop in self.field_loops.items():
-            amplitude = self._field_amplitudes[domain] * loop.magnetisation()
-            if amplitude:
-                image = image + amplitude * self._domain_map(domain, z)
+        for magnet in self.magnets:
+            states = magnet.magnetisation()
+            m = magnet.magnetism
+            if m.reversible_fraction:
+                # Phenomenological reversible magnetisation along the bias axis (model R's quintic term).
+                drive = bias_current * float(self._bias_patterns()[f"scale:{magnet.name}"])
+                axis = Polarisation(self.bias_leads, BIAS_ANGLE)
+                reversible = m.reversible_fraction * math.copysign(abs(drive / m.reversible_reference) ** 5, drive)
+                states[axis] = states.get(axis, 0.0) + reversible
+            for axis, state in states.items():
+                if state:
+                    image = image + state * self._anomalous_map(magnet, axis, z)
         return image
 
     def flux(self, xs, ys, z: float, bias_current: float, field: float, temperature: float,
@@ -303,33 +421,33 @@ class FilmSample(HystereticSample):
         return self._interpolate(image, xs, ys).reshape(xs.shape)
 
     def susceptibility(self, xs, ys, z: float, temperature: float, coil) -> np.ndarray:
-        """Susceptometry (Phi0/A) of the finite flake at (xs, ys), height z (m): the coil's
+        """Susceptometry (Phi0/A) of the finite film at (xs, ys), height z (m): the coil's
         field screened by the film, read by the pickup loop (sims.film.susceptibility_map).
         Independent of the magnetic state (golden check 6, docs/physics.md)."""
         xs, ys = np.broadcast_arrays(np.asarray(xs, dtype=float), np.asarray(ys, dtype=float))
         if temperature >= self.superconductor.critical_temperature:
             return np.zeros(xs.shape)
-        lattice = self._susceptibility_lattice(round(max(temperature, self.base_temperature), 1), round(z, 9), coil)
+        lattice = _susceptibility_lattice(self.description, round(max(temperature, self.base_temperature), 1),
+                                          round(z, 9), coil.field_coil_radius, coil.pickup_radius)
         return lattice(np.column_stack([ys.ravel(), xs.ravel()])).reshape(xs.shape)
-
-    def _susceptibility_lattice(self, temperature: float, z: float, coil):
-        return _susceptibility_lattice(
-            self.geometry, self.superconductor, self.layout.margin, temperature, z,
-            coil.field_coil_radius, coil.pickup_radius,
-        )
 
 
 @lru_cache(maxsize=8)
-def _susceptibility_lattice(geometry: FlakeGeometry, superconductor: SuperconductorParameters, margin: float,
-                            temperature: float, z: float, field_coil_radius: float, pickup_radius: float):
-    """The flake's susceptometry lattice (a few seconds of solves), cached for the process."""
-    g, sc = geometry, superconductor
-    rho = sc.superfluid_fraction(temperature)
-    return susceptibility_lattice(
-        mask_of=lambda X, Y: (np.abs(X) < g.half_width) & (np.abs(Y) < g.half_height),
-        pearl_length_of=lambda X, Y: np.where(Y < g.domain_boundary_y, sc.pearl_length("lower"),
-                                              sc.pearl_length("upper")) / rho,
-        window=(g.half_width + margin, g.half_height + margin),
-        geometry=SusceptometryGeometry(field_coil_radius, pickup_radius, z),
-        domains_of=lambda X, Y: (Y < g.domain_boundary_y).astype(int),
-    )
+def _susceptibility_lattice(sample: SampleDescription, temperature: float, z: float, field_coil_radius: float,
+                            pickup_radius: float):
+    """The film's susceptometry lattice (the longest of the solves), from the disk cache when it can be."""
+    geometry = SusceptometryGeometry(field_coil_radius, pickup_radius, z)
+
+    def solve() -> dict[str, np.ndarray]:
+        ys, xs, values = susceptibility_lattice_values(
+            mask_of=sample.on_film,
+            pearl_length_of=lambda X, Y: sample.pearl_length_at(X, Y, temperature),
+            window=sample.window(),
+            geometry=geometry,
+            domains_of=sample.domain_labels,
+        )
+        return {"ys": ys, "xs": xs, "values": values}
+
+    arrays = _cached("susceptometry lattice", sample, solve, temperature=temperature, geometry=repr(geometry))
+    return scipy.interpolate.RegularGridInterpolator((arrays["ys"], arrays["xs"]), arrays["values"],
+                                                     bounds_error=False, fill_value=0.0)

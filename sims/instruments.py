@@ -50,6 +50,15 @@ class SimCurrentSource(CurrentSource):
         if not enabled:
             self.world.set_bias_current(0.0)
 
+    def leads(self) -> tuple[str, str]:
+        return self.world.bias_leads
+
+    def default_leads(self) -> tuple[str, str]:
+        return self.world.default_bias_leads()
+
+    def _select_leads(self, leads: tuple[str, str]) -> None:
+        self.world.select_bias_leads(leads)
+
 
 class SimMagnet(Magnet):
     def __init__(self, world: World) -> None:

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from sqm.errors import UserInputError
+
 from .lumped import (
     LOWER_DOMAIN_FIELD_PARAMETERS,
     UPPER_DOMAIN_FIELD_PARAMETERS,
@@ -19,7 +21,8 @@ from .lumped import (
     LumpedBiasLoop,
     LumpedFieldLoop,
 )
-from .sample import FlakeGeometry, HystereticSample, SuperconductorParameters
+from .sample import HystereticSample
+from .sample_file import SampleDescription
 
 
 class LumpedSample(HystereticSample):
@@ -29,15 +32,18 @@ class LumpedSample(HystereticSample):
         self,
         rng: np.random.Generator,
         bias: BiasLoopParameters,
-        superconductor: SuperconductorParameters,
-        geometry: FlakeGeometry,
+        description: SampleDescription,
         scan_height: float,
         upper_oersted_ratio: float = 2.0,
         above_edge_oersted_ratio: float = -1.5,
     ) -> None:
         self.bias = bias
-        self.superconductor = superconductor
-        self.geometry = geometry
+        self.description = description
+        self.superconductor = description.transport
+        if {region.domain for region in description.regions} != {"lower", "upper"}:
+            raise UserInputError(
+                f"{description.path}: the lumped model R is the paper's two-domain flake: it needs regions "
+                "in the domains 'lower' and 'upper' (use the film model for any other sample)")
         self.scan_height = scan_height
         # Phenomenological couplings of the piecewise map, relative to the park point's k.
         self.upper_oersted_ratio = upper_oersted_ratio
@@ -84,24 +90,35 @@ class LumpedSample(HystereticSample):
             self.field_loops["upper"], field, superconducting
         )
         above_edge = self.above_edge_oersted_ratio * (-k) * bias_current
-        g = self.geometry
-        on_flake = (np.abs(xs) <= g.half_width) & (np.abs(ys) <= g.half_height)
-        flux = np.where(on_flake, np.where(ys < g.domain_boundary_y, lower, upper), 0.0)
-        flux = np.where((ys > g.half_height) & (np.abs(xs) <= g.half_width), above_edge, flux)
+        on_flake = self.description.on_film(xs, ys)
+        flux = np.where(on_flake, np.where(self._in_lower_domain(xs, ys), lower, upper), 0.0)
+        xmin, xmax, _, ymax = self.description.outline.bounds()
+        flux = np.where((ys > ymax) & (xs >= xmin) & (xs <= xmax), above_edge, flux)
         return flux * self._height_factor(z)
 
+    def select_leads(self, leads: tuple[str, str]) -> None:
+        """Model R is calibrated for the paper's leads only: any other pair is refused."""
+        if tuple(leads) != tuple(self.description.bias_leads):
+            raise UserInputError(
+                f"the lumped model R knows only the paper's leads {' -> '.join(self.description.bias_leads)}; "
+                "use the film model for other leads")
+
+    def _in_lower_domain(self, xs, ys) -> np.ndarray:
+        labels = self.description.region_labels(xs, ys)
+        lower = [i for i, region in enumerate(self.description.regions) if region.domain == "lower"]
+        return np.isin(labels, lower)
+
     def susceptibility(self, xs, ys, z: float, temperature: float, coil) -> np.ndarray:
-        return infinite_film_susceptibility(self.superconductor, self.geometry, xs, ys, z, temperature, coil)
+        return infinite_film_susceptibility(self.description, xs, ys, z, temperature, coil)
 
     def _height_factor(self, z: float) -> float:
         # Phenomenological fall-off: the lumped model is calibrated at the scan height only.
         return min(1.0, (self.scan_height / max(z, 1e-9)) ** 2)
 
 
-def infinite_film_susceptibility(
-    superconductor: SuperconductorParameters, geometry: FlakeGeometry, xs, ys, z: float, temperature: float, coil
-) -> np.ndarray:
-    """Susceptometry (Phi0/A) at (xs, ys): the infinite-film value of the domain below.
+def infinite_film_susceptibility(description: SampleDescription, xs, ys, z: float, temperature: float,
+                                 coil) -> np.ndarray:
+    """Susceptometry (Phi0/A) at (xs, ys): the infinite-film value of the film below.
 
     An approximation of the finite flake (no edge effects, labelled as such): `coil`
     gives field_coil_radius and pickup_radius (m). Off the flake or above T_c there
@@ -111,14 +128,11 @@ def infinite_film_susceptibility(
     from .film.susceptometry import mutual_inductance_infinite_film
 
     xs, ys = np.broadcast_arrays(np.asarray(xs, dtype=float), np.asarray(ys, dtype=float))
-    rho = superconductor.superfluid_fraction(temperature)
-    if rho <= 0:
+    if temperature >= description.critical_temperature:
         return np.zeros(xs.shape)
-    values = {
-        domain: mutual_inductance_infinite_film(
-            coil.field_coil_radius, coil.pickup_radius, z, superconductor.pearl_length(domain) / rho
-        )
-        for domain in ("lower", "upper")
-    }
-    on_flake = (np.abs(xs) <= geometry.half_width) & (np.abs(ys) <= geometry.half_height)
-    return np.where(on_flake, np.where(ys < geometry.domain_boundary_y, values["lower"], values["upper"]), 0.0)
+    pearl = description.pearl_length_at(xs, ys, temperature)
+    values = np.zeros(xs.shape)
+    for length in np.unique(pearl):  # one closed-form value per Pearl length present
+        values[pearl == length] = mutual_inductance_infinite_film(coil.field_coil_radius, coil.pickup_radius, z,
+                                                                  float(length))
+    return np.where(description.on_film(xs, ys), values, 0.0)

@@ -126,13 +126,23 @@ class PreisachEnsemble:
         """Total number of hysterons (2 * n_pairs)."""
         return self._state.size
 
-    def apply_drive(self, u: float) -> None:
-        """Bring every unit to drive value u (drive units; rate-independent)."""
+    def apply_drive(self, u: float) -> np.ndarray:
+        """Bring every unit to drive value u (drive units; rate-independent).
+
+        Returns the units driven past one of their thresholds (bool per unit): they
+        now point the way the drive says, whatever they did before."""
         u = float(u)
         switch_up = u >= self._up_threshold
         switch_down = (u <= self._down_threshold) & ~switch_up
         self._state[switch_up] = 1
         self._state[switch_down] = -1
+        return switch_up | switch_down
+
+    def unblocked_at(self, temperature_K: float, critical_temperature_K: float) -> np.ndarray:
+        """The units an excursion to temperature_K (K) returns to virgin (bool per unit)."""
+        if float(temperature_K) >= critical_temperature_K:
+            return np.ones(self._state.shape, dtype=bool)
+        return self.blocking_temperature_K <= float(temperature_K)
 
     def magnetisation(self) -> float:
         """Mean state in [-1, 1] (dimensionless)."""
@@ -152,10 +162,7 @@ class PreisachEnsemble:
         temperature_K = float(temperature_K)
         critical_temperature_K = _require_positive("critical_temperature_K",
                                                    critical_temperature_K)
-        if temperature_K >= critical_temperature_K:
-            self.reset_virgin()
-            return
-        unblocked = self.blocking_temperature_K <= temperature_K
+        unblocked = self.unblocked_at(temperature_K, critical_temperature_K)
         self._state[unblocked] = self._virgin_state[unblocked]
 
     def get_state(self) -> np.ndarray:

@@ -7,7 +7,7 @@ magnetic state) is integrated there. The simulated instruments read and command
 this world; they never see each other.
 
 The sample's response (flux and susceptibility at the sensor, hysteresis, thermal
-erasure) is the job of `self.sample`: the spatial film model
+erasure) is the job of `self.sample`: the spatial film model of a sample file
 (`film_sample.FilmSample`) or the lumped model R (`lumped_sample.LumpedSample`), both
 described in docs/physics.md.
 """
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -25,9 +26,11 @@ from .film_sample import FilmSample
 from .lumped import BiasLoopParameters
 from .lumped_sample import LumpedSample
 from .noise import FluxNoise
-from .sample import FlakeGeometry, SuperconductorParameters
+from .sample_file import SampleDescription, load_sample
 
 UM = 1e-6
+# The paper's flake: the twin's sample when a station file names none.
+PAPER_SAMPLE = Path(__file__).resolve().parent.parent / "configs" / "samples" / "fese_flake.yaml"
 QUENCH_DECAY_S = 0.5  # s, field decay time constant after a quench (phenomenological)
 
 
@@ -46,6 +49,8 @@ class WorldSettings:
 
     seed: int = 20231
     sample_model: str = "film"  # "film": the spatial model; "lumped": model R at the park point
+    sample_file: str = str(PAPER_SAMPLE)  # the sample file (configs/samples/*.yaml)
+    bias_leads: tuple[str, str] | None = None  # source and drain; None: the sample file's own pair
     base_temperature: float = 1.5  # K, the cryostat with the heater off
     start_temperature: float = 8.0  # K, the sample when the twin is switched on (above T_c: virgin)
     thermal_time_constant: float = 30.0  # s, first-order lag of the sample stage
@@ -57,9 +62,11 @@ class WorldSettings:
     upper_oersted_ratio: float = 2.0  # Oersted coupling of the upper domain / lower (phenomenological)
     above_edge_oersted_ratio: float = -1.5  # above the top edge, outside the flake (opposite sign)
     sensor: "SensorGeometry" = field(default_factory=lambda: SensorGeometry())
-    bias: BiasLoopParameters = field(default_factory=BiasLoopParameters)
-    superconductor: SuperconductorParameters = field(default_factory=SuperconductorParameters)
-    geometry: FlakeGeometry = field(default_factory=FlakeGeometry)
+    bias: BiasLoopParameters = field(default_factory=BiasLoopParameters)  # model R's (lumped model only)
+
+    def sample(self) -> SampleDescription:
+        """The sample file, read and checked."""
+        return load_sample(self.sample_file)
 
 
 class World:
@@ -70,16 +77,16 @@ class World:
         seed_sequence = np.random.SeedSequence(s.seed)
         sample_seed, noise_seed, thermometer_seed, voltmeter_seed, lockin_seed = seed_sequence.spawn(5)
         sample_rng = np.random.default_rng(sample_seed)
+        description = s.sample()
+        self.description = description
         if s.sample_model == "film":
-            self.sample = FilmSample(
-                sample_rng, s.bias, s.superconductor, s.geometry, s.scan_height, s.sensor.pickup_radius
-            )
+            self.sample = FilmSample(sample_rng, description, s.scan_height, s.sensor.pickup_radius,
+                                     s.base_temperature, s.bias_leads)
         elif s.sample_model == "lumped":
             self.sample = LumpedSample(
                 sample_rng,
                 s.bias,
-                s.superconductor,
-                s.geometry,
+                description,
                 s.scan_height,
                 s.upper_oersted_ratio,
                 s.above_edge_oersted_ratio,
@@ -97,6 +104,7 @@ class World:
         self.heater_on = True
         # Bias source
         self.bias_current = 0.0
+        self.bias_leads = self.default_bias_leads()
         self.bias_output = False
         # Magnet supply
         self.field = 0.0
@@ -112,6 +120,25 @@ class World:
         # Sensor
         self.squid_locked = True
         self._anneal_magnetic_state()
+
+    def sample_bias_leads(self) -> tuple[str, str]:
+        """The source and drain the bias current flows between now."""
+        return self.bias_leads
+
+    def default_bias_leads(self) -> tuple[str, str]:
+        """The pair a step uses unless it names one: the station's `sim.bias_leads`, else the sample's."""
+        leads = self.settings.bias_leads or self.description.bias_leads
+        return (leads[0], leads[1])
+
+    def select_bias_leads(self, leads: tuple[str, str]) -> None:
+        """Route the bias between another pair of the sample's leads. Only with no current
+        flowing (the current source ramps to zero first): a current is never switched."""
+        if self.bias_current != 0.0:
+            raise RuntimeError(f"leads switched with {self.bias_current:g} A flowing")
+        if leads[0] not in self.description.leads or leads[1] not in self.description.leads:
+            raise ValueError(f"the sample has no leads {leads!r}")
+        self.sample.select_leads(leads)
+        self.bias_leads = (leads[0], leads[1])
 
     # Time ----------------------------------------------------------------------
     def advance(self, dt: float) -> None:
@@ -151,13 +178,19 @@ class World:
             self.field += math.copysign(reach, distance)
         # A ramp is monotone: driving the hysterons at its end captures it.
         if self.superconducting:
-            self.sample.drive_field(self.field - self.field_at_cooldown)
+            self._drive_sample()
 
     # Commands from the simulated instruments --------------------------------------
     def set_bias_current(self, amps: float) -> None:
         self.bias_current = amps
         if self.superconducting and not self.resistive:
-            self.sample.drive_bias(amps)
+            self._drive_sample()
+
+    def _drive_sample(self) -> None:
+        """The supercurrents flowing now, the bias (while below I_c) and the Meissner
+        current of the field change since the cool-down, polarise the moments together."""
+        supercurrent = 0.0 if self.resistive else self.bias_current
+        self.sample.drive(supercurrent, self.field - self.field_at_cooldown)
 
     def start_field_ramp(self, target: float, rate: float) -> None:
         self.field_target = target
@@ -175,12 +208,12 @@ class World:
     # Derived state -------------------------------------------------------------------
     @property
     def superconducting(self) -> bool:
-        return self.temperature < self.settings.superconductor.critical_temperature
+        return self.temperature < self.sample.superconductor.critical_temperature
 
     @property
     def resistive(self) -> bool:
         """True when the bias exceeds I_c(T) or the film is normal (no screening then)."""
-        sc = self.settings.superconductor
+        sc = self.sample.superconductor
         return abs(self.bias_current) > sc.critical_current(self.temperature)
 
     def thermometer_reading(self) -> float:
@@ -188,7 +221,7 @@ class World:
 
     def sample_voltage(self) -> float:
         """Noise-free four-probe voltage (V) of the bias current: see SuperconductorParameters.voltage."""
-        return self.settings.superconductor.voltage(self.bias_current, self.temperature)
+        return self.sample.superconductor.voltage(self.bias_current, self.temperature)
 
     def voltmeter_reading(self, integration_time: float) -> float:
         """Four-probe voltage (V) averaged over `integration_time` s, with nanovoltmeter noise."""

@@ -125,6 +125,22 @@ def read_setting(block: dict, where: str, key: str, plausible: PlausibleRange) -
 
 
 @dataclass(frozen=True)
+class LeadRouting:
+    """The leads of the station's sample a current can be driven between: their names,
+    the pair a step uses when it names none, and the file that declares them (for messages)."""
+
+    names: tuple[str, ...]
+    default: tuple[str, str]
+    declared_in: str
+
+    def check(self, pair: tuple[str, str]) -> None:
+        for name in pair:
+            if name not in self.names:
+                raise UserInputError(
+                    f"leads: {self.declared_in} has no lead {name!r} (it has {', '.join(self.names)})")
+
+
+@dataclass(frozen=True)
 class StationLimits:
     """Everything a procedure may not exceed on this station. SI units."""
 
@@ -139,6 +155,19 @@ class StationLimits:
     # T: a ramp has arrived when the field reads within this of its target (or 0.1 %
     # of it); at least the supply's field readback resolution (1 mG by default).
     field_tolerance: float = 1e-7
+    # The sample's leads a current may be driven between, when the backend knows them
+    # (the twin: its sample file); None: the wiring is fixed and unknown to SQM.
+    leads: LeadRouting | None = None
+
+    def check_leads(self, pair: tuple[str, str] | None) -> None:
+        """A step's `leads` must name leads the station can route its current to."""
+        if pair is None:
+            return
+        if self.leads is None:
+            raise UserInputError(
+                f"leads: {' -> '.join(pair)} cannot be chosen on this station: its backend declares no "
+                "sample leads (a hardware current source is wired to one pair; leave 'leads' out)")
+        self.leads.check(pair)
 
     @classmethod
     def from_mapping(cls, data: dict) -> "StationLimits":

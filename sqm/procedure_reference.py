@@ -159,6 +159,8 @@ def takes(param: Param) -> str:
         return "one of: " + ", ".join(param.choices)
     if param.dimension == "probes":
         return "named points {name: [x, y]}"
+    if param.dimension == "leads":
+        return "two of the sample's lead names [source, drain]"
     parts = []
     if param.many:
         parts.append(f"a list of {param.count} values" if param.count is not None else "one value or a list")
@@ -169,11 +171,18 @@ def takes(param: Param) -> str:
 
 def limit_key(param: Param) -> str:
     """The station-file key(s) of the limits its values are checked against ('' if none)."""
+    if param.dimension == "leads":
+        return "the sample's leads"
     return ", ".join(_LIMIT_KEYS[name] for name in _limit_names(param))
 
 
 def limit_text(param: Param, limits: StationLimits) -> str:
     """The limits its values are checked against on this station, in units ('' if none)."""
+    if param.dimension == "leads":
+        routing = limits.leads
+        if routing is None:
+            return "none: this station's wiring is fixed"
+        return f"{', '.join(routing.names)} ({routing.declared_in}; default {' -> '.join(routing.default)})"
     shown = []
     for name in _limit_names(param):
         limit = getattr(limits, name)

@@ -141,7 +141,7 @@ class CurrentSource(Role):
 
     role_name = "current_source"
     finite_readings = ("read_current",)
-    commands = ("_apply_current", "_set_output")
+    commands = ("_apply_current", "_set_output", "_select_leads")
 
     @abstractmethod
     def read_current(self) -> float:
@@ -177,6 +177,31 @@ class CurrentSource(Role):
             self._apply_current(level)
             pacer.wait(abs(target - present) / n_steps / rate)
 
+    def leads(self) -> tuple[str, str] | None:
+        """The sample's leads (source, drain) the output drives now; None where the wiring
+        is fixed and SQM does not know it (a hardware source wired to one pair)."""
+        return None
+
+    def default_leads(self) -> tuple[str, str] | None:
+        """The pair a step uses when it names none (None: the fixed wiring)."""
+        return None
+
+    def select_leads(self, leads: tuple[str, str] | None, pacer: Pacer) -> None:
+        """Drive the output between `leads` (source, drain), or the default pair when None.
+
+        A current is never switched from one pair to another while it flows: the output
+        ramps to zero from its measured value first, then the pair changes."""
+        wanted = leads if leads is not None else self.default_leads()
+        if wanted is None or tuple(wanted) == self.leads():
+            return
+        self.ramp_to(0.0, pacer)
+        self._select_leads((wanted[0], wanted[1]))
+
+    def _select_leads(self, leads: tuple[str, str]) -> None:
+        """Primitive: route the (zero) output to another pair of the sample's leads."""
+        raise InstrumentError(f"{self.identity()} is wired to one pair of leads; it cannot switch to "
+                              f"{' -> '.join(leads)}")
+
     def safe_state(self, pacer: Pacer) -> None:
         """Ramp to zero at the default rate, then switch the output off."""
         if self.output_enabled():
@@ -190,7 +215,12 @@ class CurrentSource(Role):
         return "output switched off without a ramp"
 
     def snapshot(self) -> dict:
-        return {"identity": self.identity(), "current_A": self.read_current(), "output_enabled": self.output_enabled()}
+        snapshot = {"identity": self.identity(), "current_A": self.read_current(),
+                    "output_enabled": self.output_enabled()}
+        leads = self.leads()
+        if leads is not None:
+            snapshot["leads"] = " -> ".join(leads)
+        return snapshot
 
 
 class MagnetState(Enum):

@@ -133,6 +133,7 @@ def start_run(
             station_text=station.text,
             procedure_text=procedure_file.text,
             in_memory=in_memory,
+            sample=station.backend.sample,
         )
     except OSError as error:
         _release_claimed_name(Path(path))

@@ -27,7 +27,8 @@ import h5py
 from .readback import RunFileError, one_line, open_run_file, parse_parameters, step_order, text_attr, writer_state
 
 _READ_ERRORS = (OSError, RuntimeError, KeyError, ValueError, TypeError)
-ROOT_ATTRIBUTES = ("sqm_version", "created", "finished", "backend", "status", "safe_state", "error")
+ROOT_ATTRIBUTES = ("sqm_version", "created", "finished", "backend", "sample", "sample_file", "status", "safe_state",
+                   "error")
 # How the root's two parts are named on a line saying they could not be read
 ATTRIBUTES_LABEL, NAMES_LABEL = "  attributes", "  list of steps"
 

@@ -8,6 +8,7 @@ the limits and knows how to make everything safe.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import importlib.metadata
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ import yaml
 from .clock import Clock
 from .errors import InstrumentError, UserInputError
 from .interlocks import InterlockSet
-from .limits import StationLimits
+from .limits import LeadRouting, StationLimits
 from .role_list import ROLE_TYPES, role_name_of
 from .roles import CurrentSource, Magnet, Role, Scanner, SquidReadout, TemperatureController, Voltmeter
 from .safe_state import make_station_safe
@@ -30,6 +31,9 @@ BACKEND_GROUP = "sqm.backends"
 # What a backend's module may define next to its builder: `validate_config(block, limits)`,
 # raising UserInputError for a bad block without opening or configuring anything.
 BACKEND_VALIDATOR = "validate_config"
+# ... and `lead_routing(block)`: the sample's leads a step may name (a limits.LeadRouting), when
+# the backend knows them; a station whose backend has none refuses steps that name leads.
+BACKEND_LEADS = "lead_routing"
 DEFAULT_STATION = Path(__file__).resolve().parent.parent / "configs" / "stations" / "sim.yaml"
 _STATION_KEYS = {"name", "backend", "limits", "interlocks", "description"}
 
@@ -49,6 +53,9 @@ class Backend:
     # Roles whose instrument could not be opened, with the reason (only when built
     # with tolerant=True, for `sqm instruments`; a station that runs has none).
     failures: dict[str, str] = field(default_factory=dict)
+    # The sample, where the backend knows it (the twin: its sample file): name, file,
+    # text, ... stored with every run and shown by `sqm show`. Texts only.
+    sample: dict[str, str] = field(default_factory=dict)
 
     @property
     def label(self) -> str:
@@ -202,27 +209,31 @@ class _StationHeader:
             raise UserInputError(f"{source}: {error}") from None
         name = str(data.get("name", Path(source).stem))
         header = cls(data, name, backend_name, entry_point, limits, interlocks)
-        _validate_backend_block(entry_point, header.backend_block, limits, source)
+        routing = _validate_backend_block(entry_point, header.backend_block, limits, source)
+        if routing is not None:
+            header.limits = dataclasses.replace(limits, leads=routing)
         return header
 
 
 def _validate_backend_block(entry_point: importlib.metadata.EntryPoint, block: object,
-                            limits: StationLimits, source: str) -> None:
-    """The backend's check of its block: `validate_config(block, limits)` next to its builder.
+                            limits: StationLimits, source: str) -> LeadRouting | None:
+    """The backend's check of its block: `validate_config(block, limits)` next to its builder;
+    then the sample's leads it declares (`lead_routing(block)`), if it knows them.
 
-    Only the builder's module is imported, and the function opens and configures
-    nothing, so a hardware station is checked offline. A backend without one has its
-    block checked when it is built.
+    Only the builder's module is imported, and the functions open and configure
+    nothing, so a hardware station is checked offline. A backend without a validator
+    has its block checked when it is built.
     """
     try:
         module = importlib.import_module(entry_point.module)
     except ImportError as error:
         raise UserInputError(f"{source}: the backend {entry_point.name!r} cannot be loaded ({error})") from None
     validate = getattr(module, BACKEND_VALIDATOR, None)
-    if validate is None:
-        return
+    routing = getattr(module, BACKEND_LEADS, None)
     try:
-        validate(block, limits)
+        if validate is not None:
+            validate(block, limits)
+        return None if routing is None else routing(block)
     except UserInputError as error:
         raise UserInputError(f"{source}: {error}") from None
 

@@ -185,6 +185,7 @@ class RunStore:
         procedure_text: str,
         flush_interval: float = 0.5,
         in_memory: bool = False,
+        sample: dict[str, str] | None = None,
     ) -> None:
         self.path = Path(path)
         self.flush_interval = flush_interval
@@ -211,6 +212,8 @@ class RunStore:
             attrs["backend"] = backend
             attrs["station"] = station_text
             attrs["procedure"] = procedure_text
+            if sample:
+                _write_sample(attrs, sample)
             attrs["status"] = "running"
             attrs["writer_host"] = socket.gethostname()
             attrs["writer_pid"] = os.getpid()
@@ -663,3 +666,11 @@ class StepWriter:
                 raise store_error
             if self in self._store._steps:  # nothing left to write: RunStore.flush/flush_if_due skip it
                 self._store._steps.remove(self)
+
+
+def _write_sample(attrs, sample: dict[str, str]) -> None:
+    """The sample of the run, as the backend knows it (the twin: its sample file), in root
+    attributes beside the station's and procedure's texts: `sample` (its name), `sample_file`,
+    `sample_text` (the file's own text, so a run can be re-made on the same sample), ..."""
+    for key, value in sample.items():
+        attrs["sample" if key == "name" else f"sample_{key}"] = value

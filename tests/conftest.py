@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,12 @@ from sqm.station import DEFAULT_STATION, Station
 
 REPO = Path(__file__).resolve().parent.parent
 CONFIGS = REPO / "configs"
+
+# The twin's solve cache of this test session: its own folder (inherited by the `sqm`
+# processes tests start), so no test reads what another checkout or an older code left
+# in the user's cache, and a session still solves each sample only once.
+if "SQM_CACHE_DIR" not in os.environ:
+    os.environ["SQM_CACHE_DIR"] = tempfile.mkdtemp(prefix="sqm-test-cache-")
 
 
 def twin_station_text(**sim_overrides) -> str:

@@ -19,3 +19,29 @@ def test_the_readme_script_example_runs(tmp_path, monkeypatch, capsys):
     switching = float(re.search(r"switching at (-?[\d.]+) uA", printed).group(1))
     assert abs(switching + 120) <= 5
     assert list((tmp_path / "runs").glob("*.h5"))
+
+
+def test_the_readme_sample_file_runs_as_a_new_user_writes_it(tmp_path, monkeypatch, capsys):
+    """The README's "Your own sample": its sample file, its station line, `sqm check` and
+    `sqm run` of fig3, and its step naming another pair of leads."""
+    from sqm.cli import main
+
+    readme = (REPO / "README.md").read_text()
+    section = readme.split("### Your own sample", 1)[1].split("\n### ", 1)[0]
+    sample_text, steps_text = [block for block in re.findall(r"```yaml\n(.*?)```", section, re.S)]
+    (sed_line, check_line, run_line) = re.findall(r"```bash\n(.*?)```", section, re.S)[0].strip().splitlines()
+    (tmp_path / "configs" / "samples").mkdir(parents=True)
+    (tmp_path / "configs" / "samples" / "my_flake.yaml").write_text(sample_text)
+    station = (REPO / "configs" / "stations" / "sim.yaml").read_text()
+    assert sed_line.startswith("sed 's#configs/samples/fese_flake.yaml#configs/samples/my_flake.yaml#' ")
+    (tmp_path / "my-station.yaml").write_text(station.replace("configs/samples/fese_flake.yaml",
+                                                               "configs/samples/my_flake.yaml"))
+    (tmp_path / "configs" / "procedures").symlink_to(REPO / "configs" / "procedures")
+    monkeypatch.chdir(tmp_path)
+    for line in (check_line, run_line):
+        command = line.split("#")[0].split()
+        assert command[0] == "sqm"
+        assert main(command[1:] + ["--out", "runs"] if command[1] == "run" else command[1:]) == 0, capsys.readouterr()
+    (tmp_path / "leads.yaml").write_text(steps_text)
+    assert main(["run", "leads.yaml", "--station", "my-station.yaml", "--out", "runs"]) == 0, capsys.readouterr()
+    assert len(list((tmp_path / "runs").glob("*.h5"))) == 2

@@ -2,10 +2,19 @@
 
 Per surface, the stream function g_a of the anomalous currents minimises the
 integral over the film of |grad g_a + kappa m|^2: inside the film
-lap g_a = -kappa div m, on its boundary dg_a/dn = -kappa m.n, with zero mean, and
-g_a = 0 outside. Its jump at the boundary is the edge current; the bulk carries the
-counter-flow. With kappa > 0, m along +y (a bias along +x on the top surface,
-M_J ~ n x J_s) gives g_a = -kappa y + const: positive flux over the lower half.
+lap g_a = -kappa div m, on its boundary dg_a/dn = -kappa m.n, and g_a = 0 outside.
+Its jump at the boundary is the edge current; the bulk carries the counter-flow.
+With kappa > 0, m along +y (a bias along +x on the top surface, M_J ~ n x J_s) gives
+g_a = -kappa y + const: positive flux over the lower half.
+
+The constant, which the currents inside do not fix, sets how much current runs along
+the edge: the least, with g_a averaging zero along the film's edge. The edge then
+carries only what the magnetisation's own boundary needs: the return of the bulk
+counter-flow of a uniform m (half on each side of a symmetric film), and nothing for
+a radial texture (such as a Meissner current leaves), whose azimuthal counter-flow
+closes on itself and keeps its moment. (A zero mean over the film, the other natural
+choice, agrees for symmetric uniform textures but would send a radial texture's whole
+moment back along the edge.)
 
 Discretisation: finite volumes on the film cells. For every face between two film
 cells the energy has the term (g_j - g_i + kappa dx m_face . e_ij)^2; its
@@ -52,11 +61,15 @@ class AnomalousCurrentSolver:
         laplacian = scipy.sparse.csc_matrix(
             (np.concatenate(weights), (np.concatenate(rows), np.concatenate(cols))), shape=(n, n)
         )
-        # The constant is the null space: pin the first cell, then shift to zero mean.
+        # The constant is the null space: pin the first cell, then shift (see the module docstring).
         laplacian = laplacian.tolil()
         laplacian[0, :] = 0
         laplacian[0, 0] = 1
         self._solve = scipy.sparse.linalg.factorized(laplacian.tocsc())
+        # film cells with a non-film neighbour (or on the array's border): the film's edge
+        padded = np.pad(self.mask, 1, constant_values=False)
+        interior = padded[:-2, 1:-1] & padded[2:, 1:-1] & padded[1:-1, :-2] & padded[1:-1, 2:]
+        self._on_edge = (self.mask & ~interior)[self.mask]
 
     def stream_function(self, mx: np.ndarray, my: np.ndarray, kappa: float = 1.0) -> np.ndarray:
         """g_a (A) on the full (ny, nx) array, zero outside the film.
@@ -78,7 +91,7 @@ class AnomalousCurrentSolver:
             np.add.at(rhs, j, drive)
         rhs[0] = 0.0
         values = self._solve(rhs)
-        values -= values.mean()
+        values -= values[self._on_edge].mean()  # the least edge current (module docstring)
         g = np.zeros(self.mask.shape)
         g[self.mask] = values
         return g

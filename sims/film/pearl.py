@@ -163,10 +163,7 @@ class PearlSolver:
 
     def _stiffness(self, haloed: np.ndarray) -> np.ndarray:
         """-mu0 div(Lambda grad g) (T) on the box, from g on the box plus a one-cell halo."""
-        flux_x = self._face_x * (haloed[1:-1, 1:] - haloed[1:-1, :-1])
-        flux_y = self._face_y * (haloed[1:, 1:-1] - haloed[:-1, 1:-1])
-        divergence = (flux_x[:, 1:] - flux_x[:, :-1]) + (flux_y[1:, :] - flux_y[:-1, :])
-        return (-MU0 / self.grid.dx**2) * divergence
+        return stiffness(self._face_x, self._face_y, haloed, self.grid.dx)
 
     def _self_field_of_box(self, g_box: np.ndarray) -> np.ndarray:
         """(mu0/2)|k| g (T) on the box, for g supported on the box."""
@@ -226,11 +223,7 @@ class PearlSolver:
     def _precondition(self, residual_box: np.ndarray) -> np.ndarray:
         if not self.preconditioned:
             return residual_box.copy()
-        modes = scipy.fft.dstn(residual_box, type=2, workers=FFT_WORKERS)
-        modes *= self._inverse_symbol
-        result = scipy.fft.idstn(modes, type=2, workers=FFT_WORKERS)
-        result[~self._box_mask] = 0.0
-        return result
+        return sine_precondition(self._inverse_symbol, self._box_mask, residual_box)
 
     # Solves -----------------------------------------------------------------------
     def solve(
@@ -322,3 +315,29 @@ class PearlSolver:
     def moment(self, g: np.ndarray) -> float:
         """Magnetic moment m_z = integral of g dA (A m^2)."""
         return float(np.sum(g) * self.grid.dx**2)
+
+
+# The operator's pieces as functions of their coefficients, so that a batched solver
+# (sims/film/susceptibility_map.py) can apply them to a stack of box arrays, in the
+# precision of its choice. They work on the last two axes.
+
+
+def stiffness(face_x: np.ndarray, face_y: np.ndarray, haloed: np.ndarray, dx: float) -> np.ndarray:
+    """-mu0 div(Lambda grad g) (T) on the box, from g (A) on the box plus a one-cell halo,
+    shape (..., by + 2, bx + 2), and Lambda on the faces (m, `PearlSolver._face_coefficients`)."""
+    flux_x = face_x * (haloed[..., 1:-1, 1:] - haloed[..., 1:-1, :-1])
+    flux_y = face_y * (haloed[..., 1:, 1:-1] - haloed[..., :-1, 1:-1])
+    divergence = (flux_x[..., :, 1:] - flux_x[..., :, :-1]) + (flux_y[..., 1:, :] - flux_y[..., :-1, :])
+    return (-MU0 / dx**2) * divergence
+
+
+def sine_precondition(inverse_symbol: np.ndarray, box_mask: np.ndarray, residual_box: np.ndarray,
+                      workers: int = FFT_WORKERS) -> np.ndarray:
+    """The DST-II preconditioner (`PearlSolver._sine_preconditioner_symbol`, 1/T) applied
+    to a residual (T) on the box, (..., by, bx); zero off the film (`box_mask`).
+    `workers`: threads of the transforms."""
+    modes = scipy.fft.dstn(residual_box, type=2, axes=(-2, -1), workers=workers)
+    modes *= inverse_symbol
+    result = scipy.fft.idstn(modes, type=2, axes=(-2, -1), workers=workers)
+    result[..., ~box_mask] = 0.0
+    return result

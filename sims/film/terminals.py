@@ -275,6 +275,14 @@ class BiasCurrent:
         self.max_iterations = max_iterations
         self._bz_cache: dict[float, np.ndarray] = {}
 
+    @classmethod
+    def from_solution(cls, solver: PearlSolver, terminals: Terminals,
+                      unit_stream_function: np.ndarray) -> "BiasCurrent":
+        """A bias current whose 1 A solution is already known (read from a cache): no solve."""
+        bias = cls(solver, terminals)
+        bias.__dict__["unit_stream_function"] = unit_stream_function  # what the cached_property would hold
+        return bias
+
     @cached_property
     def boundary_values(self) -> np.ndarray:
         """g (A) off the film for 1 A: leads, the region between them, zeros."""

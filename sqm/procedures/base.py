@@ -61,7 +61,8 @@ class Param:
     `count` fixes its length (e.g. 2 for a [start, stop] range).
     `positive=True` refuses zero and negative values.
     `choices` makes it a word from a fixed set (dimension "text"); dimension "flag"
-    takes true/false; dimension "probes" takes named points, {name: [x, y]} (m).
+    takes true/false; dimension "probes" takes named points, {name: [x, y]} (m);
+    dimension "leads" takes the names of two of the sample's leads, [source, drain].
     """
 
     dimension: str
@@ -86,6 +87,8 @@ class Param:
         return SI_UNITS.get(self.dimension, "")
 
     def convert(self, raw: Any) -> Any:
+        if self.dimension == "leads":
+            return self._lead_pair(raw)
         if self.dimension == "text":
             if raw not in self.choices:
                 raise UserInputError(f"{self.name}: expected one of {', '.join(self.choices)}, got {raw!r}")
@@ -105,6 +108,14 @@ class Param:
                 raise UserInputError(f"{self.name}: expected {self.count} values, got {len(raw)}")
             return [self._one(item) for item in raw]
         return self._one(raw)
+
+    def _lead_pair(self, raw: Any) -> tuple[str, str]:
+        named = isinstance(raw, list) and all(isinstance(name, str) and name.strip() for name in raw)
+        if not (named and len(raw) == 2):
+            raise UserInputError(f"{self.name}: expected two lead names [source, drain], got {raw!r}")
+        if raw[0] == raw[1]:
+            raise UserInputError(f"{self.name}: source and drain are the same lead {raw[0]!r}")
+        return (raw[0].strip(), raw[1].strip())
 
     def _probes(self, raw: Any) -> dict[str, tuple[float, float]]:
         if not isinstance(raw, dict) or not raw:

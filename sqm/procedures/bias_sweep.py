@@ -8,6 +8,7 @@ from ..context import StepContext
 from ..errors import UserInputError
 from ..limits import StationLimits
 from .base import Procedure, check_point_count, param
+from .common import lead_pair_param, route_bias
 
 
 def sweep_points(turning_points: list[float], step: float) -> list[tuple[float, int]]:
@@ -47,6 +48,7 @@ class BiasSweep(Procedure):
     settle: float = param("time", "0.1 s", "wait after each step before reading (s)")
     integration_time: float = param("time", "0.5 s", "flux averaged this long at each point (s)", positive=True)
     record_voltage: bool = param("flag", False, "also read the four-probe voltage (flags a resistive film)")
+    leads: tuple[str, str] | None = lead_pair_param()
 
     def check_consistency(self) -> None:
         if self.settle < 0:
@@ -54,6 +56,7 @@ class BiasSweep(Procedure):
         check_sweep_size(self.points, self.step)
 
     def validate(self, limits: StationLimits) -> None:
+        limits.check_leads(self.leads)
         for current in self.points:
             limits.bias_current.check(current)
         if self.rate is not None:
@@ -65,6 +68,7 @@ class BiasSweep(Procedure):
     def run(self, ctx: StepContext) -> None:
         station = ctx.station
         source, squid = station.current_source, station.squid
+        route_bias(ctx, self.leads)
         columns = {"bias_current": "A", "flux": "Phi0", "temperature": "K", "time": "s", "branch": "1"}
         if self.record_voltage:
             columns["voltage"] = "V"

@@ -6,9 +6,22 @@ from typing import Callable
 
 from ..context import StepContext
 from ..errors import InstrumentError
+from .base import param
 
 # Columns most steps record beside their own, with units.
 STATE_COLUMNS = {"time": "s", "temperature": "K", "field": "T", "bias_current": "A"}
+
+
+def lead_pair_param():
+    """The `leads` parameter of a step that drives the bias current."""
+    return param("leads", None, "the sample's leads the bias runs between, [source, drain]; "
+                 "default: the station's pair (switched only at zero current)")
+
+
+def route_bias(ctx: StepContext, leads: tuple[str, str] | None) -> None:
+    """Drive the bias between `leads` (None: the station's default pair); the current ramps
+    to zero first if the pair changes."""
+    ctx.station.current_source.select_leads(leads, ctx)
 
 
 def record_state(ctx: StepContext, **extra: float) -> None:

@@ -11,6 +11,7 @@ from ..errors import UserInputError
 from ..limits import StationLimits
 from ..roles import SIGNAL_UNITS, ScanLine
 from .base import Procedure, check_point_count, param
+from .common import lead_pair_param, route_bias
 
 
 class LineCut(Procedure):
@@ -22,6 +23,7 @@ class LineCut(Procedure):
     spacing: float = param("length", "0.25 um", "distance between samples (m)", positive=True)
     line_time: float = param("time", "1 s", "time to scan the line once (s)", positive=True)
     height: float = param("length", "1 um", "sensor height above the surface (m)", positive=True)
+    leads: tuple[str, str] | None = lead_pair_param()
 
     @property
     def n_points(self) -> int:
@@ -50,6 +52,7 @@ class LineCut(Procedure):
         limits.scanner_z.check(self.height)
         for current in self.bias_currents:
             limits.bias_current.check(current)
+        limits.check_leads(self.leads)
 
     def expected_points(self) -> int:
         return len(self.bias_currents)
@@ -59,6 +62,7 @@ class LineCut(Procedure):
 
         station = ctx.station
         scanner, squid = station.scanner, station.squid
+        route_bias(ctx, self.leads)
         # Samples every `spacing` from the start; the last one may fall just short of `end`.
         reach = (self.n_points - 1) * self.spacing / self.length
         (x0, y0), (x1, y1) = self.start, self.end

@@ -12,6 +12,7 @@ from ..limits import StationLimits
 from ..roles import SIGNAL_UNITS, ScanLine
 from ..units import format_si
 from .base import Procedure, check_point_count, param
+from .common import lead_pair_param, route_bias
 
 
 def _m(length: float) -> str:
@@ -44,8 +45,11 @@ class RasterScan(Procedure):
     bias_current: float | None = param("current", None, "ramp the bias to this and hold it during the scan (A)")
     field: float | None = param("field", None, "ramp the magnet to this and hold it during the scan (T)")
     reconstruct: bool = param("flag", True, "store the sheet current density (Kx, Ky) of a flux image")
+    leads: tuple[str, str] | None = lead_pair_param()
 
     def check_consistency(self) -> None:
+        if self.leads is not None and self.bias_current is None:
+            raise UserInputError("leads: name them with the bias_current they carry")
         nx, ny = (axis_count(self.values[axis], self.pixel_size) for axis in ("x", "y"))
         shape = f"{nx:,.0f} x {ny:,.0f}; " if nx < 1e15 and ny < 1e15 else ""
         check_point_count(nx * ny, "pixels", f"{shape}use larger pixels or a smaller area")
@@ -119,6 +123,7 @@ class RasterScan(Procedure):
             limits.bias_current.check(self.bias_current)
         if self.field is not None:
             limits.field.check(self.field)
+        limits.check_leads(self.leads)
 
     def expected_points(self) -> int:
         return len(self.y_pixels)
@@ -129,6 +134,7 @@ class RasterScan(Procedure):
             self._check_reconstructable(station.squid.pickup_radius)  # before anything moves
         xs, ys = self.x_pixels, self.y_pixels
         if self.bias_current is not None:
+            route_bias(ctx, self.leads)
             station.current_source.ramp_to(self.bias_current, ctx)
         if self.field is not None:
             station.magnet.ramp_to(self.field, ctx)

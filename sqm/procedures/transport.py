@@ -7,7 +7,7 @@ from ..context import StepContext
 from ..limits import StationLimits
 from .base import Procedure, check_point_count, param
 from .bias_sweep import check_sweep_size, sweep_point_count, sweep_points
-from .common import settle_temperature
+from .common import lead_pair_param, route_bias, settle_temperature
 
 
 class IVCurve(Procedure):
@@ -17,11 +17,13 @@ class IVCurve(Procedure):
     step: float = param("current", "2 uA", "largest step between readings (A)", positive=True)
     settle: float = param("time", "0.1 s", "wait after each step before reading (s)")
     integration_time: float = param("time", "0.2 s", "voltage averaged this long (s)", positive=True)
+    leads: tuple[str, str] | None = lead_pair_param()
 
     def check_consistency(self) -> None:
         check_sweep_size(self.points, self.step)
 
     def validate(self, limits: StationLimits) -> None:
+        limits.check_leads(self.leads)
         for current in self.points:
             limits.bias_current.check(current)
 
@@ -35,6 +37,7 @@ class IVCurve(Procedure):
             signal="voltage",
             axes=["bias_current"],
         )
+        route_bias(ctx, self.leads)
         for current, branch in sweep_points(self.points, self.step):
             station.current_source.ramp_to(current, ctx)
             ctx.wait(self.settle)
@@ -58,6 +61,7 @@ class ResistanceVsTemperature(Procedure):
     tolerance: float = param("temperature", "0.02 K", "settled within this (K)", positive=True)
     hold: float = param("time", "10 s", "within tolerance this long before reading (s)")
     timeout: float = param("time", "1 h", "give up settling after this long (s)", positive=True)
+    leads: tuple[str, str] | None = lead_pair_param()
 
     def check_consistency(self) -> None:
         check_point_count(len(self.temperatures), "temperatures", "split the list over several steps")
@@ -68,6 +72,7 @@ class ResistanceVsTemperature(Procedure):
         # the delta method applies the probe current with both signs
         limits.bias_current.check(self.current)
         limits.bias_current.check(-self.current)
+        limits.check_leads(self.leads)
 
     def expected_points(self) -> int:
         return len(self.temperatures)
@@ -80,6 +85,7 @@ class ResistanceVsTemperature(Procedure):
             axes=["temperature"],
         )
         source, voltmeter = station.current_source, station.voltmeter
+        route_bias(ctx, self.leads)
         station.scanner.retract(ctx)  # thermal contraction moves the sample by microns
         for setpoint in self.temperatures:
             settle_temperature(ctx, setpoint, self.tolerance, self.hold, self.timeout, 5.0, lambda: None)

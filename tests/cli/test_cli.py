@@ -111,9 +111,12 @@ def test_run_prints_the_path_of_a_complete_file_and_show_describes_it(tmp_path, 
         assert h5.attrs["procedure"] == FIG3.read_text()
         assert "backend: sim" in h5.attrs["station"]
         assert h5.attrs["status"] == "completed"
+        sample_file = CONFIGS / "samples" / "fese_flake.yaml"
+        assert h5.attrs["sample_text"] == sample_file.read_text()  # the sample file, stored whole
     assert main(["show", str(path)]) == 0
     shown = capsys.readouterr().out
     assert "003_bias_sweep  [completed]" in shown and "data/flux: (501,) [Phi0] (signal)" in shown
+    assert "  sample: Fe(Se,Te) flake of the paper\n" in shown and f"  sample_file: {sample_file}\n" in shown
 
 
 # A long sweep without the cool-down, so the child is sweeping soon after it starts:

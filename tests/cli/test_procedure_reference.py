@@ -72,6 +72,7 @@ def test_sqm_procedures_bias_sweep_lists_every_parameter_with_its_unit_and_defau
         "settle": "time (s); default: 0.1 s",
         "integration_time": "time (s); positive; default: 0.5 s",
         "record_voltage": "flag; true or false; default: false",
+        "leads": "leads; two of the sample's lead names [source, drain]; default: not set",
     }
     assert {param.name for param in BiasSweep.params} == set(expected)
     for name, first_line in expected.items():
@@ -84,6 +85,7 @@ def test_the_limits_shown_are_those_of_the_station_given(tmp_path, capsys):
     assert "station limit: bias current [-350 uA, 350 uA] (limits.bias_current)" in _parameter_lines(out, "points")
     assert "bias ramp rate (0, 100 uA/s], default 20 uA/s" in _parameter_lines(out, "rate")
     assert "limit" not in _parameter_lines(out, "step")  # a step is no setpoint
+    assert "station limit: source, drain (fese_flake.yaml; default source -> drain)" in _parameter_lines(out, "leads")
     assert f"'twin' ({DEFAULT_STATION})" in out
 
     station = tmp_path / "narrow.yaml"

@@ -44,6 +44,9 @@ def test_title_and_backend_badge_show_the_twin(window):
     assert "TWIN" in window.windowTitle()
     assert window.backend_label.text().strip() == "TWIN"
     assert window.backend_label.isVisible()
+    # and the sample the twin simulates, from its sample file
+    assert window.sample_label.text() == "sample: Fe(Se,Te) flake of the paper, bias source -> drain"
+    assert window.sample_label.toolTip().endswith("fese_flake.yaml") and window.sample_label.isVisible()
 
 
 def test_station_panel_reads_the_twin_from_its_timer(window, qtbot):
@@ -105,6 +108,7 @@ def test_completed_run_then_browser_lists_and_plots_its_steps(window, qtbot):
     qtbot.waitUntil(lambda: views.image.redraws >= 1 and views.sweep.drawn_point_count() == 41, timeout=2000)
 
     assert window.browser.open_file(path)
+    assert " on Fe(Se,Te) flake of the paper, 2 steps" in window.browser.file_label.text()  # the run's sample
     table = window.browser.table
     assert table.rowCount() == 2
     assert [table.item(row, 1).text() for row in range(2)] == ["bias_sweep", "raster_scan"]
