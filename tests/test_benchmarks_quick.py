@@ -117,3 +117,9 @@ def test_film_solver_benchmark_quick_against_superscreen():
     rows = _table(_run_quick("bench_film_solver.py", "--superscreen-python", python), "| solver |")
     assert rows[0][0] == "ours (FFT + PCG)" and rows[0][5].endswith("%")  # compared with SuperScreen
     assert rows[1][0].startswith("SuperScreen ") and rows[1][1] == "edge 4 um"
+
+
+def test_sample_build_benchmark_quick():
+    rows = _table(_run_quick("bench_sample_build.py"), "| measure | wall time | against bare FFTs |")
+    assert [row[0].split(",")[0] for row in rows] == ["first build", "start from the solve cache"]
+    assert "pearl_disk" in rows[0][0] and rows[1][3] == "<= 0.2 s"
