@@ -387,19 +387,18 @@ class FilmSample(HystereticSample):
         return interpolator(np.column_stack([np.ravel(ys), np.ravel(xs)]))
 
     # Readings --------------------------------------------------------------------------
-    def flux_image(self, z: float, bias_current: float, field: float, temperature: float,
-                   field_at_cooldown: float = 0.0) -> np.ndarray:
-        """Noise-free flux (Phi0) over the grid at height z.
-
-        The film screens the change of field since it last became superconducting
-        (`field_at_cooldown`, T): a field-cooled film holds the field it cooled in.
-        """
+    def _terms(self, z: float, bias_current: float, field: float, temperature: float,
+               field_at_cooldown: float) -> list[tuple[float, np.ndarray]]:
+        """The flux at height z as (coefficient, flux map per unit) pairs to add up: the
+        bias's own field, the screening of the field change since the film last became
+        superconducting (`field_at_cooldown`, T: a field-cooled film holds the field it
+        cooled in), and each region's anomalous currents along each of its axes."""
         if temperature >= self.superconductor.critical_temperature:
             # a normal film: no screening, no anomalous currents; the bias spreads as in a
             # film with no kinetic-inductance contrast (approximated by the base-T map)
-            return bias_current * self._map("bias", z)
-        image = bias_current * self._map("bias", z, temperature)
-        image = image + (field - field_at_cooldown) * self._map("meissner", z, temperature)
+            return [(bias_current, self._map("bias", z))]
+        terms = [(bias_current, self._map("bias", z, temperature)),
+                 (field - field_at_cooldown, self._map("meissner", z, temperature))]
         for magnet in self.magnets:
             states = magnet.magnetisation()
             m = magnet.magnetism
@@ -409,16 +408,29 @@ class FilmSample(HystereticSample):
                 axis = Polarisation(self.bias_leads, BIAS_ANGLE)
                 reversible = m.reversible_fraction * math.copysign(abs(drive / m.reversible_reference) ** 5, drive)
                 states[axis] = states.get(axis, 0.0) + reversible
-            for axis, state in states.items():
-                if state:
-                    image = image + state * self._anomalous_map(magnet, axis, z)
+            terms += [(state, self._anomalous_map(magnet, axis, z)) for axis, state in states.items() if state]
+        return terms
+
+    def flux_image(self, z: float, bias_current: float, field: float, temperature: float,
+                   field_at_cooldown: float = 0.0) -> np.ndarray:
+        """Noise-free flux (Phi0) over the grid at height z (see `_terms`)."""
+        image = np.zeros(self.geometry.grid.shape)
+        for coefficient, flux_map in self._terms(z, bias_current, field, temperature, field_at_cooldown):
+            if coefficient:
+                image += coefficient * flux_map
         return image
 
     def flux(self, xs, ys, z: float, bias_current: float, field: float, temperature: float,
              field_at_cooldown: float = 0.0) -> np.ndarray:
+        """Noise-free flux (Phi0) at the points (xs, ys) (m), height z: each map read there
+        (bilinear, zero beyond the window) and the readings added, not whole images."""
         xs, ys = np.broadcast_arrays(np.asarray(xs, dtype=float), np.asarray(ys, dtype=float))
-        image = self.flux_image(z, bias_current, field, temperature, field_at_cooldown)
-        return self._interpolate(image, xs, ys).reshape(xs.shape)
+        read = _BilinearReader(self.geometry.grid, xs.ravel(), ys.ravel())
+        total = np.zeros(xs.size)
+        for coefficient, flux_map in self._terms(z, bias_current, field, temperature, field_at_cooldown):
+            if coefficient:
+                total += coefficient * read(flux_map)
+        return total.reshape(xs.shape)
 
     def susceptibility(self, xs, ys, z: float, temperature: float, coil) -> np.ndarray:
         """Susceptometry (Phi0/A) of the finite film at (xs, ys), height z (m): the coil's
@@ -430,6 +442,28 @@ class FilmSample(HystereticSample):
         lattice = _susceptibility_lattice(self.description, round(max(temperature, self.base_temperature), 1),
                                           round(z, 9), coil.field_coil_radius, coil.pickup_radius)
         return lattice(np.column_stack([ys.ravel(), xs.ravel()])).reshape(xs.shape)
+
+
+class _BilinearReader:
+    """Reads grid images at fixed points (m): bilinear between cell centres, zero outside
+    the span of the centres (as RegularGridInterpolator with fill_value 0). The weights
+    are found once for all the images read at the same points."""
+
+    def __init__(self, grid: Grid, xs: np.ndarray, ys: np.ndarray) -> None:
+        fx = (xs - grid.x[0]) / grid.dx
+        fy = (ys - grid.y[0]) / grid.dx
+        self.inside = (fx >= 0) & (fx <= grid.nx - 1) & (fy >= 0) & (fy <= grid.ny - 1)
+        ix = np.clip(np.floor(fx), 0, grid.nx - 2).astype(int)
+        iy = np.clip(np.floor(fy), 0, grid.ny - 2).astype(int)
+        self.ix, self.iy = ix, iy
+        self.wx = np.clip(fx - ix, 0.0, 1.0)
+        self.wy = np.clip(fy - iy, 0.0, 1.0)
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        ix, iy, wx, wy = self.ix, self.iy, self.wx, self.wy
+        values = ((1 - wy) * ((1 - wx) * image[iy, ix] + wx * image[iy, ix + 1])
+                  + wy * ((1 - wx) * image[iy + 1, ix] + wx * image[iy + 1, ix + 1]))
+        return np.where(self.inside, values, 0.0)
 
 
 @lru_cache(maxsize=8)

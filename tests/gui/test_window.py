@@ -122,6 +122,7 @@ def test_completed_run_then_browser_lists_and_plots_its_steps(window, qtbot):
 
 @pytest.mark.parametrize("name, text, expected", [
     ("points", "0, 900 uA", "900 uA"),  # beyond the station's 350 uA limit
+    ("leads", "source, gate", "fese_flake.yaml has no lead 'gate'"),  # a lead the sample lacks
     ("step", "banana", "step"),  # not a current
     ("integration_time", "-1 s", "integration_time"),  # must be positive
 ])
