@@ -2,12 +2,15 @@
 
 The fine x, y, z positions are the DC offset voltages (`seta <axis> <V>`, read back
 with `geta <axis>`) of three ANC300 axes in offset mode (`off`), times a calibration
-per axis. Coarse stick-slip steps (`setm <axis> stp`, `stepu|stepd <axis> <n>`,
-`stepw`, `stop`) go to separate axes with `coarse_step`.
+per axis. Coarse stick-slip steps (`setm <axis> stp`, `getf <axis>`, `stepu|stepd
+<axis> <n>`, `stepw <axis>`, `stop <axis>`, `setm <axis> gnd`) go to separate axes: the
+coarse z through the role's `coarse_z_steps` (the coarse approach), any axis through
+`coarse_step`.
 
 This scanner is for parking and slow scans: `_scan_line` moves point by point and
 reads the SQUID at each point (not hardware-timed). Fast, hardware-timed lines are
-the NI-DAQ scanner's job.
+the NI-DAQ scanner's job. A line that gives its own z (one following a tilted surface)
+sets z with x and y at each point, z linear from line.z[0] to line.z[1].
 
 Station file block::
 
@@ -21,29 +24,43 @@ Station file block::
         x: {axis: 4, meters_per_volt: 1 um/V, center_volts: 75, warm_volts: [55, 95], cold_volts: [20, 130]}
         y: {axis: 5, meters_per_volt: 1 um/V, center_volts: 75, warm_volts: [55, 95], cold_volts: [20, 130]}
         z: {axis: 6, meters_per_volt: 0.1 um/V, surface_volts: 20, warm_volts: [0, 60], cold_volts: [0, 140]}
-      coarse_axes: {x: 1, y: 2, z: 3}   # optional: stick-slip positioners for coarse_step
+      coarse_axes: {x: 1, y: 2, z: 3}   # optional: stick-slip positioners (slots)
+      coarse_z_step: 30 nm     # optional: nominal travel of one coarse z step; needs coarse_axes.z
+      coarse_z_towards_sample: up   # optional (default up): stepu or stepd brings the sample nearer
       query_delay: 0.05 s      # optional: pause between a query and its reply (pymeasure's default)
 
-Positions: x = (V_x - center_volts) * meters_per_volt, likewise y; the height above
-the surface is z = (V_z - surface_volts) * meters_per_volt, where `surface_volts` is
-the z offset at which the sensor touches the surface (from a touchdown). A negative
-`meters_per_volt` means more voltage moves the other way.
+Positions: x = (V_x - center_volts) * meters_per_volt, likewise y; z, the z piezo's
+coordinate, is (V_z - V_0) * meters_per_volt with V_0 fixed for the life of the adapter:
+the z block's `zero_volts` when given, else its `surface_volts`, else 0 V. The surface
+is the role's business (`Scanner.surface`): with `surface_volts` in the file the station
+starts from the flat plane at z = (surface_volts - V_0) * meters_per_volt (z = 0 when
+there is no `zero_volts`); without it the surface is unknown until a touchdown finds
+it. A negative `meters_per_volt` means more voltage moves the other way. `z_range()` is
+the active z voltage limits (at the mV `seta` sends) in z; it always answers, so a
+touchdown can sweep the fine z after coarse steps.
+
+Coarse z: `coarse_z_step()` is the `coarse_z_step` setting (None without it; it needs
+`coarse_axes.z`); a positive count of `coarse_z_steps` goes towards the sample, which is
+`stepu` with `coarse_z_towards_sample: up` and `stepd` with `down`. `coarse_step(axis,
+n)` steps any configured axis by the controller's sign (positive: stepu).
 
 Safety:
 * Every offset voltage a move would send is checked against the active (cold or
   warm) limits of its axis before the first command of the move; one outside them
-  refuses the whole move (LimitError). Warm piezos depolarise at cold voltages.
+  refuses the whole move (LimitError). Warm piezos depolarise at cold voltages. A scan
+  line's offsets (x, y, and z for a line with z) are all checked before its first point.
+* The controller takes one axis per `seta`, so a move's small steps (piezo_speed x
+  50 ms) each go out as up to three commands. Within a step z is sent first when it
+  rises and last when it falls: between the commands the sensor is then never nearer
+  a tilted surface than at one end of the step, and both ends are clear of it.
 * Moves start from the offset the controller reports, never a remembered one.
-* After coarse steps the surface is unknown: z heights cannot be computed, so
-  approaching is refused until a new touchdown is recorded (`set_surface_volts`),
-  and lateral moves and scans are refused until a z move relative to that new
-  surface (retract or approach) has been made. A retract while the surface is
-  unknown withdraws z fully (to the end of its voltage limits away from the sample).
-* A retract is never refused for asking too much: where the top of the station's z
-  range lies beyond the active z voltage limits, it stops at the limit on the side
-  away from the sample (`highest_reachable_z`). An approach beyond them is refused.
-* Before coarse steps the fine z is withdrawn fully, and the stepping axis is grounded
-  afterwards (also on abort, after `stop`).
+* A retract is never refused for asking too much: `highest_reachable_z()` is the
+  withdrawn end of the active z limits (`z_range()[1]`), and the role stops a retract
+  there. With the surface unknown the role (sqm.roles.Scanner) withdraws the fine z fully
+  on a retract and moves laterally or scans only from there.
+* Before any coarse step the fine z is withdrawn fully and the surface forgotten
+  (`record_surface(None)`, before the first step: an abort mid-way leaves it unknown
+  too); the stepping axis is grounded afterwards (also on abort, after `stop`).
 """
 
 from __future__ import annotations
@@ -60,6 +77,7 @@ from pymeasure.instruments.attocube.anc300 import Axis
 from sqm.errors import InstrumentError, LimitError, UserInputError
 from sqm.pacing import Pacer
 from sqm.roles import ScanLine, Scanner, SquidReadout
+from sqm.surface import SurfacePlane
 
 from .base import (
     CAST_NUMBER,
@@ -185,13 +203,14 @@ class PiezoAxis:
         return self.cold_volts if cold else self.warm_volts
 
     @classmethod
-    def from_config(cls, name: str, block: dict) -> tuple["PiezoAxis", float | None]:
-        """The axis and its reference voltage (x, y: center_volts; z: surface_volts, may be absent)."""
+    def from_config(cls, name: str, block: dict) -> tuple["PiezoAxis", dict[str, float | None]]:
+        """The axis and its reference voltages: x, y {center_volts}; z {surface_volts, zero_volts},
+        each None when absent."""
         if not isinstance(block, dict):
             raise UserInputError(f"axes.{name} must be a mapping")
-        reference_key = "surface_volts" if name == "z" else "center_volts"
+        reference_keys = ("surface_volts", "zero_volts") if name == "z" else ("center_volts",)
         try:
-            check_known_keys(block, {"axis", "meters_per_volt", reference_key, "warm_volts", "cold_volts"})
+            check_known_keys(block, {"axis", "meters_per_volt", *reference_keys, "warm_volts", "cold_volts"})
             number = setting(block, "axis")
             if isinstance(number, bool) or number not in ANC300_AXIS_NUMBERS:
                 raise UserInputError(f"axis must be an ANC300 slot 1-7, got {number!r}")
@@ -200,22 +219,30 @@ class PiezoAxis:
                 raise UserInputError("meters_per_volt must not be zero")
             warm, cold = _voltage_span(block, "warm_volts"), _voltage_span(block, "cold_volts")
             axis = cls(name, number, meters_per_volt, warm, cold)
-            reference = quantity_setting(block, reference_key, "V", default=None if name == "z" else ...)
+            references = {key: quantity_setting(block, key, "V", default=None if name == "z" else ...)
+                          for key in reference_keys}
         except UserInputError as error:
             raise UserInputError(f"axes.{name}: {error}") from None
-        return axis, reference
+        return axis, references
 
 
 def _rounded(volts: float) -> float:
     return round(volts, VOLTAGE_RESOLUTION_DECIMALS)
 
 
+TOWARDS_SAMPLE = ("up", "down")  # which of stepu / stepd brings the coarse z nearer the sample
+COARSE_Z_STEP_RANGE = (0.0, 10e-6)  # m, (low, high]: a plausible stick-slip step
+
+
 class ANC300Scanner(Scanner):
-    """x, y (m) and height z (m) from the offset voltages of three ANC300 axes.
+    """x, y (m) and z (m, the z piezo's coordinate) from the offset voltages of three ANC300 axes.
 
     Build it around an open `ANC300Console` (tests use pymeasure's protocol adapter) or
     from a station-file block with `from_config`. Sends nothing until asked.
     """
+
+    # the role's primitives, and the stepping of any coarse axis: refused from a fenced thread
+    commands = (*Scanner.commands, "_coarse_steps")
 
     def __init__(
         self,
@@ -226,6 +253,9 @@ class ANC300Scanner(Scanner):
         piezo_speed: float,
         surface_volts: float | None = None,
         coarse_axes: dict[str, int] | None = None,
+        zero_volts: float | None = None,
+        coarse_z_step: float | None = None,
+        coarse_z_towards_sample: str = "up",
     ) -> None:
         super().__init__()
         if set(axes) != set(SCAN_AXES):
@@ -243,31 +273,47 @@ class ANC300Scanner(Scanner):
         for name, number in coarse_axes.items():
             if isinstance(number, bool) or number not in ANC300_AXIS_NUMBERS:
                 raise UserInputError(f"coarse_axes.{name} must be an ANC300 slot 1-7, got {number!r}")
-        references = {"center_volts x": center_volts["x"], "center_volts y": center_volts["y"]}
-        if surface_volts is not None:
-            references["surface_volts"] = surface_volts
+        references = {"center_volts x": center_volts["x"], "center_volts y": center_volts["y"],
+                      "surface_volts": surface_volts, "zero_volts": zero_volts}
         for name, volts in references.items():
-            if not OFFSET_RANGE_V[0] <= volts <= OFFSET_RANGE_V[1]:
+            if volts is not None and not OFFSET_RANGE_V[0] <= volts <= OFFSET_RANGE_V[1]:
                 raise UserInputError(f"{name} {volts:g} V is outside the ANC300 offset range 0-150 V")
         numbers = [axis.number for axis in axes.values()] + list(coarse_axes.values())
         if len(set(numbers)) != len(numbers):
             # Stepping a fine axis would drop its offset (mode stp): the piezo would jump.
             raise UserInputError(f"each fine and coarse axis needs its own ANC300 slot, got {numbers}")
+        if coarse_z_step is not None:
+            low, high = COARSE_Z_STEP_RANGE
+            if not low < coarse_z_step <= high:
+                raise UserInputError(f"coarse_z_step {coarse_z_step * 1e6:g} um is outside ({low * 1e6:g}, "
+                                     f"{high * 1e6:g}] um (the nominal travel of one stick-slip step)")
+            if "z" not in coarse_axes:
+                raise UserInputError("coarse_z_step needs coarse_axes.z: the slot of the coarse z positioner")
+        if coarse_z_towards_sample not in TOWARDS_SAMPLE:
+            raise UserInputError(f"coarse_z_towards_sample must be up or down, got {coarse_z_towards_sample!r}")
         self.controller = controller
         log_wire(controller, "ANC300", logger)
         self.axes = dict(axes)
         self.cold = cold
         self.piezo_speed = float(piezo_speed)
         self.coarse_axes = coarse_axes
-        self._zero_volts: dict[str, float | None] = {"x": center_volts["x"], "y": center_volts["y"], "z": surface_volts}
-        # Until a z move relative to a known surface, lateral moves are refused.
-        self.approach_required = surface_volts is None
+        self._coarse_z_step = None if coarse_z_step is None else float(coarse_z_step)
+        self.coarse_z_towards_sample = coarse_z_towards_sample
+        # Each axis's offset at position 0, fixed: z's is zero_volts, else surface_volts, else 0 V.
+        z_zero = zero_volts if zero_volts is not None else surface_volts if surface_volts is not None else 0.0
+        self._zero_volts: dict[str, float] = {"x": center_volts["x"], "y": center_volts["y"], "z": float(z_zero)}
+        if surface_volts is None:
+            self.record_surface(None)  # nothing known: a touchdown must find it
+        else:
+            z0 = (surface_volts - z_zero) * self.axes["z"].meters_per_volt
+            self.record_surface(SurfacePlane(z0=z0, source="station file"))
 
     @classmethod
     def from_config(cls, config: dict, context: HardwareContext) -> "ANC300Scanner":
         """Check a station-file block, open the controller (logging in if a password is given),
         check the fine axes are in offset mode."""
-        check_known_keys(config, {"address", "password", "cold", "piezo_speed", "axes", "coarse_axes", "query_delay"})
+        check_known_keys(config, {"address", "password", "cold", "piezo_speed", "axes", "coarse_axes", "coarse_z_step",
+                                  "coarse_z_towards_sample", "query_delay"})
         address = str(setting(config, "address"))
         password = setting(config, "password", default=None)
         query_delay = setting(config, "query_delay", "time", default=0.05)
@@ -287,11 +333,14 @@ class ANC300Scanner(Scanner):
             raise UserInputError("coarse_axes must be a mapping such as {x: 1, y: 2, z: 3}")
         arguments = dict(
             axes=axes,
-            center_volts={"x": references["x"], "y": references["y"]},
+            center_volts={"x": references["x"]["center_volts"], "y": references["y"]["center_volts"]},
             cold=setting(config, "cold"),
             piezo_speed=quantity_setting(config, "piezo_speed", "m/s"),
-            surface_volts=references["z"],
+            surface_volts=references["z"]["surface_volts"],
+            zero_volts=references["z"]["zero_volts"],
             coarse_axes=coarse_axes,
+            coarse_z_step=quantity_setting(config, "coarse_z_step", "m", default=None),
+            coarse_z_towards_sample=setting(config, "coarse_z_towards_sample", default="up"),
         )
         cls(None, **arguments)  # every check of the block, before the instrument is opened
         adapter = context.visa_adapter(address, read_termination="\r\n", write_termination="\r\n")
@@ -332,37 +381,31 @@ class ANC300Scanner(Scanner):
         )
 
     def _volts_to_position(self, name: str, volts: float) -> float:
-        zero = self._zero_volts[name]
-        if zero is None:
-            return math.nan  # the surface is unknown: the height is not a number we have
-        return (volts - zero) * self.axes[name].meters_per_volt
+        return (volts - self._zero_volts[name]) * self.axes[name].meters_per_volt
 
     def _position_to_volts(self, name: str, meters: float) -> float:
-        zero = self._zero_volts[name]
-        assert zero is not None
-        return _rounded(zero + meters / self.axes[name].meters_per_volt)
+        return _rounded(self._zero_volts[name] + meters / self.axes[name].meters_per_volt)
 
     def position(self) -> tuple[float, float, float]:
-        """(x, y, z) in m from the reported offsets; z is NaN while the surface is unknown."""
+        """(x, y, z) in m from the reported offsets."""
         x, y, z = (self._volts_to_position(name, self.offset_volts(name)) for name in SCAN_AXES)
         return x, y, z
 
     def snapshot(self) -> dict:
-        volts = {name: self.offset_volts(name) for name in SCAN_AXES}
-        x, y, z = (self._volts_to_position(name, volts[name]) for name in SCAN_AXES)
-        return {
-            "identity": self.identity(),
-            "x_m": x,
-            "y_m": y,
-            "z_m": z,
-            "offset_volts": volts,
+        """The role's (identity, x, y, z, the known surface), with the offsets as reported and
+        the settings that turn them into positions."""
+        snapshot = super().snapshot()
+        snapshot.update({
+            "offset_volts": {name: self.offset_volts(name) for name in SCAN_AXES},
             "cold": self.cold,
             "voltage_limits": {name: list(self.voltage_limits(name)) for name in SCAN_AXES},
             "meters_per_volt": {name: axis.meters_per_volt for name, axis in self.axes.items()},
-            "center_volts": {name: self._zero_volts[name] for name in ("x", "y")},
-            "surface_volts": self._zero_volts["z"],
-            "approach_required": self.approach_required,
-        }
+            "zero_volts": dict(self._zero_volts),
+            "coarse_axes": dict(self.coarse_axes),
+            "coarse_z_step_m": self._coarse_z_step,
+            "coarse_z_towards_sample": self.coarse_z_towards_sample,
+        })
+        return snapshot
 
     # --- fine moves
 
@@ -402,22 +445,27 @@ class ANC300Scanner(Scanner):
             plan.append(step)
         sent = dict(present)
         for step in plan:
-            for name, volts in step.items():
+            for name in self._sending_order(step, sent):
+                volts = step[name]
                 if volts != sent[name]:
                     channel = self.controller.axis(self.axes[name].number)
                     guarded(f"ANC300 seta {channel.id} {volts:.3f}", lambda: setattr(channel, "offset_voltage", volts))
                     sent[name] = volts
             pacer.wait(duration / count)
 
+    def _sending_order(self, step: dict[str, float], sent: dict[str, float]) -> list[str]:
+        """The axes of one step (V) in the order their `seta` goes out: z first when it rises
+        (away from the sample), last when it falls. Between two commands the sensor is then
+        at least as far above a plane surface as at one end of the step, and both ends are
+        checked to be clear of it."""
+        lateral = [name for name in step if name != "z"]
+        if "z" not in step:
+            return lateral
+        rises = (step["z"] - sent["z"]) * self.axes["z"].meters_per_volt > 0
+        return ["z", *lateral] if rises else [*lateral, "z"]
+
     def _move_xy(self, x: float, y: float, pacer: Pacer) -> None:
-        """Move laterally to (x, y) m at piezo_speed (refused while an approach is required)."""
-        if self._zero_volts["z"] is None:
-            raise InstrumentError(
-                "the surface is unknown (coarse steps since, or none in the station file): record a touchdown "
-                "with set_surface_volts, then retract or approach before moving laterally"
-            )
-        if self.approach_required:
-            raise InstrumentError("a new surface was recorded: retract or approach before moving laterally")
+        """Move laterally to (x, y) m at piezo_speed."""
         self._ramp_offsets({"x": self._position_to_volts("x", x), "y": self._position_to_volts("y", y)}, pacer)
 
     def _withdrawn_z_volts(self) -> float:
@@ -425,80 +473,85 @@ class ANC300Scanner(Scanner):
         low, high = self.voltage_limits("z")
         return high if self.axes["z"].meters_per_volt > 0 else low
 
-    def withdraw(self, pacer: Pacer) -> None:
-        """Withdraw z fully: to the end of its voltage limits away from the sample."""
-        self._ramp_offsets({"z": self._withdrawn_z_volts()}, pacer)
+    def z_range(self) -> tuple[float, float]:
+        """The z (m) at the two ends of the active (cold or warm) z voltage limits, lowest first,
+        each at the mV `seta` sends inside them. The upper end is the withdrawn one (the upper
+        voltage for a positive meters_per_volt, the lower for a negative): the role's
+        highest_reachable_z, where a retract the limits cut short stops."""
+        ends = sorted(self._volts_to_position("z", self._sendable_z_volts(volts)) for volts in self.voltage_limits("z"))
+        return ends[0], ends[1]
 
-    def highest_reachable_z(self) -> float:
-        """The height (m) of the withdrawn end of the active z voltage limits (the end away from
-        the sample: the upper one for a positive meters_per_volt, the lower one for a negative),
-        so that a retract the limits cut short stops there instead of being refused. Infinite
-        while the surface is unknown: a retract then withdraws fully (see `_move_z`)."""
-        if self._zero_volts["z"] is None:
-            return math.inf
+    def _sendable_z_volts(self, limit: float) -> float:
+        """`limit` (V, an end of the active z limits) at the nearest mV inside the limits."""
         low, high = self.voltage_limits("z")
-        volts = _rounded(self._withdrawn_z_volts())  # `seta` takes mV: the end's nearest mV inside
+        volts = _rounded(limit)
         step = 10.0**-VOLTAGE_RESOLUTION_DECIMALS
         if volts > high:
             volts = _rounded(volts - step)
         elif volts < low:
             volts = _rounded(volts + step)
-        return self._volts_to_position("z", volts)
+        return volts
 
     def _move_z(self, z: float, pacer: Pacer) -> None:
-        """Move to height z (m) above the recorded surface. With the surface unknown only a
-        retract is possible, and it withdraws fully."""
-        if self._zero_volts["z"] is None:
-            if z >= self.limits.scanner_z.maximum:
-                self.withdraw(pacer)
-                return
-            raise InstrumentError(
-                "the surface is unknown (coarse steps since, or none in the station file): record a touchdown "
-                "with set_surface_volts before approaching"
-            )
+        """Move z to `z` (m, the scanner's coordinate) at piezo_speed."""
         self._ramp_offsets({"z": self._position_to_volts("z", z)}, pacer)
-        self.approach_required = False
-
-    def set_surface_volts(self, volts: float | None = None) -> None:
-        """Record the z offset (V) at which the sensor touches the surface (default: the present
-        one, right after a touchdown). Lateral moves stay refused until a retract or approach."""
-        if volts is None:
-            volts = self.offset_volts("z")
-        self._check_volts("z", volts)
-        self._zero_volts["z"] = float(volts)
-        self.approach_required = True
 
     # --- scanning
 
     def _scan_line(self, line: ScanLine, readout: SquidReadout, signal: str, pacer: Pacer) -> np.ndarray:
-        """Point by point: move to each sample at piezo_speed, then read `signal` for the line's dwell."""
-        xs, ys = line.points()
+        """Point by point: move to each sample at piezo_speed (x, y, and z when the line gives its
+        own, together), then read `signal` for the line's dwell. Every offset of the line is
+        checked before the first point."""
+        offsets = self._line_offsets(line)
         values = []
-        for x, y in zip(xs, ys):
-            self._move_xy(float(x), float(y), pacer)
+        for index in range(line.n_points):
+            self._ramp_offsets({name: axis_offsets[index] for name, axis_offsets in offsets.items()}, pacer)
             values.append(readout.read(signal, line.dwell, pacer))
         return np.asarray(values, dtype=float)
 
+    def _line_offsets(self, line: ScanLine) -> dict[str, list[float]]:
+        """The offsets (V, at the mV sent) of every point of the line per axis it drives: x and
+        y, and z when the line gives its own; LimitError if any is outside the active limits."""
+        xs, ys = line.points()
+        positions = {"x": xs, "y": ys}
+        if line.z is not None:
+            positions["z"] = line.z_points(math.nan)  # the line's own z: the present one is not used
+        offsets = {name: [self._position_to_volts(name, float(meters)) for meters in axis_positions]
+                   for name, axis_positions in positions.items()}
+        for name, axis_offsets in offsets.items():
+            for volts in axis_offsets:
+                self._check_volts(name, volts)
+        return offsets
+
     # --- coarse steps
+
+    def coarse_z_step(self) -> float | None:
+        """The station file's `coarse_z_step` (m), None without it (no coarse approach)."""
+        return self._coarse_z_step
+
+    def _coarse_z_steps(self, steps: int, pacer: Pacer) -> None:
+        """`steps` coarse z steps, positive towards the sample (stepu or stepd as
+        coarse_z_towards_sample says); the role has withdrawn the fine z and forgotten the surface."""
+        if "z" not in self.coarse_axes:
+            raise InstrumentError("scanner: this scanner has no coarse z positioner (station setting coarse_axes.z)")
+        upwards = steps if self.coarse_z_towards_sample == "up" else -steps
+        self._coarse_steps(self.coarse_axes["z"], upwards, pacer)
 
     def coarse_step(self, axis: str, steps: int, pacer: Pacer) -> None:
         """Make `steps` stick-slip steps on the coarse positioner of `axis` (positive: stepu,
-        negative: stepd), with the fine z withdrawn first. Afterwards the surface is unknown:
-        record a new touchdown (set_surface_volts) and retract or approach before moving laterally.
-        """
+        negative: stepd), as the role's coarse_z_steps does: the fine z withdrawn fully first,
+        the surface forgotten before the first step (a lateral step too puts another part of
+        the sample under the sensor). A touchdown finds it again."""
         if axis not in self.coarse_axes:
             raise UserInputError(f"no coarse positioner configured for axis {axis!r} (station setting coarse_axes)")
-        if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)):
-            raise UserInputError(f"steps must be a whole number, got {steps!r}")
-        steps = int(steps)
-        if steps == 0:
-            return
-        number = self.coarse_axes[axis]
+        count = self._before_coarse_steps(steps, pacer)
+        if count:
+            self._coarse_steps(self.coarse_axes[axis], count, pacer)
+
+    def _coarse_steps(self, number: int, steps: int, pacer: Pacer) -> None:
+        """`steps` stick-slip steps on the positioner in slot `number` (positive: stepu), waited
+        for at its frequency; stopped on an abort, grounded afterwards whatever happened."""
         positioner = self.controller.axis(number)
-        self.withdraw(pacer)
-        # From the first step on, the sample may have moved under the sensor.
-        self._zero_volts["z"] = None
-        self.approach_required = True
         guarded(f"ANC300 setm {number} stp", lambda: setattr(positioner, "mode", "stp"))
         try:
             frequency = query(f"ANC300 getf {number}", lambda: positioner.frequency, FREQUENCY, source="controller")

@@ -9,6 +9,7 @@
       temperature: {driver: lakeshore336, address: "GPIB0::13::INSTR", ...}
       scanner: {driver: nidaq_scanner, ...}
       squid: {driver: nidaq_fll, ...}
+      touchdown: {driver: sr830_touchdown, address: "GPIB0::9::INSTR", ...}   # optional role
 
 Adapters are looked up by the `driver` name in DRIVERS and imported only when used,
 so a station that does not use the NI-DAQ never imports nidaqmx. `validate_config`
@@ -35,6 +36,7 @@ from .base import HardwareContext, VisaPackageMissing
 
 CLOCKS = {"real": RealClock, "simulated": SimulatedClock}  # simulated: pyvisa-sim stations only
 ROLE_NAMES = tuple(entry.name for entry in ROLES)  # the role list (sqm/role_list.py)
+OPTIONAL_ROLE_NAMES = tuple(entry.name for entry in ROLES if not entry.required)  # may be left out
 SIM_FOLDER = Path(__file__).resolve().parent / "sim"
 
 
@@ -78,8 +80,13 @@ def validate_config(config: dict, limits: StationLimits) -> None:
     if not isinstance(clock_kind, str) or clock_kind not in CLOCKS:
         raise UserInputError(f"hardware.clock: must be one of {', '.join(CLOCKS)}, got {shown(clock_kind)}")
     _check_visa_library(config.get("visa_library", ""))
-    for role_name in ROLE_NAMES:
+    for role_name in role_names(config):
         _check_role_block(role_name, config.get(role_name))
+
+
+def role_names(config: dict) -> tuple[str, ...]:
+    """The roles the block fills: every required role, and the optional ones it gives."""
+    return tuple(name for name in ROLE_NAMES if name not in OPTIONAL_ROLE_NAMES or name in config)
 
 
 def build_backend(config: dict, limits: StationLimits, tolerant: bool = False) -> Backend:
@@ -96,7 +103,7 @@ def build_backend(config: dict, limits: StationLimits, tolerant: bool = False) -
     context = HardwareContext(_visa_library(config.get("visa_library", "")), clock)
     roles, failures = {}, {}
     try:
-        for role_name in ROLE_NAMES:
+        for role_name in role_names(config):
             block = config[role_name]
             adapter_class = _adapter_class(block["driver"])
             try:
@@ -239,19 +246,31 @@ UNLOCK_THRESHOLD = PlausibleRange("unlock threshold", "voltage", 0.0, 10.0, "9.5
 
 
 def _piezo_axes(volts: PlausibleRange, output: dict[str, Setting], center_required: bool,
-                surface_required: bool) -> Setting:
+                surface_required: bool, z_zero: bool = False) -> Setting:
     """x, y and z of a scanner: where each is driven (`output`), its calibration, its
-    voltage limits, and its voltage at position 0 (center_volts for x and y, surface_volts for z)."""
+    voltage limits, and its voltage at position 0 (center_volts for x and y, surface_volts for z;
+    with `z_zero`, z may give zero_volts, its position 0, apart from the surface's)."""
     common = {**output, "meters_per_volt": METERS_PER_VOLT,
               "warm_volts": span(volts, required=True), "cold_volts": span(volts, required=True)}
     lateral = mapping({**common, "center_volts": quantity(volts, center_required)}, required=True)
-    height = mapping({**common, "surface_volts": quantity(volts, surface_required)}, required=True)
+    height_settings = {**common, "surface_volts": quantity(volts, surface_required)}
+    if z_zero:
+        height_settings["zero_volts"] = quantity(volts)
+    height = mapping(height_settings, required=True)
     return mapping({"x": lateral, "y": lateral, "z": height}, required=True)
 
 
 ANC300_SLOT = choice(*range(1, 8), required=True)  # the seven module slots
 ANC300_VOLTS = PlausibleRange("offset voltage", "voltage", 0.0, 150.0, "70 V")
 NIDAQ_VOLTS = PlausibleRange("output voltage", "voltage", -10.0, 10.0, "0 V")
+# The optional settings of an SR830 lock-in, applied on connection (the SR830's own ranges).
+SR830_LOCKIN_SETTINGS = {
+    "time_constant": quantity(PlausibleRange("time constant", "time", 10e-6, 30e3, "100 ms")),
+    "sensitivity": quantity(PlausibleRange("sensitivity", "voltage", 2e-9, 1.0, "1 mV")),
+    "frequency": quantity(PlausibleRange("frequency", "frequency", 1e-3, 102e3, "1 kHz")),
+    "amplitude": quantity(PlausibleRange("amplitude", "voltage", 0.004, 5.0, "1 V")),
+    "phase": quantity(PlausibleRange("phase", "degree", -360.0, 729.99, "0 degree")),
+}
 
 @dataclass(frozen=True)
 class DriverSettings:
@@ -263,6 +282,12 @@ class DriverSettings:
     settings: dict[str, Setting]
     # checks across settings, called as check(block, where) once every setting is valid
     across: tuple[Callable[[dict, str], None], ...] = ()
+
+
+def _anc300_coarse_z(block: dict, where: str) -> None:
+    # a nominal coarse z step without the positioner to make it would promise a coarse approach
+    if "coarse_z_step" in block and "z" not in block.get("coarse_axes", {}):
+        raise UserInputError(f"{where}.coarse_z_step: needs coarse_axes.z, the slot of the coarse z positioner")
 
 
 def _distinct_anc300_slots(block: dict, where: str) -> None:
@@ -338,22 +363,27 @@ DRIVER_SETTINGS: dict[str, DriverSettings] = {
         "field_coil_current": _positive("field coil current", "current", 1.0, "2 mA", required=True),
         "pickup_radius": PICKUP_RADIUS,
         "unlock_threshold": _positive("unlock threshold", "voltage", 10.5, "9.5 V", required=True),
-        "time_constant": quantity(PlausibleRange("time constant", "time", 10e-6, 30e3, "100 ms")),
-        "sensitivity": quantity(PlausibleRange("sensitivity", "voltage", 2e-9, 1.0, "1 mV")),
-        "frequency": quantity(PlausibleRange("frequency", "frequency", 1e-3, 102e3, "1 kHz")),
-        "amplitude": quantity(PlausibleRange("amplitude", "voltage", 0.004, 5.0, "1 V")),
-        "phase": quantity(PlausibleRange("phase", "degree", -360.0, 729.99, "0 degree")),
+        **SR830_LOCKIN_SETTINGS,
+    }),
+    "sr830_touchdown": DriverSettings("sr830:SR830TouchdownSensor", "touchdown", {
+        "address": REQUIRED_TEXT,
+        "output": choice("X", "R"),  # the in-phase output, or the magnitude (independent of the phase)
+        **SR830_LOCKIN_SETTINGS,
     }),
     "anc300_scanner": DriverSettings("anc300:ANC300Scanner", "scanner", {
         "address": REQUIRED_TEXT,
         "password": Setting(_keyed(_password)),
         "cold": REQUIRED_FLAG,
         "piezo_speed": PIEZO_SPEED,
-        # the surface may be unknown (found by an approach); the centers may not
-        "axes": _piezo_axes(ANC300_VOLTS, {"axis": ANC300_SLOT}, center_required=True, surface_required=False),
+        # the surface may be unknown (found by a touchdown); the centers may not. z = 0 at
+        # zero_volts, else at surface_volts, else at 0 V
+        "axes": _piezo_axes(ANC300_VOLTS, {"axis": ANC300_SLOT}, center_required=True, surface_required=False,
+                            z_zero=True),
         "coarse_axes": mapping({axis: choice(*range(1, 8)) for axis in ("x", "y", "z")}),
+        "coarse_z_step": _positive("coarse z step", "length", 10e-6, "30 nm"),
+        "coarse_z_towards_sample": choice("up", "down"),
         "query_delay": quantity(PlausibleRange("query delay", "time", 0.0, 10.0, "50 ms")),
-    }, across=(_distinct_anc300_slots,)),
+    }, across=(_distinct_anc300_slots, _anc300_coarse_z)),
     "nidaq_scanner": DriverSettings("nidaq:NIDAQScanner", "scanner", {
         "device": Setting(_keyed(_device_name), True),
         "cold": REQUIRED_FLAG,

@@ -40,26 +40,35 @@ Station file blocks::
       sample_rate: 10 kHz           # optional: sample rate of read_flux
       lock_line: port0/line0        # optional: digital "locked" line of the FLL electronics (high = locked)
 
-Positions: x = (V_x - center_volts) * meters_per_volt, likewise y; the height above the
-surface is z = (V_z - surface_volts) * meters_per_volt (surface_volts from a touchdown).
+Positions: x = (V_x - center_volts) * meters_per_volt, likewise y; z, the z piezo's
+coordinate, is (V_z - surface_volts) * meters_per_volt, zero at the station file's
+surface_volts (a touchdown's voltage). The z the piezo can reach, `z_range()`, is the
+active z voltage limits in that coordinate: the core checks a trajectory against it
+before anything moves.
 
-Scan lines: one finite, hardware-timed AO task (x and y, n_points samples at
-n_points/duration) and one finite AI task on the FLL channel with the same clock
-rate and count; the AO task's start trigger is the AI task's (`/<device>/ai/StartTrigger`),
-so both start on the same edge. Only the DC flux is hardware-timed. For
-`susceptibility` (which goes through a lock-in), or when the readout is not a DAQ FLL
-on this device, the line is scanned point by point: move, then `readout.read(signal,
-dwell)` at each sample, like the ANC300 scanner. A lock-in needs several time constants
-per point anyway, so a hardware-timed line would gain nothing.
+Scan lines: one finite, hardware-timed AO task (x and y, and z when the line gives its
+own z, n_points samples at n_points/duration) and one finite AI task on the FLL channel
+with the same clock rate and count; the AO task's start trigger is the AI task's
+(`/<device>/ai/StartTrigger`), so both start on the same edge. A line with z (a line
+following a tilted surface) writes z linear from line.z[0] to line.z[1] over its samples,
+through the z calibration, from the same task as x and y: the three move together on
+one clock. Only the DC flux is hardware-timed. For `susceptibility` (which goes through
+a lock-in), or when the readout is not a DAQ FLL on this device, the line is scanned
+point by point: move x, y (and z) together, then `readout.read(signal, dwell)` at each
+sample, like the ANC300 scanner. A lock-in needs several time constants per point
+anyway, so a hardware-timed line would gain nothing. The flight to a line's start moves
+x, y and z together in a straight line: between two points that are both clear of a
+plane surface, every point of the straight path is clear too.
 
 Safety:
-* Every voltage an on-demand move or a scan line would write is checked against the
-  active (cold or warm) limits of its axis before the first task is created; one
-  outside refuses the whole move (LimitError), never clamped. The same limits are the
-  AO channels' min_val/max_val, so NI-DAQmx refuses them too.
+* Every voltage an on-demand move or a scan line would write (x, y, and z for a line
+  with z) is checked against the active (cold or warm) limits of its axis before the
+  first task is created; one outside refuses the whole move (LimitError), never
+  clamped. The same limits are the AO channels' min_val/max_val, so NI-DAQmx refuses
+  them too.
 * A retract is never refused for asking too much: where the top of the station's z
   range lies beyond the active z voltage limits, it stops at the limit on the side
-  away from the sample (`highest_reachable_z`). An approach beyond them is refused.
+  away from the sample (`z_range()[1]`). An approach beyond them is refused.
 * Moves start from the output voltages measured through the X-series internal
   channels `_aoN_vs_aognd` when the scanner is built (and again after an interrupted
   line), then from the voltages this scanner wrote.
@@ -88,7 +97,6 @@ from .base import HardwareContext, check_known_keys, guarded, log_exchanges, qua
 logger = logging.getLogger(__name__)
 
 SCAN_AXES = ("x", "y", "z")
-LINE_AXES = ("x", "y")  # a scan line moves these; z holds its height
 # X-series analog outputs span +-10 V; the readback of the outputs uses this range.
 AO_RANGE_V = 10.0
 DEFAULT_MAX_STEP_VOLTS = 0.02
@@ -278,7 +286,7 @@ class FluxInput:
 
 
 class NIDAQScanner(Scanner):
-    """x, y (m) and height z (m) from three analog outputs of one NI X-series DAQ.
+    """x, y (m) and z (m, the z piezo's coordinate) from three analog outputs of one NI X-series DAQ.
 
     Build it with a `DAQmx` (tests pass a fake) or from a station-file block with
     `from_config`. Building measures the present output voltages (no output changes).
@@ -474,24 +482,31 @@ class NIDAQScanner(Scanner):
         self._ramp_outputs({"x": float(self.axes["x"].volts(x)), "y": float(self.axes["y"].volts(y))}, pacer)
 
     def _move_z(self, z: float, pacer: Pacer) -> None:
-        """Move to height z (m) above the surface at piezo_speed."""
+        """Move z to `z` (m, the scanner's coordinate) at piezo_speed."""
         self._ramp_outputs({"z": float(self.axes["z"].volts(z))}, pacer)
 
-    def highest_reachable_z(self) -> float:
-        """The height (m) at the end of the active z voltage limits away from the sample (the
-        upper end for a positive meters_per_volt, the lower one for a negative), so that a
-        retract the limits cut short stops there instead of being refused."""
+    def z_range(self) -> tuple[float, float]:
+        """The z (m) at the two ends of the active (cold or warm) z voltage limits, lowest
+        first: what the z piezo can reach now. Its top (the end away from the sample: the
+        upper voltage for a positive meters_per_volt, the lower for a negative) is
+        `highest_reachable_z`, where a retract the limits cut short stops instead of
+        being refused."""
+        ends = sorted(self._z_at_voltage_limit(volts) for volts in self.voltage_limits("z"))
+        return ends[0], ends[1]
+
+    def _z_at_voltage_limit(self, limit: float) -> float:
+        """The z (m) at voltage `limit` (V), one of the active z limits, whose own voltage is
+        inside them: z -> V may land an ulp beyond the limit, so the nearest of the
+        neighbouring z values inside is taken (every move checks its voltages again anyway)."""
         axis = self.axes["z"]
         low, high = self.voltage_limits("z")
-        height = axis.meters(high if axis.meters_per_volt > 0 else low)
-        # m -> V may land an ulp beyond the limit: take the highest of the neighbouring
-        # heights whose voltage is inside (the move checks every voltage again anyway).
-        candidates, up, down = [height], height, height
+        nominal = axis.meters(limit)
+        candidates, up, down = [nominal], nominal, nominal
         for _ in range(4):
             up, down = math.nextafter(up, math.inf), math.nextafter(down, -math.inf)
             candidates += [up, down]
         inside = [z for z in candidates if low <= float(axis.volts(z)) <= high]
-        return max(inside) if inside else height
+        return min(inside, key=lambda z: abs(z - nominal)) if inside else nominal
 
     # --- scanning
 
@@ -520,7 +535,8 @@ class NIDAQScanner(Scanner):
         return FluxInput(fll.channel, fll.phi0_per_volt, fll.input_range)
 
     def _scan_line(self, line: ScanLine, readout: SquidReadout, signal: str, pacer: Pacer) -> np.ndarray:
-        """Flux: one hardware-timed line (AO x, y and AI FLL on one clock, started together).
+        """Flux: one hardware-timed line (AO x, y, and z when the line has its own, and AI FLL on
+        one clock, started together).
         Susceptibility, or a readout that is not a DAQ FLL: point by point (see the module notes)."""
         flux_input = self.flux_input_for(readout) if signal == "flux" else None
         if flux_input is None:
@@ -528,25 +544,37 @@ class NIDAQScanner(Scanner):
         return self._scan_line_timed(line, flux_input, pacer)
 
     def _line_volts(self, line: ScanLine) -> dict[str, np.ndarray]:
+        """The voltages (V) of every sample of the line per axis it drives: x and y, and z when
+        the line gives its own (linear from line.z[0] to line.z[1]); all checked against the
+        active limits, so a line is refused whole before anything moves."""
         xs, ys = line.points()
         volts = {"x": self.axes["x"].volts(xs), "y": self.axes["y"].volts(ys)}
-        for name in LINE_AXES:
-            self._check_volts(name, volts[name], "scan line")
+        if line.z is not None:
+            volts["z"] = self.axes["z"].volts(line.z_points(self.position()[2]))
+        for name, axis_volts in volts.items():
+            self._check_volts(name, axis_volts, "scan line")
         return volts
 
+    @staticmethod
+    def _sample(volts: dict[str, np.ndarray], index: int) -> dict[str, float]:
+        """The voltages (V) of sample `index` of a line, per axis."""
+        return {name: float(axis_volts[index]) for name, axis_volts in volts.items()}
+
     def _scan_line_point_by_point(self, line: ScanLine, readout: SquidReadout, signal: str, pacer: Pacer) -> np.ndarray:
-        self._line_volts(line)  # the whole line is checked before the first move
+        volts = self._line_volts(line)  # the whole line is checked before the first move
         values = []
-        for x, y in zip(*line.points()):
-            self._move_xy(float(x), float(y), pacer)
+        for index in range(line.n_points):
+            self._ramp_outputs(self._sample(volts, index), pacer)  # x, y (and z) together
             values.append(readout.read(signal, line.dwell, pacer))
         return np.asarray(values, dtype=float)
 
     def _scan_line_timed(self, line: ScanLine, flux_input: FluxInput, pacer: Pacer) -> np.ndarray:
         volts = self._line_volts(line)
+        names = list(volts)  # the AO channels of the line: x, y (and z), in this order
         rate = self.line_rate(line)
         n_points = line.n_points
-        self._move_xy(*line.start, pacer)  # fly to the start, so the line's first sample is no jump
+        # fly to the start (x, y and z together), so the line's first sample is no jump
+        self._ramp_outputs(self._sample(volts, 0), pacer)
         what = f"NI-DAQ {self.device} scan line"
         timeout = line.duration + READ_TIMEOUT_MARGIN_S
         finished = False
@@ -554,7 +582,7 @@ class NIDAQScanner(Scanner):
             with _open_task(self.daqmx, f"{what} (AO)") as ao_task, _open_task(self.daqmx, f"{what} (AI)") as ai_task:
 
                 def configure() -> None:
-                    for name in LINE_AXES:
+                    for name in names:
                         low, high = self.voltage_limits(name)
                         ao_task.ao_channels.add_ao_voltage_chan(self.axes[name].channel, min_val=low, max_val=high)
                     ai_task.ai_channels.add_ai_voltage_chan(
@@ -569,7 +597,7 @@ class NIDAQScanner(Scanner):
                     ao_task.triggers.start_trigger.cfg_dig_edge_start_trig(
                         trigger_source=f"/{self.device}/ai/StartTrigger", trigger_edge=self.daqmx.rising_edge
                     )
-                    ao_task.write([volts["x"].tolist(), volts["y"].tolist()], auto_start=False)
+                    ao_task.write([volts[name].tolist() for name in names], auto_start=False)
                     ao_task.start()  # armed, waiting for the trigger
                     ai_task.start()  # starts both
 
@@ -582,7 +610,7 @@ class NIDAQScanner(Scanner):
             finished = True
         finally:
             if finished:
-                self._output_volts.update(x=float(volts["x"][-1]), y=float(volts["y"][-1]))
+                self._output_volts.update(self._sample(volts, -1))
             else:
                 self._remeasure_outputs()  # an abort or fault stopped the line somewhere along it
         return _samples(fll_volts, 1)[0] * flux_input.phi0_per_volt

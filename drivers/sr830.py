@@ -1,4 +1,4 @@
-"""SQUID readout on a Stanford SR830 lock-in, as the station's `SquidReadout`.
+"""Stanford SR830 lock-ins as the station's `SquidReadout` and its `TouchdownSensor`.
 
 No public driver exists for SQUID electronics (Magnicon, STAR Cryoelectronics), so the
 flux-locked loop (FLL) is treated as "analog input + calibration":
@@ -36,6 +36,29 @@ Station file block::
 pymeasure's SR830 truncates or clamps out-of-range values of these five settings;
 `StrictSR830` redeclares them with strict validators, and `LockinSettings` refuses a
 station file that asks for anything else before the instrument is opened.
+
+The touchdown sensor (`SR830TouchdownSensor`) is a second SR830 reading a capacitance
+bridge between the sensor chip and the sample: its sine output excites the bridge
+(`amplitude` at `frequency`), its input takes the bridge's out-of-balance signal, which
+rises as the gap closes and stops rising at contact. A reading is the chosen output
+(`X`, the in-phase part, or `R`, the magnitude, which does not depend on the phase) in
+V, averaged over the integration time from `SNAP? 1,2` samples, with `LIAS?` read before
+and after as for susceptometry: an overload refuses the reading. On connection the
+lock-in settings of the block are applied and read back (`OFLT?`, `SENS?`, `FREQ?`,
+`SLVL?`, `PHAS?`): one the SR830 did not take (an external reference ignores `FREQ`, and
+the amplitude and phase have a resolution of 2 mV and 0.01 degree) refuses the connection.
+
+Station file block::
+
+    touchdown:
+      driver: sr830_touchdown
+      address: "GPIB0::9::INSTR"
+      output: X                    # optional: X (default) or R
+      frequency: 5 kHz             # optional lock-in settings, as for sr830_squid
+      amplitude: 100 mV            #   the bridge's excitation (rms)
+      phase: 0
+      sensitivity: 1 mV
+      time_constant: 30 ms
 """
 
 from __future__ import annotations
@@ -43,6 +66,7 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass, fields
+from typing import Callable, TypeVar
 
 import numpy as np
 from pymeasure.instruments import Instrument
@@ -52,7 +76,7 @@ from pymeasure.instruments.validators import strict_discrete_set, strict_range
 
 from sqm.errors import InstrumentError, UserInputError
 from sqm.pacing import Pacer
-from sqm.roles import SquidReadout
+from sqm.roles import SquidReadout, TouchdownSensor
 
 from .base import (
     CAST_NUMBER,
@@ -67,6 +91,7 @@ from .base import (
 from .scpi import check_identity, log_wire, query, read_identity
 
 logger = logging.getLogger(__name__)
+R = TypeVar("R")  # an adapter class built on an SR830
 
 AUX_INPUTS = (1, 2, 3, 4)
 AUX_INPUT_RANGE_V = 10.5  # the SR830 aux inputs read +-10.5 V
@@ -180,10 +205,134 @@ class LockinSettings:
             phase=quantity_setting(config, "phase", "degree", default=None),
         )
 
+    def apply(self, lockin: StrictSR830) -> None:
+        """Send the settings that are given (OFLT, SENS, FREQ, SLVL, PHAS, in that order)."""
+        for known in LOCKIN_SETTINGS:
+            value = getattr(self, known.field)
+            if value is not None:
+                guarded(f"SR830 {known.command} {value:g}",
+                        lambda: setattr(lockin, known.attribute, value))
+
+    def confirm(self, lockin: StrictSR830) -> None:
+        """Read back each setting that is given; InstrumentError for one the SR830 did not take."""
+        for known in LOCKIN_SETTINGS:
+            wanted = getattr(self, known.field)
+            if wanted is None:
+                continue
+            present = known.read(lockin)
+            if not known.matches(present, wanted):
+                raise InstrumentError(
+                    f"SR830 {known.command}?: the lock-in reads {known.field} {present:g} {known.unit} after being "
+                    f"set to {wanted:g} {known.unit}; the setting did not take{known.hint}"
+                )
+
+
+def _same_entry(present: float, wanted: float) -> bool:
+    return math.isclose(present, wanted, rel_tol=1e-9)
+
+
+def _same_frequency(present: float, wanted: float) -> bool:
+    # the SR830 sets the frequency to 4 1/2 digits or 0.1 mHz, whichever is coarser
+    return abs(present - wanted) <= max(1e-4 * wanted, 1e-4)
+
+
+def _same_amplitude(present: float, wanted: float) -> bool:
+    return abs(present - wanted) <= 0.002 + 1e-9  # the sine output's 2 mV resolution
+
+
+def _same_phase(present: float, wanted: float) -> bool:
+    # the SR830 wraps the phase into +-180 degrees (PHAS 541 reads back -179), to 0.01 degree
+    return abs((present - wanted + 180.0) % 360.0 - 180.0) <= 0.01 + 1e-9
+
+
+@dataclass(frozen=True)
+class LockinSetting:
+    """One lock-in setting a station file may give: its `LockinSettings` field, the
+    `StrictSR830` property and command that reach it, and how it reads back."""
+
+    field: str
+    attribute: str
+    command: str
+    snapshot_key: str
+    unit: str
+    matches: Callable[[float, float], bool]  # (read back, wanted): the setting took
+    hint: str = ""  # why it may not have taken, for the refusal
+
+    def read(self, lockin: StrictSR830) -> float:
+        """The present value (SI units, degrees for the phase) from `<command>?`."""
+        return query(f"SR830 {self.command}?", lambda: getattr(lockin, self.attribute), CAST_NUMBER,
+                     reply_of=f"{self.command}?", source="lock-in")
+
+
+LOCKIN_SETTINGS = (
+    LockinSetting("time_constant", "time_constant", "OFLT", "time_constant_s", "s", _same_entry),
+    LockinSetting("sensitivity", "sensitivity", "SENS", "sensitivity_V", "V", _same_entry),
+    LockinSetting("frequency", "frequency", "FREQ", "frequency_Hz", "Hz", _same_frequency,
+                  " (an external reference ignores FREQ: check FMOD on the front panel)"),
+    LockinSetting("amplitude", "sine_voltage", "SLVL", "amplitude_V", "V", _same_amplitude),
+    LockinSetting("phase", "phase", "PHAS", "phase_deg", "deg", _same_phase),
+)
+
+
+def read_lockin_settings(lockin: StrictSR830) -> dict[str, float]:
+    """Every setting of LOCKIN_SETTINGS as the lock-in has it now, for snapshots."""
+    return {known.snapshot_key: known.read(lockin) for known in LOCKIN_SETTINGS}
+
+
+def connected_on_sr830(adapter_class: type[R], context: HardwareContext, address: str, arguments: dict) -> R:
+    """`adapter_class(lockin, **arguments)` on the SR830 at `address`, connected. Built once
+    without an instrument first: every check of the block comes before anything is opened."""
+    adapter_class(None, **arguments)
+    # Over GPIB the SR830 ends its replies with a line feed (manual, "GPIB communications").
+    adapter = context.visa_adapter(address, read_termination="\n", write_termination="\n")
+    return connected(adapter_class(StrictSR830(adapter), **arguments), address)
+
+
+def check_sr830(identity: str) -> None:
+    """Refuse an instrument that is not an SR830 (a wrong address) before anything is sent to it."""
+    check_identity(
+        identity, "SR830", lambda identity: f"expected a Stanford Research SR830, the instrument says {identity!r}"
+    )
+
+
+def read_xy(lockin: StrictSR830) -> tuple[float, float]:
+    """X and Y (V rms), taken at one instant (SNAP? 1,2)."""
+    values = guarded("SR830 SNAP? 1,2", lambda: lockin.snap("X", "Y"))
+    if not isinstance(values, (list, tuple)) or len(values) != 2:
+        raise InstrumentError(f"SR830 SNAP? 1,2: the lock-in answered {values!r}, not X,Y")
+    x = checked_reply(values[0], CAST_NUMBER, "SNAP? 1,2 (X)", "lock-in")
+    y = checked_reply(values[1], CAST_NUMBER, "SNAP? 1,2 (Y)", "lock-in")
+    return x, y
+
+
+def lockin_faults(lockin: StrictSR830) -> list[str]:
+    """The faults LIAS? reports (reading it clears them): overloads, a lost reference."""
+    status = guarded("SR830 LIAS?", lambda: lockin.lia_status)
+    return [text for flag, text in LOCKIN_FAULTS.items() if status & flag]
+
 
 def sample_count(integration_time: float) -> int:
     """How many samples make one reading of `integration_time` seconds."""
     return max(1, min(MAX_SAMPLES_PER_READING, int(integration_time / SAMPLE_INTERVAL_S)))
+
+
+def averaged_output(
+    lockin: StrictSR830, integration_time: float, pacer: Pacer, output: Callable[[float, float], float], refusal: str
+) -> float:
+    """The mean of `output(X, Y)` (V) over `integration_time` s: samples spread over it, each
+    after its share of the time on the pacer. LIAS? is read before (clearing what was
+    latched earlier) and after: an overload or a lost reference meanwhile refuses the
+    reading as "SR830 reported <faults> during the reading; <refusal>"."""
+    lockin_faults(lockin)
+    count = sample_count(integration_time)
+    samples = []
+    for _ in range(count):
+        pacer.wait(integration_time / count)
+        samples.append(output(*read_xy(lockin)))
+    faults = lockin_faults(lockin)
+    if faults:
+        raise InstrumentError(f"SR830 reported {', '.join(faults)} during the reading; {refusal}")
+    return float(np.mean(samples))
 
 
 class SR830SquidReadout(SquidReadout):
@@ -252,29 +401,12 @@ class SR830SquidReadout(SquidReadout):
             unlock_threshold=setting(config, "unlock_threshold", "voltage"),
             lockin_settings=LockinSettings.from_config(config),
         )
-        cls(None, **arguments)  # every check of the block, before the instrument is opened
-        # Over GPIB the SR830 ends its replies with a line feed (manual, "GPIB communications").
-        adapter = context.visa_adapter(address, read_termination="\n", write_termination="\n")
-        readout = cls(StrictSR830(adapter), **arguments)
-        return connected(readout, address)
+        return connected_on_sr830(cls, context, address, arguments)
 
     def connect(self) -> None:
         """Refuse another model; apply the station file's lock-in settings (OFLT, SENS, FREQ, SLVL, PHAS)."""
-        check_identity(
-            self.identity(),
-            "SR830",
-            lambda identity: f"expected a Stanford Research SR830, the instrument says {identity!r}",
-        )
-        wanted = self.lockin_settings
-        for attribute, value, command in (
-            ("time_constant", wanted.time_constant, "OFLT"),
-            ("sensitivity", wanted.sensitivity, "SENS"),
-            ("frequency", wanted.frequency, "FREQ"),
-            ("sine_voltage", wanted.amplitude, "SLVL"),
-            ("phase", wanted.phase, "PHAS"),
-        ):
-            if value is not None:
-                guarded(f"SR830 {command} {value:g}", lambda: setattr(self.lockin, attribute, value))
+        check_sr830(self.identity())
+        self.lockin_settings.apply(self.lockin)
 
     # --- identity and snapshot
 
@@ -287,18 +419,6 @@ class SR830SquidReadout(SquidReadout):
 
     def snapshot(self) -> dict:
         base = super().snapshot()
-        lockin = {}
-        for key, attribute, command in (
-            ("time_constant_s", "time_constant", "OFLT?"),
-            ("sensitivity_V", "sensitivity", "SENS?"),
-            ("frequency_Hz", "frequency", "FREQ?"),
-            ("amplitude_V", "sine_voltage", "SLVL?"),
-            ("phase_deg", "phase", "PHAS?"),
-        ):
-            lockin[key] = query(
-                f"SR830 {command}", lambda: getattr(self.lockin, attribute), CAST_NUMBER,
-                reply_of=command, source="lock-in",
-            )
         return {
             **base,
             "flux_input": self.flux_input,
@@ -306,7 +426,7 @@ class SR830SquidReadout(SquidReadout):
             "phi0_per_volt_lockin": self.phi0_per_volt_lockin,
             "field_coil_current_A": self.field_coil_current,
             "unlock_threshold_V": self.unlock_threshold,
-            "lockin": lockin,
+            "lockin": read_lockin_settings(self.lockin),
         }
 
     # --- readings
@@ -343,29 +463,67 @@ class SR830SquidReadout(SquidReadout):
 
     def read_lockin_xy(self) -> tuple[float, float]:
         """X and Y (V rms), taken at one instant (SNAP? 1,2)."""
-        values = guarded("SR830 SNAP? 1,2", lambda: self.lockin.snap("X", "Y"))
-        if not isinstance(values, (list, tuple)) or len(values) != 2:
-            raise InstrumentError(f"SR830 SNAP? 1,2: the lock-in answered {values!r}, not X,Y")
-        x = checked_reply(values[0], CAST_NUMBER, "SNAP? 1,2 (X)", "lock-in")
-        y = checked_reply(values[1], CAST_NUMBER, "SNAP? 1,2 (Y)", "lock-in")
-        return x, y
-
-    def _lockin_faults(self) -> list[str]:
-        status = guarded("SR830 LIAS?", lambda: self.lockin.lia_status)
-        return [text for flag, text in LOCKIN_FAULTS.items() if status & flag]
+        return read_xy(self.lockin)
 
     def read_susceptibility(self, integration_time: float, pacer: Pacer) -> float:
         """Mean susceptibility (Phi0/A) over `integration_time` s: X times phi0_per_volt_lockin over
         field_coil_current. Refused if the lock-in overloaded or lost its reference meanwhile, or
         the FLL is unlocked at the end (X then means nothing)."""
-        self._lockin_faults()  # reading LIAS? clears conditions latched before this reading
-        count = sample_count(integration_time)
-        in_phase = []
-        for _ in range(count):
-            pacer.wait(integration_time / count)
-            in_phase.append(self.read_lockin_xy()[0])
-        faults = self._lockin_faults()
-        if faults:
-            raise InstrumentError(f"SR830 reported {', '.join(faults)} during the reading; no susceptibility")
+        in_phase = averaged_output(self.lockin, integration_time, pacer, lambda x, y: x, "no susceptibility")
         self._require_lock(self.read_fll_volts())
-        return float(np.mean(in_phase)) * self.phi0_per_volt_lockin / self.field_coil_current
+        return in_phase * self.phi0_per_volt_lockin / self.field_coil_current
+
+
+# The outputs a touchdown reading may take, from one SNAP? 1,2 sample (V): X, or R as the
+# SR830 computes it from X and Y.
+TOUCHDOWN_OUTPUTS: dict[str, Callable[[float, float], float]] = {"X": lambda x, y: x, "R": math.hypot}
+
+
+class SR830TouchdownSensor(TouchdownSensor):
+    """The out-of-balance signal (V) of the capacitance bridge between the sensor chip and
+    the sample, read by an SR830: its `output` (X or R).
+
+    Build it around an open `StrictSR830` (tests use pymeasure's protocol adapter) or from a
+    station-file block with `from_config`. Sends nothing until asked; `connect` checks the
+    model, applies the lock-in settings and reads them back.
+    """
+
+    def __init__(
+        self, lockin: StrictSR830, *, output: str = "X", lockin_settings: LockinSettings = LockinSettings()
+    ) -> None:
+        super().__init__()
+        if not isinstance(output, str) or output not in TOUCHDOWN_OUTPUTS:
+            raise UserInputError(f"output must be one of {', '.join(TOUCHDOWN_OUTPUTS)}, got {output!r}")
+        self.lockin = lockin
+        self.output = output
+        self.lockin_settings = lockin_settings
+        log_wire(lockin, "SR830 touchdown bridge", logger)
+
+    @classmethod
+    def from_config(cls, config: dict, context: HardwareContext) -> "SR830TouchdownSensor":
+        """Check a station-file block, open the lock-in, check it is an SR830, apply and read back its settings."""
+        check_known_keys(config, {"address", "output", *(field.name for field in fields(LockinSettings))})
+        address = str(setting(config, "address"))
+        arguments = dict(
+            output=setting(config, "output", default="X"), lockin_settings=LockinSettings.from_config(config)
+        )
+        return connected_on_sr830(cls, context, address, arguments)
+
+    def connect(self) -> None:
+        """Refuse another model; apply the lock-in settings of the block, then read each back."""
+        check_sr830(self.identity())
+        self.lockin_settings.apply(self.lockin)
+        self.lockin_settings.confirm(self.lockin)
+
+    def identity(self) -> str:
+        return read_identity(self.lockin, "SR830 *IDN?")
+
+    def snapshot(self) -> dict:
+        return {**super().snapshot(), "output": self.output, "lockin": read_lockin_settings(self.lockin)}
+
+    def read_signal(self, integration_time: float, pacer: Pacer) -> float:
+        """The bridge signal (V rms): the chosen output averaged over `integration_time` s. Refused
+        if the lock-in overloaded or lost its reference meanwhile (the output is then clipped)."""
+        return averaged_output(
+            self.lockin, integration_time, pacer, TOUCHDOWN_OUTPUTS[self.output], "no touchdown signal"
+        )

@@ -1,12 +1,15 @@
 """Live views of a running step, laid out from what the step declares about its data.
 
 - a series (`SeriesDeclared`): its signal against its first axis, one curve per
-  `branch` if the step records one (named virgin / down / up, see `branches`); each
+  `branch` if the step records one (named virgin / down / up, see `branches`), or per
+  value of the column it names `curve_by` (each touchdown of a plane fit); each
   auxiliary signal (e.g. every probe point) as a curve of its own in the second panel;
   axes carry the declared columns' units;
 - an image whose axes are both positions (`ImageDeclared.is_map`): the filling image,
   its colour bar named and in the units the image declares, and the sheet current |K|
-  with streamlines once the step stores `Kx` and `Ky` (its units on its colour bar only);
+  with streamlines once the step stores `Kx` and `Ky` (its units on its colour bar only),
+  or a map the step stores beside it in the same units (a plane fitted to touchdown
+  heights), on a diverging scale; a step's first map is the one shown;
 - an image of profiles (one axis is not a position, e.g. a line cut at several bias
   currents): one curve per line, and each line's declared summary number (e.g. its
   peak edge current) against the row axis in the second panel.
@@ -80,6 +83,7 @@ class LiveViews(QWidget):
         self._branches = BranchNames()
         self._images: dict[str, ImageDeclared] = {}
         self._map: ImageDeclared | None = None  # the image shown in the image panel
+        self._shown_images: set[str] = set()  # the step's images drawn (its first map, its first profiles)
         self._sheet_current: dict[str, np.ndarray] = {}
         self.reconstructions = 0
         self._timer = QTimer(self)
@@ -92,6 +96,7 @@ class LiveViews(QWidget):
         if isinstance(event, StepStarted):
             self._procedure = event.procedure
             self._series, self._images, self._sheet_current = None, {}, {}
+            self._shown_images = set()
         elif isinstance(event, SeriesDeclared):
             self._declare_series(event)
         elif isinstance(event, ImageDeclared):
@@ -132,6 +137,9 @@ class LiveViews(QWidget):
             self.sweep.add_point(branch, x, y, names[branch], emphasis=names[branch] == "virgin")
             for key, name in names.items():  # a branch's direction shows once it has moved
                 self.sweep.rename(key, name)
+        elif series.curve_by is not None and series.curve_by in values:
+            number = int(values[series.curve_by])
+            self.sweep.add_point(number, x, y, f"{series.curve_by} {number + 1}")
         else:
             self.sweep.add_point(0, x, y, series.signal)
         names = _curve_names(series.auxiliary_signals)
@@ -140,7 +148,12 @@ class LiveViews(QWidget):
                 self.probes.add_point(names[column], x, values[column], names[column])
 
     def _declare_image(self, image: ImageDeclared) -> None:
+        # a step's first image of each kind is the one shown (a trace before its retrace)
+        shown_already = any(declared.is_map == image.is_map for declared in self._images.values())
         self._images[image.name] = image
+        if shown_already:
+            return
+        self._shown_images.add(image.name)
         if image.is_map:
             self._map = image
             xs, ys = image.columns.values / UM, image.rows.values / UM
@@ -157,7 +170,7 @@ class LiveViews(QWidget):
 
     def _line(self, line: LineRecorded) -> None:
         image = self._images.get(line.name)
-        if image is None:
+        if image is None or line.name not in self._shown_images:
             return
         if image.is_map:
             self.image.set_line(line.row, line.values)
@@ -172,6 +185,15 @@ class LiveViews(QWidget):
             self.probes.add_point(name, row_value, value, name)
 
     def _dataset(self, dataset: DatasetAdded) -> None:
+        image = self._map
+        if (dataset.name not in SHEET_CURRENT and image is not None and dataset.units == image.units
+                and np.shape(dataset.values) == image.shape):
+            # a map beside the one shown, in its units (the plane fitted to touchdown heights)
+            self.current_density.show_signed(np.asarray(dataset.values), (image.columns.values[0] / UM,
+                                             image.columns.values[-1] / UM), (image.rows.values[0] / UM,
+                                             image.rows.values[-1] / UM), f"{dataset.name} beside the {image.name} "
+                                             "image", dataset.name, dataset.units)
+            return
         if dataset.name not in SHEET_CURRENT or dataset.units != "A/m":
             return
         units = dataset.units
@@ -198,6 +220,7 @@ class LiveViews(QWidget):
                 return
             magnitude, paths = result
             self.reconstructions += 1
+            self.current_density.show_magnitude()
             self.current_density.set_bar_label("|K|", units)  # the units' one place: the colour bar
             self.current_density.set_image(magnitude, (xs[0], xs[-1]), (ys[0], ys[-1]),
                                            f"sheet current |K| from the {image.name} image, with streamlines")

@@ -191,11 +191,28 @@ class MagnitudeImage(DivergingImage):
         self.streamlines = pg.PlotDataItem(pen=pg.mkPen((80, 170, 255), width=1), connect="finite")
         self.plot.addItem(self.streamlines)
 
+        self.signed = False  # a signed map (a fitted plane) instead of a magnitude
+
     def set_streamlines(self, x_um: np.ndarray, y_um: np.ndarray) -> None:
         """Draw the current's streamlines (um; NaN separates the lines) over |K|."""
         self.streamlines.setData(x_um, y_um)
 
+    def show_magnitude(self) -> None:
+        """Back to a magnitude (|K|) on the sequential map."""
+        self.signed = False
+        self.colour_bar.setColorMap(pg.colormap.get("inferno"))
+
+    def show_signed(self, image: np.ndarray, x_range_um, y_range_um, title: str, label: str, units: str) -> None:
+        """A signed map (a plane fitted to touchdowns) on the diverging map, without streamlines."""
+        self.signed = True
+        self.colour_bar.setColorMap(diverging_colormap())
+        self.streamlines.setData([], [])
+        self.set_bar_label(label, units)
+        self.set_image(image, x_range_um, y_range_um, title)
+
     def redraw(self) -> bool:
+        if self.signed:
+            return super().redraw()
         if not self._dirty or self.image is None:
             return False
         finite = self.image[np.isfinite(self.image)]

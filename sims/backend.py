@@ -12,6 +12,8 @@ from the `sim:` block of a station file.
       thermal_time_constant: 30 s
       flux_noise: 1 uPhi0/Hz^0.5   # white density ('1 uPhi0': per root hertz implied)
       flux_noise_corner: 0.1 Hz
+      surface_distance: 0 um   # how far below z = 0 the surface starts; beyond the fine z's
+                               # reach the station knows no surface until a coarse_approach
 
 `validate_config` checks the block as `build_backend` reads it (types, units and
 physically sane ranges) without building the twin: `sqm check` runs it.
@@ -50,6 +52,7 @@ _SETTINGS: dict[str, tuple[str, PlausibleRange]] = {
         "flux noise density", "Phi0/Hz^0.5", 0.0, 1e-3, "1 uPhi0/Hz^0.5", alternative_unit="flux")),
     "flux_noise_corner": ("flux_noise_corner", PlausibleRange("corner frequency", "frequency", 0.0, 1e3, "0.1 Hz")),
     "scan_height": ("scan_height", _positive("scan height", "length", 100e-6, "1 um")),
+    "surface_distance": ("surface_distance", PlausibleRange("surface distance", "length", 0.0, 10e-3, "200 um")),
 }
 # Simulated seconds per wall second: slower than 1/100 of the lab freezes the twin.
 _PACE = PlausibleRange("pace", "dimensionless", 0.01, 1e6, "100")

@@ -420,28 +420,61 @@ class FilmSample(HystereticSample):
                 image += coefficient * flux_map
         return image
 
-    def flux(self, xs, ys, z: float, bias_current: float, field: float, temperature: float,
+    def flux(self, xs, ys, z, bias_current: float, field: float, temperature: float,
              field_at_cooldown: float = 0.0) -> np.ndarray:
-        """Noise-free flux (Phi0) at the points (xs, ys) (m), height z: each map read there
-        (bilinear, zero beyond the window) and the readings added, not whole images."""
+        """Noise-free flux (Phi0) at the points (xs, ys) (m) with the sensor at height z (m,
+        a number or one per point): each map read there (bilinear, zero beyond the window)
+        and the readings added, not whole images."""
         xs, ys = np.broadcast_arrays(np.asarray(xs, dtype=float), np.asarray(ys, dtype=float))
-        read = _BilinearReader(self.geometry.grid, xs.ravel(), ys.ravel())
-        total = np.zeros(xs.size)
-        for coefficient, flux_map in self._terms(z, bias_current, field, temperature, field_at_cooldown):
-            if coefficient:
-                total += coefficient * read(flux_map)
-        return total.reshape(xs.shape)
 
-    def susceptibility(self, xs, ys, z: float, temperature: float, coil) -> np.ndarray:
-        """Susceptometry (Phi0/A) of the finite film at (xs, ys), height z (m): the coil's
-        field screened by the film, read by the pickup loop (sims.film.susceptibility_map).
-        Independent of the magnetic state (golden check 6, docs/physics.md)."""
+        def at_height(height: float, where: np.ndarray) -> np.ndarray:
+            read = _BilinearReader(self.geometry.grid, xs.ravel()[where], ys.ravel()[where])
+            total = np.zeros(read.ix.size)
+            for coefficient, flux_map in self._terms(height, bias_current, field, temperature, field_at_cooldown):
+                if coefficient:
+                    total += coefficient * read(flux_map)
+            return total
+
+        return _between_heights(np.broadcast_to(np.asarray(z, dtype=float), xs.shape), at_height)
+
+    def susceptibility(self, xs, ys, z, temperature: float, coil) -> np.ndarray:
+        """Susceptometry (Phi0/A) of the finite film at (xs, ys), height z (m, a number or
+        one per point): the coil's field screened by the film, read by the pickup loop
+        (sims.film.susceptibility_map). Independent of the magnetic state (golden check 6,
+        docs/physics.md)."""
         xs, ys = np.broadcast_arrays(np.asarray(xs, dtype=float), np.asarray(ys, dtype=float))
         if temperature >= self.superconductor.critical_temperature:
             return np.zeros(xs.shape)
-        lattice = _susceptibility_lattice(self.description, round(max(temperature, self.base_temperature), 1),
-                                          round(z, 9), coil.field_coil_radius, coil.pickup_radius)
-        return lattice(np.column_stack([ys.ravel(), xs.ravel()])).reshape(xs.shape)
+
+        def at_height(height: float, where: np.ndarray) -> np.ndarray:
+            lattice = _susceptibility_lattice(self.description, round(max(temperature, self.base_temperature), 1),
+                                              round(height, 9), coil.field_coil_radius, coil.pickup_radius)
+            return lattice(np.column_stack([ys.ravel()[where], xs.ravel()[where]]))
+
+        return _between_heights(np.broadcast_to(np.asarray(z, dtype=float), xs.shape), at_height)
+
+
+HEIGHT_STEP = 0.05e-6  # m: readings at heights between these steps are interpolated linearly
+
+
+def _between_heights(heights: np.ndarray, at_height) -> np.ndarray:
+    """`at_height(h, where)` (values at the points `where` selects, for one height h, m) at
+    every point's own height: at once when all share one; otherwise linearly between the
+    multiples of HEIGHT_STEP around each (a tilted sample under a level scan). Each
+    height's maps are made once (flux maps and lattices are kept per height)."""
+    flat = heights.ravel()
+    if flat.size and np.ptp(flat) < 1e-12:
+        return at_height(float(flat[0]), np.ones(flat.size, dtype=bool)).reshape(heights.shape)
+    position = flat / HEIGHT_STEP
+    lower = np.floor(position)
+    fraction = position - lower
+    result = np.zeros(flat.size)
+    for step in np.unique(lower):
+        for offset, weight in ((0, 1.0 - fraction), (1, fraction)):
+            where = (lower == step) & (weight > 0)
+            if where.any():
+                result[where] += weight[where] * at_height((step + offset) * HEIGHT_STEP, where)
+    return result.reshape(heights.shape)
 
 
 class _BilinearReader:

@@ -10,6 +10,7 @@ import math
 
 import numpy as np
 
+from sqm.errors import InstrumentError
 from sqm.pacing import Pacer
 from sqm.roles import (
     CurrentSource,
@@ -19,6 +20,7 @@ from sqm.roles import (
     Scanner,
     SquidReadout,
     TemperatureController,
+    TouchdownSensor,
     Voltmeter,
 )
 
@@ -118,6 +120,8 @@ class SimScanner(Scanner):
     def __init__(self, world: World) -> None:
         super().__init__()
         self.world = world
+        if world.settings.surface_distance > 0:
+            self.record_surface(None)  # the station file does not say where a distant sample is
 
     def identity(self) -> str:
         return "SQM twin scanner (NI DAQ + piezo stand-in)"
@@ -126,22 +130,47 @@ class SimScanner(Scanner):
         x, y, z = self.world.position
         return x, y, z
 
+    def z_range(self) -> tuple[float, float]:
+        return self.world.settings.approach.z_range
+
     def _move_xy(self, x: float, y: float, pacer: Pacer) -> None:
         x0, y0, _ = self.world.position
         pacer.wait(math.hypot(x - x0, y - y0) / SCANNER_SPEED)
         self.world.position[0:2] = [x, y]
+        self._refuse_a_crash()
 
     def _move_z(self, z: float, pacer: Pacer) -> None:
         pacer.wait(abs(z - self.world.position[2]) / Z_SPEED)
         self.world.position[2] = z
+        self._refuse_a_crash()
+
+    def coarse_z_step(self) -> float | None:
+        return self.world.settings.approach.coarse_step
+
+    def _coarse_z_steps(self, steps: int, pacer: Pacer) -> None:
+        pacer.wait(abs(steps) / self.world.settings.approach.coarse_step_rate)
+        self.world.contact.raise_surface(self.world.coarse.travel(steps))
+        self._refuse_a_crash()
+
+    def _refuse_a_crash(self) -> None:
+        """A move that pressed the sensor into the sample past its mount's compliance: the
+        twin has recorded the crash; the step fails with it."""
+        crash = self.world.check_crash()
+        if crash is not None:
+            raise InstrumentError(crash)
 
     def _scan_line(self, line: ScanLine, readout: SquidReadout, signal: str, pacer: Pacer) -> np.ndarray:
-        """Fly to the line's start, then sample it at constant speed, as a DAQ line would."""
+        """Fly to the line's start, then sample it at constant speed, as a DAQ line would;
+        z follows the line's own z when it has one."""
+        if line.z is not None:
+            self._move_z(line.z[0], pacer)
         self._move_xy(*line.start, pacer)
         pacer.wait(line.duration)
         xs, ys = line.points()
-        self.world.position[0:2] = [xs[-1], ys[-1]]
-        return self.world.sensor_reading(xs, ys, signal, line.dwell)
+        zs = line.z_points(self.world.position[2])
+        self.world.position[:] = [xs[-1], ys[-1], zs[-1]]
+        self._refuse_a_crash()
+        return self.world.sensor_reading(xs, ys, signal, line.dwell, zs)
 
 
 class SimSquidReadout(SquidReadout):
@@ -169,6 +198,19 @@ class SimSquidReadout(SquidReadout):
 
     def is_locked(self) -> bool:
         return self.world.squid_locked
+
+
+class SimTouchdownSensor(TouchdownSensor):
+    def __init__(self, world: World) -> None:
+        super().__init__()
+        self.world = world
+
+    def identity(self) -> str:
+        return "SQM twin touchdown bridge (capacitance bridge + SR830 stand-in)"
+
+    def read_signal(self, integration_time: float, pacer: Pacer) -> float:
+        pacer.wait(integration_time)
+        return self.world.touchdown_reading(integration_time)
 
 
 class SimVoltmeter(Voltmeter):

@@ -73,9 +73,10 @@ class LumpedSample(HystereticSample):
             return -self.bias.flux_per_current * drive if loop is self.bias_loop else 0.0
         return loop.reversible_flux(drive) + loop.hysteretic_flux()
 
-    def flux(self, xs, ys, z: float, bias_current: float, field: float, temperature: float,
+    def flux(self, xs, ys, z, bias_current: float, field: float, temperature: float,
              field_at_cooldown: float = 0.0) -> np.ndarray:
-        """Noise-free flux (Phi0) through the pickup loop at positions (xs, ys), height z (m).
+        """Noise-free flux (Phi0) through the pickup loop at positions (xs, ys), height z (m,
+        a number or one per point).
 
         The film responds to the change of field since it became superconducting.
         """
@@ -108,15 +109,15 @@ class LumpedSample(HystereticSample):
         lower = [i for i, region in enumerate(self.description.regions) if region.domain == "lower"]
         return np.isin(labels, lower)
 
-    def susceptibility(self, xs, ys, z: float, temperature: float, coil) -> np.ndarray:
+    def susceptibility(self, xs, ys, z, temperature: float, coil) -> np.ndarray:
         return infinite_film_susceptibility(self.description, xs, ys, z, temperature, coil)
 
-    def _height_factor(self, z: float) -> float:
+    def _height_factor(self, z) -> np.ndarray:
         # Phenomenological fall-off: the lumped model is calibrated at the scan height only.
-        return min(1.0, (self.scan_height / max(z, 1e-9)) ** 2)
+        return np.minimum(1.0, (self.scan_height / np.maximum(np.asarray(z, dtype=float), 1e-9)) ** 2)
 
 
-def infinite_film_susceptibility(description: SampleDescription, xs, ys, z: float, temperature: float,
+def infinite_film_susceptibility(description: SampleDescription, xs, ys, z, temperature: float,
                                  coil) -> np.ndarray:
     """Susceptometry (Phi0/A) at (xs, ys): the infinite-film value of the film below.
 
@@ -131,8 +132,11 @@ def infinite_film_susceptibility(description: SampleDescription, xs, ys, z: floa
     if temperature >= description.critical_temperature:
         return np.zeros(xs.shape)
     pearl = description.pearl_length_at(xs, ys, temperature)
+    heights = np.round(np.broadcast_to(np.asarray(z, dtype=float), xs.shape), 9)
     values = np.zeros(xs.shape)
-    for length in np.unique(pearl):  # one closed-form value per Pearl length present
-        values[pearl == length] = mutual_inductance_infinite_film(coil.field_coil_radius, coil.pickup_radius, z,
-                                                                  float(length))
+    for length in np.unique(pearl):  # one closed-form value per Pearl length and height present
+        for height in np.unique(heights[pearl == length]):
+            where = (pearl == length) & (heights == height)
+            values[where] = mutual_inductance_infinite_film(coil.field_coil_radius, coil.pickup_radius,
+                                                            float(height), float(length))
     return np.where(description.on_film(xs, ys), values, 0.0)

@@ -113,6 +113,7 @@ class PreisachEnsemble:
         # so the +-h pairs stay exact mirror images.
         self._up_threshold = c - h
         self._down_threshold = -c - h
+        self._lowest_blocking_K = float(np.min(self.blocking_temperature_K))
         self._virgin_state = np.where(h > 0.0, 1, np.where(h < 0.0, -1, 0)).astype(np.int8)
         # h == 0 exactly has no sign; split such a pair +1 / -1 so it still sums to 0.
         n_pairs = pair_c.size
@@ -144,6 +145,10 @@ class PreisachEnsemble:
             return np.ones(self._state.shape, dtype=bool)
         return self.blocking_temperature_K <= float(temperature_K)
 
+    def anneals_at(self, temperature_K: float, critical_temperature_K: float) -> bool:
+        """Whether an excursion to temperature_K (K) erases any unit at all."""
+        return float(temperature_K) >= min(self._lowest_blocking_K, critical_temperature_K)
+
     def magnetisation(self) -> float:
         """Mean state in [-1, 1] (dimensionless)."""
         # Sum of small integers is exact, so mirrored states give exactly opposite m.
@@ -162,6 +167,8 @@ class PreisachEnsemble:
         temperature_K = float(temperature_K)
         critical_temperature_K = _require_positive("critical_temperature_K",
                                                    critical_temperature_K)
+        if temperature_K < self._lowest_blocking_K and temperature_K < critical_temperature_K:
+            return  # below every blocking temperature: nothing to erase (the twin anneals at every tick)
         unblocked = self.unblocked_at(temperature_K, critical_temperature_K)
         self._state[unblocked] = self._virgin_state[unblocked]
 

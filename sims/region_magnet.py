@@ -86,6 +86,8 @@ class RegionMagnet:
 
     def anneal(self, temperature: float, critical_temperature: float) -> None:
         """An excursion to `temperature` (K): unblocked pairs return to virgin and lose their axis."""
+        if not self.ensemble.anneals_at(temperature, critical_temperature):
+            return
         unblocked = self.ensemble.unblocked_at(temperature, critical_temperature)[: self.pairs]
         self.ensemble.anneal(temperature, critical_temperature)
         self._pair_axis[unblocked] = NO_AXIS

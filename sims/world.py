@@ -22,6 +22,7 @@ import numpy as np
 
 from sqm.roles import MagnetState
 
+from .approach import ApproachModel, CoarseStepper, SurfaceContact
 from .film_sample import FilmSample
 from .lumped import BiasLoopParameters
 from .lumped_sample import LumpedSample
@@ -32,6 +33,9 @@ UM = 1e-6
 # The paper's flake: the twin's sample when a station file names none.
 PAPER_SAMPLE = Path(__file__).resolve().parent.parent / "configs" / "samples" / "fese_flake.yaml"
 QUENCH_DECAY_S = 0.5  # s, field decay time constant after a quench (phenomenological)
+# m: the film is read at least this far below the pickup loop (the loop sits on the chip, above its
+# lowest point: in contact the loop is still this high)
+MIN_HEIGHT = 0.05 * UM
 
 
 @dataclass(frozen=True)
@@ -62,6 +66,10 @@ class WorldSettings:
     upper_oersted_ratio: float = 2.0  # Oersted coupling of the upper domain / lower (phenomenological)
     above_edge_oersted_ratio: float = -1.5  # above the top edge, outside the flake (opposite sign)
     sensor: "SensorGeometry" = field(default_factory=lambda: SensorGeometry())
+    approach: ApproachModel = field(default_factory=ApproachModel)  # the touchdown bridge and the sensor's mount
+    # m: how far below the station's reference the sample surface starts, as a cool-down
+    # leaves it (out of the fine z's reach when more than its range: a coarse_approach finds it)
+    surface_distance: float = 0.0
     bias: BiasLoopParameters = field(default_factory=BiasLoopParameters)  # model R's (lumped model only)
 
     def sample(self) -> SampleDescription:
@@ -75,10 +83,15 @@ class World:
     def __init__(self, settings: WorldSettings | None = None) -> None:
         self.settings = s = settings or WorldSettings()
         seed_sequence = np.random.SeedSequence(s.seed)
-        sample_seed, noise_seed, thermometer_seed, voltmeter_seed, lockin_seed = seed_sequence.spawn(5)
+        # spawn keys each child by its index: a stream added at the end leaves the others as they were
+        (sample_seed, noise_seed, thermometer_seed, voltmeter_seed, lockin_seed, bridge_seed,
+         coarse_seed) = seed_sequence.spawn(7)
         sample_rng = np.random.default_rng(sample_seed)
         description = s.sample()
         self.description = description
+        self.contact = SurfaceContact(s.approach, description.surface.height_offset - s.surface_distance,
+                                      description.surface.tilt, np.random.default_rng(bridge_seed))
+        self.coarse = CoarseStepper(s.approach, np.random.default_rng(coarse_seed))
         if s.sample_model == "film":
             self.sample = FilmSample(sample_rng, description, s.scan_height, s.sensor.pickup_radius,
                                      s.base_temperature, s.bias_leads)
@@ -228,24 +241,39 @@ class World:
         sigma = self.settings.voltage_noise / math.sqrt(2.0 * integration_time)
         return self.sample_voltage() + self._voltmeter_rng.normal(0.0, sigma)
 
-    def sensor_signal(self, xs, ys, signal: str) -> np.ndarray:
-        """Noise-free 'flux' (Phi0) or 'susceptibility' (Phi0/A) at (xs, ys) and the present height."""
-        z = self.position[2]
+    def sensor_signal(self, xs, ys, signal: str, zs=None) -> np.ndarray:
+        """Noise-free 'flux' (Phi0) or 'susceptibility' (Phi0/A) at (xs, ys) with the sensor
+        at z `zs` (m, the scanner's coordinate; default: the present z): the film is read
+        at the sensor's height above the true surface there, at least MIN_HEIGHT."""
+        xs, ys = np.broadcast_arrays(np.asarray(xs, dtype=float), np.asarray(ys, dtype=float))
+        zs = self.position[2] if zs is None else zs
+        heights = np.maximum(np.broadcast_to(zs, xs.shape) - self.contact.surface_z(xs, ys), MIN_HEIGHT)
         if signal == "flux":
             return self.sample.flux(
-                xs, ys, z, self.bias_current, self.field, self.temperature, self.field_at_cooldown
+                xs, ys, heights, self.bias_current, self.field, self.temperature, self.field_at_cooldown
             )
-        return self.sample.susceptibility(xs, ys, z, self.temperature, self.settings.sensor)
+        return self.sample.susceptibility(xs, ys, heights, self.temperature, self.settings.sensor)
 
-    def sensor_reading(self, xs, ys, signal: str, dwell: float) -> np.ndarray:
-        """What the readout reports at (xs, ys) when each sample is averaged `dwell` s:
-        the noise-free signal plus sensor noise (flux: white + the slow 1/f drift, which
-        is common to a line; susceptibility: the lock-in's white noise)."""
-        clean = np.asarray(self.sensor_signal(xs, ys, signal), dtype=float)
+    def sensor_reading(self, xs, ys, signal: str, dwell: float, zs=None) -> np.ndarray:
+        """What the readout reports at (xs, ys) (and z `zs`, default the present z) when
+        each sample is averaged `dwell` s: the noise-free signal plus sensor noise (flux:
+        white + the slow 1/f drift, which is common to a line; susceptibility: the
+        lock-in's white noise)."""
+        clean = np.asarray(self.sensor_signal(xs, ys, signal, zs), dtype=float)
         if signal == "flux":
             return clean + self.flux_noise.sample(dwell, clean.shape)
         sigma = self.settings.sensor.susceptometry_noise / np.sqrt(2.0 * dwell)
         return clean + self._lockin_rng.normal(0.0, sigma, clean.shape)
+
+    def touchdown_reading(self, integration_time: float) -> float:
+        """The touchdown bridge's signal (V) at the sensor's present position."""
+        x, y, z = self.position
+        return self.contact.reading(x, y, z, self.time, integration_time)
+
+    def check_crash(self) -> str | None:
+        """A crash at the present position (recorded by the contact model), or None."""
+        x, y, z = self.position
+        return self.contact.crash_at(x, y, z)
 
     def sensor_flux(self) -> float:
         """Noise-free flux (Phi0) through the pickup loop at the present position."""

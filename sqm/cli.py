@@ -206,6 +206,9 @@ def _cmd_instruments(arguments) -> int:
             if name in problems:
                 print(f"  {name:15s} NOT ANSWERING: {problems[name]}")
                 continue
+            if name not in snapshots:  # an optional role this station goes without
+                print(f"  {name:15s} none in this station file")
+                continue
             snapshot = dict(snapshots[name])
             identity = snapshot.pop("identity", "?")
             readings = ", ".join(f"{key}={value:.6g}" if isinstance(value, float) else f"{key}={value}"

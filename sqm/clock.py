@@ -101,6 +101,7 @@ class SimulatedClock(Clock):
     def sleep(self, seconds: float, should_stop: StopCheck = _never) -> None:
         if seconds <= 0:
             return
+        seconds = float(seconds)  # a numpy interval would turn the lab time into a numpy scalar
         if self._pace is not None:
             _wall_sleep(seconds / self._pace, should_stop)
         with self._lock:

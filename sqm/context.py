@@ -38,10 +38,12 @@ class StepContext(Protocol):
         ...
 
     def declare_series(
-        self, columns: Mapping[str, str], signal: str, axes: Sequence[str], auxiliary_signals: Sequence[str] = ()
+        self, columns: Mapping[str, str], signal: str, axes: Sequence[str], auxiliary_signals: Sequence[str] = (),
+        curve_by: str | None = None,
     ) -> None:
         """Announce the point columns ({name: units}) the step records, the one to plot
-        (`signal`) against `axes`, and further columns worth a plot of their own."""
+        (`signal`) against `axes`, further columns worth a plot of their own, and the column
+        (`curve_by`, whole numbers) whose value starts a new curve (each touchdown of a plane fit)."""
         ...
 
     def record(self, **values: float) -> None:
@@ -65,8 +67,8 @@ class StepContext(Protocol):
         """Store one line of image `name` (flushed at once) with its declared summaries."""
         ...
 
-    def add_dataset(self, name: str, values: np.ndarray, units: str) -> None:
-        """Store a derived array beside the step's data."""
+    def add_dataset(self, name: str, values: np.ndarray, units: str, beside: str | None = None) -> None:
+        """Store a derived array beside the step's data, or beside the image `beside`."""
         ...
 
     def note(self, key: str, value: Any) -> None:

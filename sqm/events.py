@@ -33,6 +33,7 @@ class SeriesDeclared:
     signal: str  # the column to plot
     axes: tuple[str, ...]  # what to plot it against (the first is the x axis)
     auxiliary_signals: tuple[str, ...] = ()  # further columns worth a plot of their own (e.g. each probe)
+    curve_by: str | None = None  # a column of whole numbers: each value its own curve (each touchdown)
 
 
 @dataclass(frozen=True)

@@ -140,6 +140,11 @@ class LeadRouting:
                     f"leads: {self.declared_in} has no lead {name!r} (it has {', '.join(self.names)})")
 
 
+# m: the touchdown press a station file that gives none allows; half the compliance of
+# the twin's sensor mount (0.3 um), a margin a real mount should also have.
+DEFAULT_TOUCHDOWN_PRESS = 150e-9
+
+
 @dataclass(frozen=True)
 class StationLimits:
     """Everything a procedure may not exceed on this station. SI units."""
@@ -152,12 +157,22 @@ class StationLimits:
     scanner_x: Range  # m
     scanner_y: Range  # m
     scanner_z: Range  # m, height above the sample
+    # m: how far past contact a touchdown may press the sensor before it stops (keep it
+    # below the compliance of the sensor's mount: pressed further, the sensor breaks).
+    touchdown_press: float = DEFAULT_TOUCHDOWN_PRESS
     # T: a ramp has arrived when the field reads within this of its target (or 0.1 %
     # of it); at least the supply's field readback resolution (1 mG by default).
     field_tolerance: float = 1e-7
     # The sample's leads a current may be driven between, when the backend knows them
     # (the twin: its sample file); None: the wiring is fixed and unknown to SQM.
     leads: LeadRouting | None = None
+    # The roles the station fills (sqm.role_list); None: every role of the list.
+    roles: frozenset[str] | None = None
+
+    def require_role(self, name: str, what: str) -> None:
+        """A step that needs an optional role is refused before anything moves on a station without it."""
+        if self.roles is not None and name not in self.roles:
+            raise UserInputError(f"{what} needs a {name} role, and this station file gives none")
 
     def check_leads(self, pair: tuple[str, str] | None) -> None:
         """A step's `leads` must name leads the station can route its current to."""
@@ -196,6 +211,7 @@ class StationLimits:
             scanner_y=_axis(data, "y", "scanner y", _PLAUSIBLE["lateral"]),
             scanner_z=_axis(data, "z", "scanner height z", _PLAUSIBLE["height"]),
             field_tolerance=_field_tolerance(data),
+            touchdown_press=_touchdown_press(data),
         )
 
 
@@ -205,7 +221,7 @@ _LIMIT_KEYS: dict[str, tuple[str, ...]] = {
     "bias_current": (*_SPAN_KEYS, "ramp_rate", "max_ramp_rate"),
     "field": (*_SPAN_KEYS, "ramp_rate", "max_ramp_rate", "tolerance"),
     "temperature": _SPAN_KEYS,
-    "scanner": ("x", "y", "z"),
+    "scanner": ("x", "y", "z", "press"),
 }
 
 # Physically sane bounds of what a station may allow, in SI units: a limit beyond them
@@ -219,6 +235,7 @@ _PLAUSIBLE: dict[str, PlausibleRange] = {
     "temperature": PlausibleRange("temperature", "temperature", 0.0, 400.0, "10 K"),
     "lateral": PlausibleRange("scanner position", "length", 0.0, 0.01, "50 um", magnitude=True),
     "height": PlausibleRange("height above the sample", "length", 0.0, 0.01, "10 um"),
+    "press": PlausibleRange("touchdown press", "length", 0.0, 5e-6, "150 nm", above_low=True),
 }
 
 
@@ -286,6 +303,11 @@ def _field_tolerance(data: dict) -> float:
     if not tolerance > 0:
         raise UserInputError(f"limits.field.tolerance must be positive, got {block['tolerance']!r}")
     return tolerance
+
+
+def _touchdown_press(data: dict) -> float:
+    block = {"press": DEFAULT_TOUCHDOWN_PRESS, **_section(data, "scanner")}
+    return read_setting(block, "limits.scanner", "press", _PLAUSIBLE["press"])
 
 
 def _axis(data: dict, axis: str, quantity: str, plausible: PlausibleRange) -> Range:

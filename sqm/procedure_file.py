@@ -26,6 +26,17 @@ class ProcedureFile:
     text: str
     steps: list[Step]
 
+    def check_order(self, known: frozenset[str] = frozenset()) -> None:
+        """Refuse a step that needs what no step before it provides and the station does
+        not know (`known`, e.g. "fitted plane"): a scan in plane mode before any plane_fit."""
+        for step in self.steps:
+            missing = step.procedure.needs() - known
+            if missing:
+                raise UserInputError(
+                    f"{self.source}: step {step.index} ({step.procedure.name}): needs a {', '.join(sorted(missing))}, "
+                    "and no step before it makes one (add a plane_fit step before it)")
+            known = known | step.procedure.provides
+
     def validate(self, limits: StationLimits) -> None:
         """Check every step against the station limits; the first failure raises."""
         for step in self.steps:

@@ -184,6 +184,13 @@ def read_steps(path: str | Path) -> list[StepData]:
                 f"{path}: cannot read the run file ({type(error).__name__}: {one_line(error)})") from None
 
 
+def data_groups(step_group: h5py.Group) -> list[h5py.Group]:
+    """A step's NXdata groups: "data" first, then "data_<image>" (an image on axes of its own,
+    such as a plane fit's heights beside its series of readings)."""
+    names = ["data"] + sorted(name for name in step_group if name.startswith("data_"))
+    return [step_group[name] for name in names if isinstance(step_group.get(name), h5py.Group)]
+
+
 def _read_steps(h5: h5py.File, path: str | Path) -> list[StepData]:
     steps = []
     for name in sorted(h5, key=step_order):
@@ -202,9 +209,9 @@ def _read_steps(h5: h5py.File, path: str | Path) -> list[StepData]:
         if isinstance(data, h5py.Dataset):  # not SQM's layout, but the array is the data
             step.data["data"] = data[()]
             step.units["data"] = text_attr(data.attrs.get("units", ""))
-        elif isinstance(data, h5py.Group):
+        for data in data_groups(group):
             for key, dataset in data.items():
-                if isinstance(dataset, h5py.Dataset):  # a subgroup is not a series: skipped
+                if isinstance(dataset, h5py.Dataset) and key not in step.data:  # a subgroup is not a series
                     step.data[key] = dataset[()]
                     step.units[key] = text_attr(dataset.attrs.get("units", ""))
         steps.append(step)

@@ -12,7 +12,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from .roles import CurrentSource, Magnet, Role, Scanner, SquidReadout, TemperatureController, Voltmeter
+from .roles import (
+    CurrentSource,
+    Magnet,
+    Role,
+    Scanner,
+    SquidReadout,
+    TemperatureController,
+    TouchdownSensor,
+    Voltmeter,
+)
 
 GAUSS_PER_TESLA = 1e4
 MICRO = 1e6
@@ -37,6 +46,9 @@ class RoleEntry:
     role_type: type[Role]
     safe_order: int  # safe states run in increasing order
     panel: tuple[PanelReading, ...] = ()
+    # A station may go without an optional role; a step that needs it is then refused
+    # before anything moves (StationLimits.require_role).
+    required: bool = True
 
 
 ROLES: tuple[RoleEntry, ...] = (
@@ -63,9 +75,11 @@ ROLES: tuple[RoleEntry, ...] = (
         PanelReading("locked", "SQUID lock", lambda role: role.is_locked(),
                      lambda locked: "locked" if locked else "UNLOCKED", alarm=lambda locked: not locked),
     )),
+    RoleEntry("touchdown", TouchdownSensor, safe_order=6, required=False),
 )
 
 ROLE_NAMES: tuple[str, ...] = tuple(entry.name for entry in ROLES)
+REQUIRED_ROLE_NAMES: tuple[str, ...] = tuple(entry.name for entry in ROLES if entry.required)
 ROLE_TYPES: dict[str, type[Role]] = {entry.name: entry.role_type for entry in ROLES}
 SAFE_STATE_ORDER: tuple[str, ...] = tuple(entry.name for entry in sorted(ROLES, key=lambda entry: entry.safe_order))
 

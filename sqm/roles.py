@@ -20,9 +20,10 @@ from enum import Enum
 
 import numpy as np
 
-from .errors import AbortRequested, InstrumentError
+from .errors import AbortRequested, InstrumentError, UserInputError
 from .limits import StationLimits
 from .pacing import Pacer
+from .surface import SurfacePlane
 
 # A software ramp moves in steps this far apart in time (s).
 RAMP_STEP_INTERVAL_S = 0.1
@@ -418,12 +419,15 @@ SIGNAL_UNITS = {"flux": "Phi0", "susceptibility": "Phi0/A"}
 @dataclass(frozen=True)
 class ScanLine:
     """A straight line scanned at constant speed: `n_points` evenly spaced samples
-    from `start` to `end` (x, y in m), taking `duration` seconds in all."""
+    from `start` to `end` (x, y in m), taking `duration` seconds in all. `z`: the z
+    coordinate (m) at its start and end, z going linearly between them (a line that
+    follows a plane); None: at the present z."""
 
     start: tuple[float, float]
     end: tuple[float, float]
     n_points: int
     duration: float
+    z: tuple[float, float] | None = None
 
     def __post_init__(self) -> None:
         if self.n_points < 2:
@@ -439,66 +443,258 @@ class ScanLine:
             self.start[1] + fraction * (self.end[1] - self.start[1]),
         )
 
+    def z_points(self, present_z: float) -> np.ndarray:
+        """z (m) at each sample: along `z`, or `present_z` throughout."""
+        if self.z is None:
+            return np.full(self.n_points, float(present_z))
+        return np.linspace(self.z[0], self.z[1], self.n_points)
+
     @property
     def dwell(self) -> float:
         """Seconds spent on each sample (s)."""
         return self.duration / self.n_points
 
 
+# The largest z move a touchdown may make towards the surface in one step (m): between
+# two readings of the touchdown sensor the sensor never travels farther than this.
+TOUCHDOWN_MAX_STEP = 100e-9
+# m: within this of the top of the fine z's reach the sensor counts as fully withdrawn
+# (a driver reads its position back to its own resolution).
+WITHDRAWN_TOLERANCE = 10e-9
+# How far below the known surface a touchdown may search (m): a surface known within
+# this (a station file's, a plane's) is found; a deeper search needs a coarse approach.
+TOUCHDOWN_SEARCH_BELOW = 3e-6
+
+
 class Scanner(Role):
-    """Piezo scanner: x/y position over the sample and z height above it (m)."""
+    """Piezo scanner: x, y over the sample and z, the z piezo's position (m).
+
+    z is the scanner's own coordinate, zero at the station's reference (on hardware a z
+    offset voltage the station file names). The height above the sample at (x, y) is z
+    minus the known surface there (`surface`, a sqm.surface.SurfacePlane, None when
+    unknown): the station file's flat surface at first, then the plane through a
+    touchdown, or fitted to several. Nothing moves towards a surface that is not known
+    (with none known, lateral moves and lines only from the top of the fine z's reach),
+    and no move leaves the sensor lower above the known surface than the z limit allows.
+    """
 
     role_name = "scanner"
-    commands = ("_move_xy", "_move_z", "_scan_line")
+    commands = ("_move_xy", "_move_z", "_scan_line", "_coarse_z_steps")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.surface: SurfacePlane | None = SurfacePlane()
 
     @abstractmethod
     def position(self) -> tuple[float, float, float]:
-        """Present (x, y, z) in m; z is the sensor height above the sample surface."""
+        """Present (x, y, z) in m; z in the scanner's coordinate (see the class)."""
 
     @abstractmethod
     def _move_xy(self, x: float, y: float, pacer: Pacer) -> None:
-        """Primitive: move laterally to (x, y) m at the present height."""
+        """Primitive: move laterally to (x, y) m at the present z."""
 
     @abstractmethod
     def _move_z(self, z: float, pacer: Pacer) -> None:
-        """Primitive: move to height z (m)."""
+        """Primitive: move to z (m, the scanner's coordinate)."""
 
-    def move_to(self, x: float, y: float, pacer: Pacer) -> None:
-        """Move laterally to (x, y) m after checking the scan range."""
-        self.limits.scanner_x.check(x)
-        self.limits.scanner_y.check(y)
-        self._move_xy(x, y, pacer)
-
-    def approach(self, height: float, pacer: Pacer) -> None:
-        """Bring the sensor to `height` (m) above the surface."""
-        self.limits.scanner_z.check(height)
-        self._move_z(height, pacer)
-
-    def retract(self, pacer: Pacer) -> None:
-        """Withdraw to the top of the z range, or as high as the piezo reaches now if
-        that is lower (a safe state must never be refused for asking too much)."""
-        self._move_z(min(self.limits.scanner_z.maximum, self.highest_reachable_z()), pacer)
+    def z_range(self) -> tuple[float, float]:
+        """The z coordinates (m) the z piezo can reach now; drivers whose voltage limits
+        bound it override this (default: no bound of its own)."""
+        return -math.inf, math.inf
 
     def highest_reachable_z(self) -> float:
-        """Highest sensor height (m) the z drive can reach now; drivers whose piezo
-        voltage limits bound it override this (default: no bound of its own)."""
-        return math.inf
+        """Highest z (m) the z drive can reach now."""
+        return self.z_range()[1]
+
+    # The known surface -----------------------------------------------------------------
+    def record_surface(self, surface: SurfacePlane | None) -> None:
+        """What the station knows of the surface from now on (None: it is unknown)."""
+        self.surface = surface
+
+    def _known_surface(self, what: str) -> SurfacePlane:
+        if self.surface is None:
+            raise InstrumentError(f"scanner: {what} refused: the surface is unknown (coarse steps since, or none "
+                                  "in the station file); run a touchdown first")
+        return self.surface
+
+    def height_above_surface(self, x: float, y: float, z: float) -> float:
+        """z minus the known surface at (x, y) (m); InstrumentError when it is unknown."""
+        return z - float(self._known_surface("a height").height_at(x, y))
+
+    def check_z(self, x: float, y: float, z: float, what: str) -> None:
+        """Refuse a z at (x, y) the piezo cannot reach, or that puts the sensor outside the
+        station's height limits above the known surface."""
+        low, high = self.z_range()
+        if not low <= z <= high:
+            raise InstrumentError(f"scanner: {what}: z = {z * 1e6:.3f} um is outside the z piezo's reach "
+                                  f"[{low * 1e6:.3f}, {high * 1e6:.3f}] um")
+        height = self.height_above_surface(x, y, z)
+        zlimits = self.limits.scanner_z
+        if not zlimits.minimum <= height <= zlimits.maximum:
+            raise InstrumentError(
+                f"scanner: {what}: at ({x * 1e6:.2f}, {y * 1e6:.2f}) um the sensor would be {height * 1e6:.3f} um "
+                f"above the surface, outside the station limits [{zlimits.minimum * 1e6:g}, "
+                f"{zlimits.maximum * 1e6:g}] um")
+
+    # Moves -------------------------------------------------------------------------------
+    def _surface_is_level(self) -> bool:
+        """Known and flat: heights do not depend on x, y (no position needs reading)."""
+        return self.surface is not None and self.surface.slope_x == 0.0 and self.surface.slope_y == 0.0
+
+    def _require_withdrawn(self, what: str) -> None:
+        """With the surface unknown nothing tells how near the sample any z but the top of
+        the fine z's reach is: refuse `what` anywhere else."""
+        z, top = self.position()[2], self.highest_reachable_z()
+        if not (math.isfinite(z) and z >= top - WITHDRAWN_TOLERANCE):
+            raise InstrumentError(f"scanner: {what} refused: the surface is unknown (coarse steps since, or none in "
+                                  f"the station file) and the fine z is not fully withdrawn (z = {z * 1e6:.3f} um, "
+                                  f"the top of its reach {top * 1e6:.3f} um); retract first")
+
+    def move_to(self, x: float, y: float, pacer: Pacer) -> None:
+        """Move laterally to (x, y) m after checking the scan range and that the sensor
+        stays clear of a tilted known surface there at its present z (with the surface
+        unknown: only from the top of the fine z's reach)."""
+        self.limits.scanner_x.check(x)
+        self.limits.scanner_y.check(y)
+        if self.surface is None:
+            self._require_withdrawn("a lateral move")
+        elif not self._surface_is_level():
+            z = self.position()[2]
+            height = self.height_above_surface(x, y, z) if math.isfinite(z) else math.inf
+            if height < self.limits.scanner_z.minimum:
+                raise InstrumentError(
+                    f"scanner: moving to ({x * 1e6:.2f}, {y * 1e6:.2f}) um at this z would leave the sensor "
+                    f"{height * 1e6:.3f} um above the surface, below the station limit "
+                    f"{self.limits.scanner_z.minimum * 1e6:g} um; retract first")
+        self._move_xy(x, y, pacer)
+
+    def _surface_here(self, what: str) -> float:
+        """The known surface's z (m) under the sensor now."""
+        surface = self._known_surface(what)
+        if self._surface_is_level():
+            return surface.z0
+        x, y, _ = self.position()
+        return float(surface.height_at(x, y))
+
+    def approach(self, height: float, pacer: Pacer) -> None:
+        """Bring the sensor to `height` (m) above the known surface at the present x, y."""
+        self.limits.scanner_z.check(height)
+        z = self._surface_here("an approach") + height
+        low, high = self.z_range()
+        if not low <= z <= high:
+            raise InstrumentError(f"scanner: approach: z = {z * 1e6:.3f} um is outside the z piezo's reach "
+                                  f"[{low * 1e6:.3f}, {high * 1e6:.3f}] um")
+        self._move_z(z, pacer)
+
+    def retract(self, pacer: Pacer) -> None:
+        """Withdraw to the top of the z range above the known surface, or as high as the
+        piezo reaches now if that is lower (a safe state must never be refused for asking
+        too much). With the surface unknown, all the way up (withdraw_fully): after coarse
+        steps the top of the z range counted from the reference may be nearer the sample
+        than where the sensor is."""
+        if self.surface is None and math.isfinite(self.highest_reachable_z()):
+            self.withdraw_fully(pacer)
+            return
+        top = self.limits.scanner_z.maximum
+        if self.surface is not None:
+            try:
+                top += self._surface_here("a retract")
+            except InstrumentError:  # where the sensor is cannot be read: the reference's top
+                pass
+        self._move_z(min(top, self.highest_reachable_z()), pacer)
+
+    def touchdown_step(self, z: float, pacer: Pacer) -> None:
+        """One step of a touchdown: z down to `z` (m), at most TOUCHDOWN_MAX_STEP below the
+        present z, within the piezo's reach and no deeper than TOUCHDOWN_SEARCH_BELOW under
+        the known surface (any depth within reach when the surface is unknown). The caller
+        reads the touchdown sensor between steps and stops at contact."""
+        x, y, present = self.position()
+        if not (z < present and present - z <= TOUCHDOWN_MAX_STEP * (1 + 1e-9)):
+            raise InstrumentError(f"scanner: a touchdown step goes down by at most "
+                                  f"{TOUCHDOWN_MAX_STEP * 1e9:.0f} nm, not from {present * 1e6:.4f} um to "
+                                  f"{z * 1e6:.4f} um")
+        low, high = self.z_range()
+        if not low <= z <= high:
+            raise InstrumentError(f"scanner: the touchdown reached the bottom of the z piezo's reach "
+                                  f"({low * 1e6:.3f} um) without contact")
+        if self.surface is not None and z < float(self.surface.height_at(x, y)) - TOUCHDOWN_SEARCH_BELOW:
+            raise InstrumentError(f"scanner: no contact within {TOUCHDOWN_SEARCH_BELOW * 1e6:g} um below the "
+                                  "known surface; refusing to go deeper (the surface is farther than known)")
+        self._move_z(z, pacer)
+
+    # Coarse z ------------------------------------------------------------------------------
+    def coarse_z_step(self) -> float | None:
+        """Nominal travel (m) of one coarse z step towards the sample, as the station file
+        gives it; None when this scanner has no coarse z positioner. Stick-slip steps vary
+        with temperature, load and direction: trust it to a factor of two, no better."""
+        return None
+
+    def _coarse_z_steps(self, steps: int, pacer: Pacer) -> None:
+        """Primitive: `steps` coarse z steps, positive towards the sample (the fine z withdrawn)."""
+        raise InstrumentError("scanner: this scanner has no coarse z positioner")
+
+    def coarse_z_steps(self, steps: int, pacer: Pacer) -> None:
+        """`steps` coarse z steps (positive: towards the sample), the fine z withdrawn fully
+        first. From the first step on the surface is unknown (record_surface(None)): nothing
+        approaches it, and no scan runs, until a touchdown has found it again."""
+        if self.coarse_z_step() is None:
+            raise InstrumentError("scanner: this scanner has no coarse z positioner")
+        count = self._before_coarse_steps(steps, pacer)
+        if count:
+            self._coarse_z_steps(count, pacer)
+
+    def _before_coarse_steps(self, steps: int, pacer: Pacer) -> int:
+        """What any coarse step needs first (a lateral one too puts another part of the sample
+        under the sensor): `steps` checked to be a whole number and, unless it is 0, the fine
+        z withdrawn fully and the surface forgotten. Returns the count."""
+        if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)):
+            raise UserInputError(f"coarse steps must be a whole number, got {steps!r}")
+        if steps:
+            self.withdraw_fully(pacer)
+            self.record_surface(None)  # before the first step: an abort mid-way leaves it unknown too
+        return int(steps)
+
+    def withdraw_fully(self, pacer: Pacer) -> None:
+        """z to the top of the fine z's reach (highest_reachable_z), whatever the known surface:
+        before coarse steps, and where a search for the surface starts."""
+        top = self.highest_reachable_z()
+        if not math.isfinite(top):
+            raise InstrumentError("scanner: the fine z has no top of its reach to withdraw to")
+        self._move_z(top, pacer)
 
     @abstractmethod
     def _scan_line(self, line: ScanLine, readout: "SquidReadout", signal: str, pacer: Pacer) -> np.ndarray:
-        """Primitive: one hardware-timed line, position and readout synchronised."""
+        """Primitive: one hardware-timed line, position and readout synchronised (z along
+        `line.z` when given)."""
 
-    def scan_line(self, line: ScanLine, readout: "SquidReadout", signal: str, pacer: Pacer) -> np.ndarray:
-        """Scan one line at the present height and return the readout's `signal` at each point.
-
-        Both ends are checked against the scan range before anything moves (the range
-        is a rectangle, so the whole segment is then inside it).
-        """
-        if signal not in SIGNAL_UNITS:
-            raise ValueError(f"unknown signal {signal!r} (known: {', '.join(SIGNAL_UNITS)})")
+    def check_line(self, line: ScanLine) -> None:
+        """Refuse a line that leaves the scan range, or (with its z, or the present z) the
+        piezo's reach or the station's height limits above the known surface. The range is
+        a rectangle and the known surface a plane, so checking both ends checks the line."""
         for x, y in (line.start, line.end):
             self.limits.scanner_x.check(x)
             self.limits.scanner_y.check(y)
+        if line.z is not None:  # the line commands z: all of it in reach and within the limits
+            for (x, y), z in ((line.start, line.z[0]), (line.end, line.z[1])):
+                self.check_z(x, y, z, "scan line")
+        elif self.surface is None:  # at the present z, over a surface not known: only fully withdrawn
+            self._require_withdrawn("a scan line")
+        elif not self._surface_is_level():  # at the present z: clear of the surface
+            present = self.position()[2]
+            for x, y in (line.start, line.end):
+                height = self.height_above_surface(x, y, present)
+                if height < self.limits.scanner_z.minimum:
+                    raise InstrumentError(
+                        f"scanner: scan line: at ({x * 1e6:.2f}, {y * 1e6:.2f}) um this z leaves the sensor "
+                        f"{height * 1e6:.3f} um above the surface, below the station limit "
+                        f"{self.limits.scanner_z.minimum * 1e6:g} um")
+
+    def scan_line(self, line: ScanLine, readout: "SquidReadout", signal: str, pacer: Pacer) -> np.ndarray:
+        """Scan one line and return the readout's `signal` at each point. The whole line
+        is checked (`check_line`) before anything moves."""
+        if signal not in SIGNAL_UNITS:
+            raise ValueError(f"unknown signal {signal!r} (known: {', '.join(SIGNAL_UNITS)})")
+        self.check_line(line)
         values = np.asarray(self._scan_line(line, readout, signal, pacer), dtype=float)
         if values.shape != (line.n_points,):
             raise InstrumentError(f"scanner returned {values.shape} samples for a line of {line.n_points}")
@@ -515,7 +711,31 @@ class Scanner(Role):
 
     def snapshot(self) -> dict:
         x, y, z = self.position()
-        return {"identity": self.identity(), "x_m": x, "y_m": y, "z_m": z}
+        snapshot = {"identity": self.identity(), "x_m": x, "y_m": y, "z_m": z}
+        if self.surface is None:
+            snapshot["surface_source"] = "unknown"
+        else:
+            snapshot.update(self.surface.snapshot())
+        return snapshot
+
+
+class TouchdownSensor(Role):
+    """What tells the sensor's contact with the sample: the capacitance between the
+    sensor chip and the sample, as the out-of-balance signal of a capacitance bridge read
+    by a lock-in (V). It rises as the gap closes and stops rising at contact."""
+
+    role_name = "touchdown"
+    finite_readings = ("read_signal",)
+
+    @abstractmethod
+    def read_signal(self, integration_time: float, pacer: Pacer) -> float:
+        """The bridge signal (V) averaged over `integration_time` s."""
+
+    def safe_state(self, pacer: Pacer) -> None:
+        """Reading is harmless: nothing to do."""
+
+    def snapshot(self) -> dict:
+        return {"identity": self.identity()}
 
 
 class SquidReadout(Role):

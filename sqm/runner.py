@@ -196,10 +196,14 @@ class RunStepContext:
 
     # Recording -----------------------------------------------------------------
     def declare_series(
-        self, columns: Mapping[str, str], signal: str, axes: Sequence[str], auxiliary_signals: Sequence[str] = ()
+        self, columns: Mapping[str, str], signal: str, axes: Sequence[str], auxiliary_signals: Sequence[str] = (),
+        curve_by: str | None = None,
     ) -> None:
+        if curve_by is not None and curve_by not in columns:
+            raise ValueError(f"curve_by {curve_by!r} is not one of the columns {list(columns)}")
         self._writer.declare_series(dict(columns), signal, list(axes))
-        self._emit(SeriesDeclared(self._step_index, dict(columns), signal, tuple(axes), tuple(auxiliary_signals)))
+        self._emit(SeriesDeclared(self._step_index, dict(columns), signal, tuple(axes), tuple(auxiliary_signals),
+                                  curve_by))
 
     def record(self, **values: float) -> None:
         """Append one point to the step's data and report progress."""
@@ -231,9 +235,10 @@ class RunStepContext:
         self._writer.write_line(name, row, values)
         self._emit(LineRecorded(self._step_index, name, row, np.asarray(values), summaries))
 
-    def add_dataset(self, name: str, values: np.ndarray, units: str) -> None:
-        """Store a derived array beside the step's data (e.g. a reconstructed current density)."""
-        self._writer.add_dataset(name, values, units)
+    def add_dataset(self, name: str, values: np.ndarray, units: str, beside: str | None = None) -> None:
+        """Store a derived array beside the step's data (e.g. a reconstructed current density),
+        or beside the image `beside` (in its NXdata group)."""
+        self._writer.add_dataset(name, values, units, beside)
         self._emit(DatasetAdded(self._step_index, name, np.asarray(values), units))
 
     def note(self, key: str, value: Any) -> None:

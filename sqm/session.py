@@ -49,7 +49,16 @@ def load(procedure: str | Path, station: str | Path | Station | None = None) -> 
         station = Station.from_file(station or DEFAULT_STATION)
     procedure_file = _parse(procedure, station.limits)
     procedure_file.validate(station.limits)
+    procedure_file.check_order(station_knows(station))
     return station, procedure_file
+
+
+def station_knows(station: Station) -> frozenset[str]:
+    """What a built station knows that steps may need (see Procedure.provides)."""
+    from .procedures.scan_path import FITTED_PLANE
+
+    surface = station.scanner.surface
+    return frozenset({FITTED_PLANE}) if surface is not None and surface.fitted else frozenset()
 
 
 def load_for_check(
@@ -63,6 +72,7 @@ def load_for_check(
     name, limits = read_station_limits(station_path or DEFAULT_STATION)
     procedure_file = _parse(procedure, limits)
     procedure_file.validate(limits)
+    procedure_file.check_order()  # a station not built knows nothing measured
     return name, limits, procedure_file
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import math
 import sys
+from functools import partial
 from typing import Callable
 
 import h5py
@@ -81,19 +82,21 @@ def describe_item(h5: h5py.File, name: str, account: Account) -> None:
             text = _parameter_text(entry)
             if text is not None:
                 account.add(f"  {key} = {text}".rstrip())
-    if "data" in item:
-        account.attempt("  data", lambda: _describe_data(item["data"], account))
+    for group_name in ["data"] + sorted(key for key in item if key.startswith("data_")):
+        if group_name in item:
+            account.attempt(f"  {group_name}", partial(_describe_data, item, group_name, account))
 
 
-def _describe_data(data, account: Account) -> None:
+def _describe_data(step, group_name: str, account: Account) -> None:
+    data = step[group_name]
     if isinstance(data, h5py.Dataset):
-        account.add(f"  data: {_dataset_text(data)}")
+        account.add(f"  {group_name}: {_dataset_text(data)}")
         return
     if not isinstance(data, h5py.Group):
         return
     signal = _text(data.attrs.get("signal", ""))
     for member_name in data:
-        label = f"  data/{member_name}"
+        label = f"  {group_name}/{member_name}"
         account.attempt(label, lambda: account.add(_member_text(label, data[member_name], member_name == signal)))
 
 

@@ -21,7 +21,7 @@ from .clock import Clock
 from .errors import InstrumentError, UserInputError
 from .interlocks import InterlockSet
 from .limits import LeadRouting, StationLimits
-from .role_list import ROLE_TYPES, role_name_of
+from .role_list import REQUIRED_ROLE_NAMES, ROLE_NAMES, ROLE_TYPES, role_name_of
 from .roles import CurrentSource, Magnet, Role, Scanner, SquidReadout, TemperatureController, Voltmeter
 from .safe_state import make_station_safe
 
@@ -34,6 +34,8 @@ BACKEND_VALIDATOR = "validate_config"
 # ... and `lead_routing(block)`: the sample's leads a step may name (a limits.LeadRouting), when
 # the backend knows them; a station whose backend has none refuses steps that name leads.
 BACKEND_LEADS = "lead_routing"
+# ... and `role_names(block)`: the roles the block fills, optional ones included (default: all).
+BACKEND_ROLES = "role_names"
 DEFAULT_STATION = Path(__file__).resolve().parent.parent / "configs" / "stations" / "sim.yaml"
 _STATION_KEYS = {"name", "backend", "limits", "interlocks", "description"}
 
@@ -108,7 +110,13 @@ class Station:
     # property for each of the six every station has.
     def role(self, role_type: type[R]) -> R:
         """The station's role of interface `role_type` (see `sqm.role_list`)."""
-        return cast(R, self.backend.roles[role_name_of(role_type)])  # its type is checked when built
+        name = role_name_of(role_type)
+        if name not in self.backend.roles:  # an optional role this station goes without
+            raise InstrumentError(f"this station has no {name} ({role_type.__name__}) role")
+        return cast(R, self.backend.roles[name])  # its type is checked when built
+
+    def has_role(self, role_type: type[R]) -> bool:
+        return role_name_of(role_type) in self.backend.roles
 
     @property
     def clock(self) -> Clock:
@@ -209,16 +217,16 @@ class _StationHeader:
             raise UserInputError(f"{source}: {error}") from None
         name = str(data.get("name", Path(source).stem))
         header = cls(data, name, backend_name, entry_point, limits, interlocks)
-        routing = _validate_backend_block(entry_point, header.backend_block, limits, source)
-        if routing is not None:
-            header.limits = dataclasses.replace(limits, leads=routing)
+        routing, roles = _validate_backend_block(entry_point, header.backend_block, limits, source)
+        header.limits = dataclasses.replace(limits, leads=routing, roles=roles)
         return header
 
 
 def _validate_backend_block(entry_point: importlib.metadata.EntryPoint, block: object,
-                            limits: StationLimits, source: str) -> LeadRouting | None:
+                            limits: StationLimits, source: str) -> tuple[LeadRouting | None, frozenset[str]]:
     """The backend's check of its block: `validate_config(block, limits)` next to its builder;
-    then the sample's leads it declares (`lead_routing(block)`), if it knows them.
+    then the sample's leads it declares (`lead_routing(block)`), if it knows them, and the
+    roles it fills (`role_names(block)`, default: every role of the list).
 
     Only the builder's module is imported, and the functions open and configure
     nothing, so a hardware station is checked offline. A backend without a validator
@@ -230,12 +238,15 @@ def _validate_backend_block(entry_point: importlib.metadata.EntryPoint, block: o
         raise UserInputError(f"{source}: the backend {entry_point.name!r} cannot be loaded ({error})") from None
     validate = getattr(module, BACKEND_VALIDATOR, None)
     routing = getattr(module, BACKEND_LEADS, None)
+    role_names = getattr(module, BACKEND_ROLES, None)
     try:
         if validate is not None:
             validate(block, limits)
-        return None if routing is None else routing(block)
+        leads = None if routing is None else routing(block)
+        roles = frozenset(ROLE_NAMES if role_names is None else role_names(block))
     except UserInputError as error:
         raise UserInputError(f"{source}: {error}") from None
+    return leads, roles
 
 
 def _find_backend(name: str, source: str) -> importlib.metadata.EntryPoint:
@@ -251,7 +262,9 @@ def _check_roles(roles: dict[str, Role], source: str) -> None:
     for name, role_type in ROLE_TYPES.items():
         role = roles.get(name)
         if role is None:
-            raise InstrumentError(f"{source}: the backend fills no '{name}' role")
+            if name in REQUIRED_ROLE_NAMES:
+                raise InstrumentError(f"{source}: the backend fills no '{name}' role")
+            continue
         if not isinstance(role, role_type):
             raise InstrumentError(f"{source}: '{name}' is a {type(role).__name__}, not a {role_type.__name__}")
 

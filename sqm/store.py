@@ -43,6 +43,7 @@ import uuid
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import h5py
 import numpy as np
@@ -439,6 +440,19 @@ class RunStore:
                 raise failure
 
 
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _text_list(value: Any) -> list[str]:
+    """An HDF5 attribute holding text or a list of text, as a list of str."""
+    if value is None:
+        return []
+    if isinstance(value, (str, bytes)):
+        return [_text(value)]
+    return [_text(item) for item in value]
+
+
 class StepWriter:
     """Writer of one step's group: declares and appends 1-D series, records the end.
 
@@ -451,6 +465,10 @@ class StepWriter:
         self._group_name = group_name
         self._has_data = False
         self._cached: tuple[int, h5py.Group, h5py.Group | None] | None = None
+        # image name -> the NXdata group (in the step's group) holding it: "data" for the
+        # first thing declared, a further image with the same axes beside it, one with
+        # other axes (an image after a series) in a group of its own, "data_<image>"
+        self._image_groups: dict[str, str] = {}
         self._columns: dict[str, str] = {}
         self._buffer: list[dict[str, float]] = []
         self._oldest: float | None = None  # time.monotonic() of the oldest buffered point
@@ -487,10 +505,13 @@ class StepWriter:
         """Create the NXdata group: `columns` maps dataset name -> units; all grow together.
 
         The group is flushed to disk at once, so a crash before the first batch of
-        points still leaves the (empty) series in the file.
+        points still leaves the (empty) series in the file. A step has one series, declared
+        before any image (it is the step's "data").
         """
         if signal not in columns or any(axis not in columns for axis in axes):
             raise ValueError("signal and axes must be declared columns")
+        if self._has_data:
+            raise ValueError(f"{self.name}: a series is declared first, and once")
         what = f"the data group of {self.name}"
         with self._store._lock, self._store._writing(what):
             self._store._require_space(len(columns) * 2048 + METADATA_ALLOWANCE_BYTES, what)
@@ -528,13 +549,23 @@ class StepWriter:
         what = f"the image {name!r} of {self.name}"
         axes = [(rows[0], rows[1], rows[2]), (columns[0], columns[1], columns[2])]
         axes += [(key, values, unit) for key, (values, unit) in (extra_axes or {}).items()]
+        self._refuse_a_name_in_use(name)
         with self._store._lock, self._store._writing(what):
             axes_bytes = sum(8 * np.size(values) for _, values, _ in axes)
             self._store._require_space(axes_bytes + 2 * METADATA_ALLOWANCE_BYTES, what)
-            data = self._group.create_group("data")
-            data.attrs["NX_class"] = "NXdata"
-            data.attrs["signal"] = name
-            data.attrs["axes"] = [row_name, column_name]
+            beside = self._image_group_with_axes(axes)
+            if beside is not None:  # trace and retrace, a value and its uncertainty: one NXdata
+                data = self._group[beside]
+                data.attrs["auxiliary_signals"] = [*_text_list(data.attrs.get("auxiliary_signals")), name]
+            else:
+                group_name = "data" if not self._has_data else f"data_{name}"
+                data = self._group.create_group(group_name)
+                data.attrs["NX_class"] = "NXdata"
+                data.attrs["signal"] = name
+                data.attrs["axes"] = [row_name, column_name]
+                for axis_name, values, axis_units in axes:
+                    axis = data.create_dataset(axis_name, data=np.asarray(values, dtype="f8"))
+                    axis.attrs["units"] = axis_units
             image = data.create_dataset(
                 name,
                 shape=(len(row_values), len(column_values)),
@@ -543,27 +574,48 @@ class StepWriter:
                 fillvalue=np.nan,
             )
             image.attrs["units"] = units
-            for axis_name, values, axis_units in axes:
-                axis = data.create_dataset(axis_name, data=np.asarray(values, dtype="f8"))
-                axis.attrs["units"] = axis_units
-            self._created_data(data)
+            self._image_groups[name] = data.name.rsplit("/", 1)[-1]
+            if not self._has_data:
+                self._created_data(data)
             self._store._flush_file()
+
+    def _image_group_with_axes(self, axes: list[tuple[str, Any, str]]) -> str | None:
+        """The group of an image already declared on exactly these axes, if any."""
+
+        def same(group: h5py.Group, name: str, values: Any, units: str) -> bool:
+            return (name in group and group[name].shape == np.shape(values)
+                    and np.array_equal(group[name][()], np.asarray(values, dtype="f8"))
+                    and _text(group[name].attrs.get("units", "")) == units)
+
+        for group_name in dict.fromkeys(self._image_groups.values()):
+            group = self._group[group_name]
+            if _text_list(group.attrs.get("axes")) == [axes[0][0], axes[1][0]] and all(
+                    same(group, *axis) for axis in axes):
+                return group_name
+        return None
+
+    def _refuse_a_name_in_use(self, name: str) -> None:
+        if name in self._image_groups or name in self._columns:
+            raise ValueError(f"{self.name}: {name!r} is declared already")
 
     def write_line(self, name: str, row: int, values: np.ndarray) -> None:
         """Store line `row` of image `name` and flush: a crash loses only the line in progress."""
         what = f"line {row} of {self.name}/data/{name}"
         with self._store._lock, self._store._writing(what):
             self._store._require_space(8 * np.size(values) + METADATA_ALLOWANCE_BYTES, what)
-            self._data[name][row, :] = values
+            self._group[self._image_groups[name]][name][row, :] = values
             self._store._flush_file()
 
-    def add_dataset(self, name: str, values: np.ndarray, units: str) -> None:
-        """Store a derived array (e.g. the current density of an image) beside the data."""
+    def add_dataset(self, name: str, values: np.ndarray, units: str, beside: str | None = None) -> None:
+        """Store a derived array (e.g. the current density of an image) beside the data, or
+        beside image `beside` (in its NXdata group: a fitted plane beside the heights)."""
         values = np.asarray(values, dtype="f8")
-        what = f"{self.name}/data/{name}"
+        group_name = "data" if beside is None else self._image_groups[beside]
+        what = f"{self.name}/{group_name}/{name}"
         with self._store._lock, self._store._writing(what):
             self._store._require_space(values.nbytes + METADATA_ALLOWANCE_BYTES, what)
-            dataset = self._data.create_dataset(name, data=values)
+            dataset = self._data.create_dataset(name, data=values) if beside is None else (
+                self._group[group_name].create_dataset(name, data=values))
             dataset.attrs["units"] = units
             self._store._flush_file()
 

@@ -2,12 +2,14 @@
 
 from .base import Param, Procedure, Step, param
 from .bias_sweep import BiasSweep
+from .coarse_approach import CoarseApproach
 from .field_sweep import FieldSweep
 from .line_cut import LineCut
 from .park import Park
 from .raster_scan import RasterScan
 from .set_state import SetState
 from .thermal_cycle import ThermalCycle
+from .touchdown import PlaneFit, Touchdown
 from .transport import IVCurve, ResistanceVsTemperature
 from .zero_field_cool import FieldCool, ZeroFieldCool
 
@@ -18,6 +20,9 @@ PROCEDURES: dict[str, type[Procedure]] = {
         FieldCool,
         SetState,
         Park,
+        CoarseApproach,
+        Touchdown,
+        PlaneFit,
         BiasSweep,
         ThermalCycle,
         RasterScan,

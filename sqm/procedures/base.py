@@ -164,6 +164,10 @@ class Procedure(ABC):
     name: ClassVar[str]
     params: ClassVar[tuple[Param, ...]] = ()  # every parameter, the base classes' first
     summary: ClassVar[str] = ""
+    # What the station knows once the step has run ("fitted plane"), which later steps
+    # may need (`needs`): a procedure file is refused when a step needs what no step
+    # before it provides and the station does not know yet (ProcedureFile.check_order).
+    provides: ClassVar[frozenset[str]] = frozenset()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -231,6 +235,10 @@ class Procedure(ABC):
     def expected_points(self) -> int:
         """How many data points the step records (for progress bars); 0 if unknown."""
         return 0
+
+    def needs(self) -> frozenset[str]:
+        """What the station must know before this step runs (see `provides`)."""
+        return frozenset()
 
 
 def _refuse_decimal_commas(raw: dict, known: dict[str, Param]) -> None:

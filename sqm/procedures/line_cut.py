@@ -12,6 +12,7 @@ from ..limits import StationLimits
 from ..roles import SIGNAL_UNITS, ScanLine
 from .base import Procedure, check_point_count, param
 from .common import lead_pair_param, route_bias
+from .scan_path import FITTED_PLANE, direction_param, height_mode_param, image_names, plan, scan_row
 
 
 class LineCut(Procedure):
@@ -23,6 +24,8 @@ class LineCut(Procedure):
     spacing: float = param("length", "0.25 um", "distance between samples (m)", positive=True)
     line_time: float = param("time", "1 s", "time to scan the line once (s)", positive=True)
     height: float = param("length", "1 um", "sensor height above the surface (m)", positive=True)
+    height_mode: str = height_mode_param()
+    direction: str = direction_param()
     leads: tuple[str, str] | None = lead_pair_param()
 
     @property
@@ -55,7 +58,10 @@ class LineCut(Procedure):
         limits.check_leads(self.leads)
 
     def expected_points(self) -> int:
-        return len(self.bias_currents)
+        return len(self.bias_currents) * len(image_names("flux", self.direction))  # lines recorded
+
+    def needs(self) -> frozenset[str]:
+        return frozenset({FITTED_PLANE}) if self.height_mode == "plane" else frozenset()
 
     def run(self, ctx: StepContext) -> None:
         from ..analysis.edge_profile import peak_current_across_edge
@@ -67,24 +73,30 @@ class LineCut(Procedure):
         reach = (self.n_points - 1) * self.spacing / self.length
         (x0, y0), (x1, y1) = self.start, self.end
         line = ScanLine((x0, y0), (x0 + (x1 - x0) * reach, y0 + (y1 - y0) * reach), self.n_points, self.line_time)
+        (line,) = plan(scanner, [line], self.height, self.height_mode)  # checked before anything moves
         xs, ys = line.points()
         distance = np.arange(self.n_points) * self.spacing
-        ctx.declare_image(
-            "flux",
-            SIGNAL_UNITS["flux"],
-            ("bias_current", np.asarray(self.bias_currents), "A"),
-            ("distance", distance, "m"),
-            extra_axes={"x": (xs, "m"), "y": (ys, "m")},
-            line_summaries={"peak_edge_current": "A/m"},
-        )
+        names = image_names("flux", self.direction)
+        for name in names:
+            ctx.declare_image(
+                name,
+                SIGNAL_UNITS["flux"],
+                ("bias_current", np.asarray(self.bias_currents), "A"),
+                ("distance", distance, "m"),
+                extra_axes={"x": (xs, "m"), "y": (ys, "m")},
+                line_summaries={"peak_edge_current": "A/m"},
+            )
         scanner.retract(ctx)
         scanner.move_to(*line.start, ctx)
         scanner.approach(self.height, ctx)
         peaks = []
         for row, current in enumerate(self.bias_currents):
             station.current_source.ramp_to(current, ctx)
-            profile = scanner.scan_line(line, squid, "flux", ctx)
-            peak = peak_current_across_edge(profile, self.spacing, self.height, squid.pickup_radius)
-            ctx.record_line("flux", row, profile, peak_edge_current=peak)
-            peaks.append(peak)
+            scanned = scan_row(scanner, squid, "flux", line, self.direction, ctx)
+            for name in names:
+                profile = scanned[name]
+                peak = peak_current_across_edge(profile, self.spacing, self.height, squid.pickup_radius)
+                ctx.record_line(name, row, profile, peak_edge_current=peak)
+                if name == "flux":
+                    peaks.append(peak)
         ctx.add_dataset("peak_edge_current", np.asarray(peaks), "A/m")

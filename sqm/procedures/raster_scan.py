@@ -13,6 +13,7 @@ from ..roles import SIGNAL_UNITS, ScanLine
 from ..units import format_si
 from .base import Procedure, check_point_count, param
 from .common import lead_pair_param, route_bias
+from .scan_path import FITTED_PLANE, direction_param, height_mode_param, image_names, plan, scan_row
 
 
 def _m(length: float) -> str:
@@ -45,6 +46,8 @@ class RasterScan(Procedure):
     bias_current: float | None = param("current", None, "ramp the bias to this and hold it during the scan (A)")
     field: float | None = param("field", None, "ramp the magnet to this and hold it during the scan (T)")
     reconstruct: bool = param("flag", True, "store the sheet current density (Kx, Ky) of a flux image")
+    height_mode: str = height_mode_param()
+    direction: str = direction_param()
     leads: tuple[str, str] | None = lead_pair_param()
 
     def check_consistency(self) -> None:
@@ -126,34 +129,41 @@ class RasterScan(Procedure):
         limits.check_leads(self.leads)
 
     def expected_points(self) -> int:
-        return len(self.y_pixels)
+        return len(self.y_pixels) * len(image_names(self.signal, self.direction))  # lines recorded
+
+    def needs(self) -> frozenset[str]:
+        return frozenset({FITTED_PLANE}) if self.height_mode == "plane" else frozenset()
 
     def run(self, ctx: StepContext) -> None:
         station = ctx.station
         if self.reconstructs:
             self._check_reconstructable(station.squid.pickup_radius)  # before anything moves
         xs, ys = self.x_pixels, self.y_pixels
+        scanner = station.scanner
+        lines = plan(scanner, [ScanLine((xs[0], y), (xs[-1], y), len(xs), self.line_time) for y in ys],
+                     self.height, self.height_mode)  # the whole path checked before anything moves
         if self.bias_current is not None:
             route_bias(ctx, self.leads)
             station.current_source.ramp_to(self.bias_current, ctx)
         if self.field is not None:
             station.magnet.ramp_to(self.field, ctx)
-        scanner = station.scanner
         scanner.retract(ctx)
         scanner.move_to(xs[0], ys[0], ctx)
         scanner.approach(self.height, ctx)
         ctx.note("bias_current_A", station.current_source.read_current())
         ctx.note("field_T", station.magnet.read_field())
         ctx.note("temperature_K", station.temperature.read_temperature())
-        ctx.declare_image(self.signal, SIGNAL_UNITS[self.signal], ("y", ys, "m"), ("x", xs, "m"))
+        names = image_names(self.signal, self.direction)
+        for name in names:
+            ctx.declare_image(name, SIGNAL_UNITS[self.signal], ("y", ys, "m"), ("x", xs, "m"))
         # Lines stream to the file; the whole image is held only for the reconstruction.
         image = np.full((len(ys), len(xs)), np.nan) if self.reconstructs else None
-        for row, y in enumerate(ys):
-            line = ScanLine((xs[0], y), (xs[-1], y), len(xs), self.line_time)
-            values = scanner.scan_line(line, station.squid, self.signal, ctx)
-            ctx.record_line(self.signal, row, values)
+        for row, line in enumerate(lines):
+            scanned = scan_row(scanner, station.squid, self.signal, line, self.direction, ctx)
+            for name in names:
+                ctx.record_line(name, row, scanned[name])
             if image is not None:
-                image[row] = values
+                image[row] = scanned[self.signal]
             ctx.checkpoint()
         if image is not None:
             self._store_current_density(ctx, image)

@@ -140,6 +140,9 @@ VALID = {
     "field_sweep": {"points": [0, "0.1 G"], "probes": {"a": [0, 0]}, "rate": "0.1 G/s"},
     "iv_curve": {},
     "resistance_vs_temperature": {"temperatures": ["2 K"]},
+    "touchdown": {"x": 0, "y": 0},
+    "plane_fit": {"x": ["-10 um", "10 um"], "y": ["-10 um", "10 um"]},
+    "coarse_approach": {},
 }
 
 

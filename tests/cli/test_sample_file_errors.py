@@ -15,6 +15,7 @@ from PIL import Image
 from sqm.cli import main
 
 from ..conftest import CONFIGS, twin_station_text
+from .error_lines import one_error_line
 
 PAPER_SAMPLE = CONFIGS / "samples" / "fese_flake.yaml"
 SWEEP = "steps:\n  - bias_sweep: {points: [0, 20 uA], step: 10 uA, integration_time: 0.1 s}\n"
@@ -72,14 +73,6 @@ def _station_with_sample(tmp_path: Path, sample: dict | None = None, name: str =
     return station
 
 
-def _one_line(capsys) -> str:
-    captured = capsys.readouterr()
-    lines = captured.err.strip().splitlines()
-    assert len(lines) == 1, captured.err
-    assert "Traceback" not in captured.err + captured.out
-    return lines[0]
-
-
 @pytest.mark.parametrize("mistake, key, message", CASES, ids=[case[0].__name__.strip("_") for case in CASES])
 def test_a_mistake_in_a_sample_file_is_one_line_and_exit_2(tmp_path, capsys, mistake, key, message):
     sample = copy.deepcopy(_paper())
@@ -88,11 +81,11 @@ def test_a_mistake_in_a_sample_file_is_one_line_and_exit_2(tmp_path, capsys, mis
     procedure = tmp_path / "sweep.yaml"
     procedure.write_text(SWEEP)
     assert main(["check", str(procedure), "--station", str(station)]) == 2
-    line = _one_line(capsys)
+    line = one_error_line(capsys)
     assert f"bad.yaml: {key}: " in line and message in line, line
     out = tmp_path / "runs"
     assert main(["run", str(procedure), "--station", str(station), "--out", str(out)]) == 2
-    assert _one_line(capsys) == line
+    assert one_error_line(capsys) == line
     assert not out.exists() or not list(out.glob("*.h5"))  # nothing ran, nothing was written
 
 
@@ -111,7 +104,7 @@ def test_a_mask_that_is_not_two_colours_is_refused(tmp_path, capsys):
     procedure = tmp_path / "sweep.yaml"
     procedure.write_text(SWEEP)
     assert main(["check", str(procedure), "--station", str(station)]) == 2
-    line = _one_line(capsys)
+    line = one_error_line(capsys)
     assert "bad.yaml: outline.mask: flake.png is not a two-colour image: 3 grey levels" in line, line
 
 
@@ -119,12 +112,12 @@ def test_a_step_naming_a_lead_the_sample_lacks_is_refused_before_anything_moves(
     procedure = tmp_path / "sweep.yaml"
     procedure.write_text("steps:\n  - bias_sweep: {points: [0, 20 uA], step: 10 uA, leads: [source, gate]}\n")
     assert main(["check", str(procedure)]) == 2
-    line = _one_line(capsys)
+    line = one_error_line(capsys)
     assert line == (f"sqm: error: {procedure}: step 1 (bias_sweep): leads: fese_flake.yaml has no lead 'gate' "
                     "(it has source, drain)")
     out = tmp_path / "runs"
     assert main(["run", str(procedure), "--out", str(out)]) == 2
-    assert _one_line(capsys) == line
+    assert one_error_line(capsys) == line
     assert not out.exists() or not list(out.glob("*.h5"))
 
 
@@ -133,5 +126,5 @@ def test_a_station_naming_a_missing_sample_file_says_where_it_looked(tmp_path, c
     procedure = tmp_path / "sweep.yaml"
     procedure.write_text(SWEEP)
     assert main(["check", str(procedure), "--station", str(station)]) == 2
-    line = _one_line(capsys)
+    line = one_error_line(capsys)
     assert f"sim.sample: no sample file '{tmp_path / 'nowhere.yaml'}'" in line, line

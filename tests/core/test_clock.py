@@ -2,6 +2,9 @@
 
 import time
 
+import numpy as np
+import yaml
+
 from sqm.clock import RealClock, SimulatedClock
 
 
@@ -18,6 +21,15 @@ def test_simulated_clock_advances_without_waiting_and_notifies_in_order():
     clock.sleep(0)
     clock.sleep(-1)
     assert len(seen) == 2  # zero and negative sleeps are no-ops
+
+
+def test_simulated_time_stays_a_python_float_when_a_step_sleeps_a_numpy_interval():
+    # Lab seconds go into run summaries and station files (YAML, JSON): a numpy scalar there
+    # cannot be written by yaml.safe_dump.
+    clock = SimulatedClock()
+    clock.sleep(np.float64(2.5))
+    assert type(clock.now()) is float
+    assert yaml.safe_dump({"pace": clock.now() / 2}) == "pace: 1.25\n"
 
 
 def test_paced_simulated_clock_takes_wall_time_in_proportion():

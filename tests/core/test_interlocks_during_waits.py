@@ -56,10 +56,10 @@ def test_a_trip_stops_a_scan_line_in_progress_and_keeps_the_lines_before(twin, m
     world = twin.squid.world
     original_sensor = world.sensor_reading
 
-    def sensor(xs, ys, signal, dwell):
+    def sensor(xs, ys, signal, dwell, zs=None):
         if np.ndim(xs):  # a whole line
             lines_scanned["n"] += 1
-        return original_sensor(xs, ys, signal, dwell)
+        return original_sensor(xs, ys, signal, dwell, zs)
 
     monkeypatch.setattr(world, "sensor_reading", sensor)
     original_scan = twin.scanner._scan_line

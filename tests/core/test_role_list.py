@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from sqm.errors import UserInputError
-from sqm.role_list import ROLE_NAMES, ROLES, SAFE_STATE_ORDER
+from sqm.role_list import REQUIRED_ROLE_NAMES, ROLE_NAMES, ROLES, SAFE_STATE_ORDER
 from sqm.roles import Magnet
 from sqm.safe_state import make_station_safe
 from sqm.station import Station
@@ -36,8 +36,8 @@ def test_make_safe_follows_the_list_order(monkeypatch):
     assert tuple(seen) == SAFE_STATE_ORDER
 
 
-@pytest.mark.parametrize("missing", ROLE_NAMES)
-def test_a_hardware_station_must_name_a_driver_for_every_role_of_the_list(missing):
+@pytest.mark.parametrize("missing", REQUIRED_ROLE_NAMES)
+def test_a_hardware_station_must_name_a_driver_for_every_required_role_of_the_list(missing):
     from sqm.drivers.backend import validate_config
 
     station_file = yaml.safe_load((REPO / "configs" / "stations" / "lab-pyvisa-sim.yaml").read_text())
@@ -46,6 +46,16 @@ def test_a_hardware_station_must_name_a_driver_for_every_role_of_the_list(missin
     del block[missing]
     with pytest.raises(UserInputError, match=f"hardware.{missing}"):
         validate_config(block, Station.from_file().limits)
+
+
+def test_a_hardware_station_may_go_without_an_optional_role():
+    from sqm.drivers.backend import role_names, validate_config
+
+    station_file = yaml.safe_load((REPO / "configs" / "stations" / "lab-pyvisa-sim.yaml").read_text())
+    block = station_file["hardware"]
+    block.pop("touchdown", None)
+    validate_config(block, Station.from_file().limits)
+    assert set(role_names(block)) == set(REQUIRED_ROLE_NAMES) and "touchdown" not in REQUIRED_ROLE_NAMES
 
 
 def test_every_role_shows_what_the_panel_says_in_display_units():

@@ -13,6 +13,7 @@ import yaml
 from sqm.cli import main
 from sqm.drivers.backend import SIM_FOLDER
 from sqm.readback import read_steps
+from sqm.roles import TouchdownSensor
 from sqm.session import load, start_run
 from sqm.station import Station
 
@@ -26,19 +27,21 @@ IDENTITIES = {
     "temperature": "MODEL336",
     "scanner": "ANC300",
     "squid": "SR830",
+    "touchdown": "SR830",
 }
 
 
 @pytest.mark.parametrize(
-    "device, address",
-    [("keithley6221", "GPIB0::12::INSTR"), ("keithley2182", "GPIB0::7::INSTR"),
-     ("ami430", "TCPIP::localhost::7180::SOCKET"), ("lakeshore336", "GPIB0::13::INSTR"),
-     ("sr830", "GPIB0::8::INSTR"), ("anc300", "TCPIP::localhost::7230::SOCKET")],
+    "device, addresses",
+    [("keithley6221", ["GPIB0::12::INSTR"]), ("keithley2182", ["GPIB0::7::INSTR"]),
+     ("ami430", ["TCPIP::localhost::7180::SOCKET"]), ("lakeshore336", ["GPIB0::13::INSTR"]),
+     ("sr830", ["GPIB0::8::INSTR", "GPIB0::9::INSTR"]),  # the SQUID readout and the touchdown bridge
+     ("anc300", ["TCPIP::localhost::7230::SOCKET"])],
 )
-def test_each_device_file_names_one_device_at_its_address(device, address):
+def test_each_device_file_names_one_device_at_its_addresses(device, addresses):
     data = yaml.safe_load((SIM_FOLDER / f"{device}.yaml").read_text())
     assert list(data["devices"]) == [device]
-    assert data["resources"] == {address: {"device": device}}
+    assert data["resources"] == {address: {"device": device} for address in addresses}
 
 
 def test_the_merged_simulator_file_is_up_to_date_with_its_parts():
@@ -74,6 +77,21 @@ def test_sqm_instruments_lists_every_role_with_its_identity(capsys):
     for role, model in IDENTITIES.items():
         line = next(line for line in out.splitlines() if line.strip().startswith(role))
         assert model in line
+
+
+def test_a_lab_station_without_a_touchdown_block_builds_and_says_it_has_none(tmp_path, capsys):
+    data = yaml.safe_load(LAB_SIM.read_text())
+    del data["hardware"]["touchdown"]
+    data["hardware"]["visa_library"] = f"{SIM_FOLDER / 'lab.yaml'}@sim"
+    station_file = tmp_path / "station.yaml"
+    station_file.write_text(yaml.safe_dump(data))
+    station = Station.from_file(station_file)
+    try:
+        assert not station.has_role(TouchdownSensor)
+    finally:
+        station.close()
+    assert main(["instruments", "--station", str(station_file)]) == 0
+    assert "touchdown       none in this station file" in capsys.readouterr().out
 
 
 # nothing sensible answers there: pymeasure's warning about the missing termination is expected

@@ -28,6 +28,7 @@ from sqm.errors import AbortRequested, InstrumentError, LimitError, UserInputErr
 from sqm.limits import StationLimits
 from sqm.pacing import CleanupPacer
 from sqm.roles import ScanLine, SquidReadout
+from sqm.surface import SurfacePlane
 
 REPO = Path(__file__).resolve().parents[2]
 UM = 1e-6
@@ -259,8 +260,8 @@ class StubLockin(SquidReadout):
 
     def _read(self, signal, integration_time, pacer):
         pacer.wait(integration_time)
-        x, y, _ = self.scanner.position()
-        self.reads.append((signal, integration_time, x, y))
+        x, y, z = self.scanner.position()
+        self.reads.append((signal, integration_time, x, y, z))
         return x / UM  # a value that tells where it was read
 
     def is_locked(self):
@@ -470,21 +471,24 @@ def test_a_retract_to_a_limit_the_calibration_does_not_hit_exactly_stays_inside_
 
 
 @pytest.mark.parametrize(
-    "z_changes, height_um, volts",
+    "z_changes, height_um, reach_um, volts",
     [
-        ({"surface_volts": -1, "meters_per_volt": "2 um/V"}, 8, "3"),
-        ({"surface_volts": 1, "meters_per_volt": "-2 um/V"}, 8, "-3"),
-        ({}, 2, "-7.333"),
+        ({"surface_volts": -1, "meters_per_volt": "2 um/V"}, 8, (-2, 6), "3"),
+        ({"surface_volts": 1, "meters_per_volt": "-2 um/V"}, 8, (-2, 6), "-3"),
+        ({}, 2, (8.4, 13.2), "-7.333"),
     ],
     ids=["short", "reversed", "surface-outside"],
 )
 def test_a_warm_approach_beyond_the_warm_z_limit_is_still_refused_before_any_task(
-    daq, context, pacer, z_changes, height_um, volts
+    daq, context, pacer, z_changes, height_um, reach_um, volts
 ):
     scanner = z_scanner(daq, context, **z_changes)
     tasks_before, outputs_before = len(daq.tasks), dict(daq.outputs)
-    with pytest.raises(LimitError, match=rf"z piezo voltage {volts} V is outside the warm limits \[-2, 2\] V"):
+    reach = rf"\[{reach_um[0]:.3f}, {reach_um[1]:.3f}\] um"
+    with pytest.raises(InstrumentError, match=rf"outside the z piezo's reach {reach}"):
         scanner.approach(height_um * UM, pacer)
+    with pytest.raises(LimitError, match=rf"z piezo voltage {volts} V is outside the warm limits \[-2, 2\] V"):
+        scanner._move_z(height_um * UM, pacer)
     assert len(daq.tasks) == tasks_before and daq.outputs == outputs_before
 
 
@@ -529,8 +533,12 @@ def test_a_move_outside_the_active_voltage_limits_is_refused_before_any_task(
 def test_a_z_move_outside_the_warm_limits_is_refused_before_any_task(daq, context, pacer):
     scanner = make_scanner(daq, context, cold=False)
     tasks_before = len(daq.tasks)
+    # inside the station's z range, but -7.33 V: the role refuses it from z_range() ...
+    with pytest.raises(InstrumentError, match=r"z = 2\.000 um is outside the z piezo's reach \[8\.400, 13\.200\] um"):
+        scanner.approach(2 * UM, pacer)
+    # ... and the driver's own voltage check stands behind it
     with pytest.raises(LimitError, match=r"z piezo voltage -7\.333 V is outside the warm limits"):
-        scanner.approach(2 * UM, pacer)  # inside the station's z range, but -7.33 V
+        scanner._move_z(2 * UM, pacer)
     assert len(daq.tasks) == tasks_before
 
 
@@ -730,6 +738,112 @@ def test_a_line_without_a_daq_fll_signal_is_read_point_by_point(daq, scanner, pa
 def test_susceptibility_lines_with_the_fll_readout_ask_for_the_lock_in(scanner, readout, pacer):
     with pytest.raises(InstrumentError, match="susceptometry needs the lock-in readout"):
         scanner.scan_line(LINE, readout, "susceptibility", pacer)
+
+
+# --- lines that follow a tilted surface: z along the line
+
+# A tilted plane (2 % along x, -1 % along y, 3 um up at the origin) and lines above it.
+TILTED = SurfacePlane(z0=3 * UM, slope_x=0.02, slope_y=-0.01, source="plane fit of 3 touchdowns")
+
+
+def line_above(surface: SurfacePlane, height: float, start, end, n_points=101, duration=0.5) -> ScanLine:
+    """A line `height` (m) above `surface`: its z at both ends from the plane."""
+    z = tuple(float(surface.height_at(*point)) + height for point in (start, end))
+    return ScanLine(start, end, n_points, duration, z=z)
+
+
+def test_a_line_with_z_writes_x_y_and_z_from_one_timed_task(daq, scanner, readout, pacer):
+    scanner.record_surface(TILTED)
+    line = line_above(TILTED, 1 * UM, (-10 * UM, 3 * UM), (10 * UM, 3 * UM))
+    z_start, z_end = line.z
+    assert (z_start, z_end) == pytest.approx((3.77 * UM, 4.17 * UM), abs=1e-15)
+    scanner.scan_line(line, readout, "flux", pacer)
+    ao_task, _ = line_tasks(daq)
+    assert ao_task.physical() == ["Dev1/ao0", "Dev1/ao1", "Dev1/ao2"]
+    assert [(channel["min"], channel["max"]) for channel in ao_task.channels] == [(-10, 10)] * 3
+    (data, auto_start), = ao_task.writes
+    assert auto_start is False and data.shape == (3, 101)
+    assert data[0] == pytest.approx(x_volts(np.linspace(-10, 10, 101) * UM), abs=1e-12)
+    assert data[1] == pytest.approx(np.full(101, y_volts(3 * UM)), abs=1e-12)
+    # z: first and last samples from the plane, linear between, through the z calibration
+    assert data[2][0] == pytest.approx(z_volts(z_start), abs=1e-12)
+    assert data[2][-1] == pytest.approx(z_volts(z_end), abs=1e-12)
+    assert np.diff(data[2]) == pytest.approx(np.full(100, (z_end - z_start) / 1.2e-6 / 100), abs=1e-12)
+    assert scanner.position() == pytest.approx((10 * UM, 3 * UM, z_end), abs=1e-15)
+
+
+def test_a_line_with_z_flies_to_its_start_in_x_y_and_z_together(daq, scanner, readout, pacer):
+    scanner.record_surface(TILTED)
+    line = line_above(TILTED, 1 * UM, (-10 * UM, 3 * UM), (10 * UM, 3 * UM))
+    scanner.scan_line(line, readout, "flux", pacer)
+    flight = daq.tasks[daq.tasks.index(daq.timed_tasks()[-2]) - 1]
+    assert flight.timing_config is None and flight.physical() == ["Dev1/ao0", "Dev1/ao1", "Dev1/ao2"]
+    path = np.array([data[:, 0] for data, _ in flight.writes])
+    end = np.array([x_volts(-10 * UM), y_volts(3 * UM), z_volts(line.z[0])])
+    fractions = path / end  # the pins started at 0 V: one straight line has x, y, z at one fraction
+    assert fractions == pytest.approx(np.repeat(fractions[:, :1], 3, axis=1), abs=1e-12)
+    assert path[-1] == pytest.approx(end, abs=1e-12)
+
+
+def test_a_line_without_z_leaves_z_alone(daq, scanner, readout, pacer):
+    z_before = daq.outputs["Dev1/ao2"]
+    scanner.scan_line(LINE, readout, "flux", pacer)
+    assert all("Dev1/ao2" not in task.physical() for task in daq.tasks if task.writes)
+    assert daq.outputs["Dev1/ao2"] == z_before
+
+
+def test_a_point_by_point_line_with_z_moves_z_at_each_point(daq, scanner, pacer):
+    scanner.record_surface(TILTED)
+    lockin = StubLockin(scanner)
+    line = line_above(TILTED, 2 * UM, (-4 * UM, 1 * UM), (4 * UM, 1 * UM), n_points=5, duration=0.5)
+    scanner.scan_line(line, lockin, "susceptibility", pacer)
+    assert daq.timed_tasks() == []
+    assert [read[4] for read in lockin.reads] == pytest.approx(np.linspace(*line.z, 5), abs=1e-15)
+    heights = [z - float(TILTED.height_at(x, y)) for _, _, x, y, z in lockin.reads]
+    assert heights == pytest.approx([2 * UM] * 5, abs=1e-15)  # 2 um above the plane at every point
+    for task in daq.tasks[1:]:  # after the readback at build: every move writes x, y and z together
+        assert task.physical() == ["Dev1/ao0", "Dev1/ao1", "Dev1/ao2"]
+
+
+# warm: z reaches 8.4-13.2 um; a flat surface at 8 um; a line 1 um above it at its start, 6 um at its end
+Z_BEYOND_WARM = ScanLine((-5 * UM, 0.0), (5 * UM, 0.0), 11, 0.1, z=(9 * UM, 14 * UM))
+
+
+@pytest.mark.parametrize("signal, on_lockin", [("flux", False), ("susceptibility", True)], ids=["timed", "points"])
+def test_a_line_whose_z_leaves_the_voltage_limits_is_refused_with_nothing_written(
+    daq, context, pacer, signal, on_lockin
+):
+    scanner = make_scanner(daq, context, cold=False)
+    scanner.record_surface(SurfacePlane(z0=8 * UM))
+    readout = StubLockin(scanner) if on_lockin else make_readout(daq, context)
+    tasks_before, outputs_before = len(daq.tasks), dict(daq.outputs)
+    # the role refuses it from z_range() before asking the driver ...
+    with pytest.raises(InstrumentError, match=r"z = 14\.000 um is outside the z piezo's reach \[8\.400, 13\.200\]"):
+        scanner.scan_line(Z_BEYOND_WARM, readout, signal, pacer)
+    # ... and the driver checks every voltage of the line itself before any task
+    with pytest.raises(LimitError, match=r"scan line: z piezo voltage 2\.667 V is outside the warm limits \[-2, 2\]"):
+        scanner._scan_line(Z_BEYOND_WARM, readout, signal, pacer)
+    assert len(daq.tasks) == tasks_before and daq.outputs == outputs_before
+
+
+@pytest.mark.parametrize(
+    "cold, z_changes, reach_um",
+    [
+        (True, {}, (-1.2, 22.8)),  # -10 V and 10 V about the surface at -9 V, 1.2 um/V
+        (False, {}, (8.4, 13.2)),  # -2 V and 2 V
+        (False, {"surface_volts": 1, "meters_per_volt": "-2 um/V"}, (-2.0, 6.0)),  # 2 V is the low end
+        (True, {"surface_volts": 1, "meters_per_volt": "-2 um/V"}, (-18.0, 22.0)),
+    ],
+    ids=["cold", "warm", "warm-reversed", "cold-reversed"],
+)
+def test_z_range_is_the_active_z_voltage_limits_in_z(daq, context, cold, z_changes, reach_um):
+    scanner = z_scanner(daq, context, cold, **z_changes)
+    low, high = scanner.z_range()
+    assert (low, high) == pytest.approx((reach_um[0] * UM, reach_um[1] * UM), rel=1e-12)
+    assert scanner.highest_reachable_z() == high
+    limits = scanner.voltage_limits("z")
+    for z in (low, high):  # both ends can be written as they are
+        assert limits[0] <= float(scanner.axes["z"].volts(z)) <= limits[1]
 
 
 # --- the FLL readout

@@ -107,6 +107,7 @@ def test_image_colour_bar_shows_the_declared_name_and_units(views):
     views.handle_event(map_declared("susceptibility", "Phi0/A"))
     axis = views.image.colour_bar.axis
     assert (axis.labelText, axis.labelUnits) == ("susceptibility", "Phi0/A")
+    views.handle_event(StepStarted(2, "any_imaging_step", 6))  # a step shows its first map: the next step's
     views.handle_event(map_declared("flux", "Phi0"))
     assert (axis.labelText, axis.labelUnits) == ("flux", "Phi0")
 

@@ -430,3 +430,65 @@ def test_closing_while_the_safe_state_task_is_busy_waits_for_it(window, qtbot, p
     assert sqm_threads() == []
     assert seen and "making the station safe" in seen[0].lower()
     assert window.station_panel._labels["interlock"].text() == "station safe"
+
+
+PLANE_FIT = """\
+description: GUI test, a plane fit over a tilted sample
+steps:
+  - plane_fit: {x: [-20 um, 20 um], y: [-10 um, 10 um], points: [3, 2]}
+"""
+
+
+def test_a_plane_fit_shows_each_approach_curve_the_contact_heights_and_the_fitted_plane(qtbot, tmp_path):
+    import yaml
+
+    from tests.conftest import CONFIGS
+
+    sample = yaml.safe_load((CONFIGS / "samples" / "fese_flake.yaml").read_text())
+    sample["surface"] = {"height_offset": "0 um", "tilt": [0.01, 0.005]}
+    (tmp_path / "tilted.yaml").write_text(yaml.safe_dump(sample, sort_keys=False))
+    twin = Station.from_text(twin_station_text(pace=50 * TEST_PACE, sample=str(tmp_path / "tilted.yaml")),
+                             source="tilted.yaml")
+    window = MainWindow(twin, out_dir=tmp_path / "runs", station_refresh_hz=5)
+    qtbot.addWidget(window)
+    window.show()
+    assert window.procedure_panel.load_text(PLANE_FIT, "fit.yaml")
+    window.procedure_panel.start()
+    qtbot.waitUntil(lambda: bool(window.finished_runs), timeout=60000)
+    path, status = window.finished_runs[-1]
+    assert status == "completed"
+    views = window.live_views
+    views.redraw()
+    step = find_step(read_steps(path), "plane_fit")
+    curves = views.sweep._data  # one approach curve per touchdown, as recorded
+    assert sorted(curves) == list(range(6))
+    for number in range(6):
+        mine = step.data["touchdown"] == number
+        np.testing.assert_allclose(curves[number][0], step.data["z"][mine])
+        np.testing.assert_allclose(curves[number][1], step.data["signal"][mine])
+    np.testing.assert_allclose(views.image.image, step.data["contact_z"])  # the heights, not their uncertainty
+    plane = views.current_density
+    assert plane.signed and "plane_z" in plane.plot.titleLabel.text
+    np.testing.assert_allclose(plane.image, step.data["plane_z"])
+    assert np.ptp(plane.image) > 0.3e-6  # 0.01 over 40 um: the tilt shows
+    window.close()
+    assert sqm_threads() == []
+
+
+def test_a_scan_both_ways_shows_the_trace_and_stores_both(window, qtbot):
+    scan = ("steps:\n  - raster_scan: {x: [-5 um, 5 um], y: [-5 um, 5 um], pixel_size: 1 um, line_time: 0.2 s, "
+            "bias_current: 40 uA, reconstruct: false, direction: both}\n")
+    assert window.procedure_panel.load_text(scan, "both.yaml")
+    window.procedure_panel.start()
+    qtbot.waitUntil(lambda: bool(window.finished_runs), timeout=20000)
+    path, status = window.finished_runs[-1]
+    assert status == "completed"
+    step = find_step(read_steps(path), "raster_scan")
+    trace, retrace = step.data["flux"], step.data["flux_retrace"]
+    assert trace.shape == retrace.shape == (11, 11) and np.all(np.isfinite(retrace))
+    assert not np.array_equal(trace, retrace)  # read twice: the noise differs
+    assert np.corrcoef(trace.ravel(), retrace.ravel())[0, 1] > 0.9  # the same flux both ways
+    np.testing.assert_allclose(window.live_views.image.image, trace)
+    with h5py.File(path, "r") as h5:
+        data = h5[step.group]["data"]
+        assert data.attrs["signal"] == "flux" and list(data.attrs["auxiliary_signals"]) == ["flux_retrace"]
