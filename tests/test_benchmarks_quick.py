@@ -123,3 +123,10 @@ def test_sample_build_benchmark_quick():
     rows = _table(_run_quick("bench_sample_build.py"), "| measure | wall time | against bare FFTs |")
     assert [row[0].split(",")[0] for row in rows] == ["first build", "start from the solve cache"]
     assert "pearl_disk" in rows[0][0] and rows[1][3] == "<= 0.2 s"
+
+
+def test_surface_benchmark_quick():
+    rows = _table(_run_quick("bench_surface.py"), "| measure | wall time | lab time | against |")
+    assert [row[0].split(" (")[0].split(",")[0] for row in rows] == ["touchdown", "plane fit", "coarse approach"]
+    found = float(rows[1][0].split("found ")[1].split(" degree")[0])
+    assert found == pytest.approx(1.0, abs=0.02)  # the 2 x 2 fit still finds the tilt it is timed on
