@@ -90,7 +90,7 @@ from .base import (
     setting,
     unlogged,
 )
-from .scpi import log_wire, query
+from .scpi import log_wire, query, timeout_ms
 
 logger = logging.getLogger(__name__)
 
@@ -313,7 +313,7 @@ class ANC300Scanner(Scanner):
         """Check a station-file block, open the controller (logging in if a password is given),
         check the fine axes are in offset mode."""
         check_known_keys(config, {"address", "password", "cold", "piezo_speed", "axes", "coarse_axes", "coarse_z_step",
-                                  "coarse_z_towards_sample", "query_delay"})
+                                  "coarse_z_towards_sample", "query_delay", "timeout"})
         address = str(setting(config, "address"))
         password = setting(config, "password", default=None)
         query_delay = setting(config, "query_delay", "time", default=0.05)
@@ -343,7 +343,8 @@ class ANC300Scanner(Scanner):
             coarse_z_towards_sample=setting(config, "coarse_z_towards_sample", default="up"),
         )
         cls(None, **arguments)  # every check of the block, before the instrument is opened
-        adapter = context.visa_adapter(address, read_termination="\r\n", write_termination="\r\n")
+        adapter = context.visa_adapter(address, timeout=timeout_ms(config), read_termination="\r\n",
+                                       write_termination="\r\n")
         try:
             passwd = None if password is None else str(password)
             console = ANC300Console(adapter, passwd=passwd, query_delay=query_delay)

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from sqm.clock import RealClock, SimulatedClock
+from sqm.clock import Clock, RealClock, SimulatedClock
 from sqm.errors import InstrumentError, UserInputError
 from sqm.limits import PlausibleRange, StationLimits, refuse_unknown_keys, shown
 from sqm.role_list import ROLES
@@ -89,7 +89,7 @@ def role_names(config: dict) -> tuple[str, ...]:
     return tuple(name for name in ROLE_NAMES if name not in OPTIONAL_ROLE_NAMES or name in config)
 
 
-def build_backend(config: dict, limits: StationLimits, tolerant: bool = False) -> Backend:
+def build_backend(config: dict, limits: StationLimits, tolerant: bool = False, clock: Clock | None = None) -> Backend:
     """Open every instrument of the `hardware:` block and wrap it in its role.
 
     The block is checked first (validate_config), so nothing is opened for a bad one.
@@ -99,7 +99,8 @@ def build_backend(config: dict, limits: StationLimits, tolerant: bool = False) -
     instead of refusing the whole station (for `sqm instruments`).
     """
     validate_config(config, limits)
-    clock = CLOCKS[config.get("clock", "real")]()
+    if clock is None:  # an emulated station brings the lab time its instruments run on
+        clock = CLOCKS[config.get("clock", "real")]()
     context = HardwareContext(_visa_library(config.get("visa_library", "")), clock)
     roles, failures = {}, {}
     try:
@@ -354,6 +355,7 @@ DRIVER_SETTINGS: dict[str, DriverSettings] = {
         "loop": choice(1, 2),
         "heater_range": choice(0, 1, 2, 3),
         "ceiling": _positive("temperature ceiling", "temperature", 400.0, "12 K"),
+        "timeout": TIMEOUT,
     }),
     "sr830_squid": DriverSettings("sr830:SR830SquidReadout", "squid", {
         "address": REQUIRED_TEXT,
@@ -363,11 +365,13 @@ DRIVER_SETTINGS: dict[str, DriverSettings] = {
         "field_coil_current": _positive("field coil current", "current", 1.0, "2 mA", required=True),
         "pickup_radius": PICKUP_RADIUS,
         "unlock_threshold": _positive("unlock threshold", "voltage", 10.5, "9.5 V", required=True),
+        "timeout": TIMEOUT,
         **SR830_LOCKIN_SETTINGS,
     }),
     "sr830_touchdown": DriverSettings("sr830:SR830TouchdownSensor", "touchdown", {
         "address": REQUIRED_TEXT,
         "output": choice("X", "R"),  # the in-phase output, or the magnitude (independent of the phase)
+        "timeout": TIMEOUT,
         **SR830_LOCKIN_SETTINGS,
     }),
     "anc300_scanner": DriverSettings("anc300:ANC300Scanner", "scanner", {
@@ -383,6 +387,7 @@ DRIVER_SETTINGS: dict[str, DriverSettings] = {
         "coarse_z_step": _positive("coarse z step", "length", 10e-6, "30 nm"),
         "coarse_z_towards_sample": choice("up", "down"),
         "query_delay": quantity(PlausibleRange("query delay", "time", 0.0, 10.0, "50 ms")),
+        "timeout": TIMEOUT,
     }, across=(_distinct_anc300_slots, _anc300_coarse_z)),
     "nidaq_scanner": DriverSettings("nidaq:NIDAQScanner", "scanner", {
         "device": Setting(_keyed(_device_name), True),

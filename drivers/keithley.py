@@ -134,7 +134,10 @@ class Keithley6221Source(NamedExchanges, CurrentSource):
 
     def _set_output(self, enabled: bool) -> None:
         """Switch the output (`OUTPut 0|1`); before switching on, set the configured
-        low compliance (`:SOUR:CURR:COMP`), so a wiring fault cannot see a high voltage."""
+        low compliance (`:SOUR:CURR:COMP`), so a wiring fault cannot see a high voltage.
+        After switching off, program 0 A (`:SOUR:CURR 0`): the 6221 keeps its level with the
+        output off, and after an emergency stop the role would read that level from a source
+        delivering nothing and refuse every ramp, while switching on would source it at once."""
         if enabled:
             self._exchange(
                 "set the compliance (:SOUR:CURR:COMP)",
@@ -145,6 +148,8 @@ class Keithley6221Source(NamedExchanges, CurrentSource):
         self._exchange(
             f"switch the output (OUTPut {state})", lambda: setattr(self.instrument, "source_enabled", enabled)
         )
+        if not enabled:
+            self._exchange("program 0 A (:SOUR:CURR 0)", lambda: self.instrument.write(K6221_SET_CURRENT % 0.0))
         check_error_queue(self.instrument, self.name)
 
     def snapshot(self) -> dict:

@@ -42,8 +42,8 @@ from pymeasure.instruments.lakeshore.lakeshore_base import (
 from sqm.errors import InstrumentError, LimitError, UserInputError
 from sqm.roles import TemperatureController
 
-from .base import CAST_NUMBER, HardwareContext, check_known_keys, connected, guarded, setting
-from .scpi import check_identity, log_wire, query, read_identity
+from .base import CAST_NUMBER, NUMBER, HardwareContext, check_known_keys, connected, guarded, setting
+from .scpi import check_identity, log_wire, query, read_identity, timeout_ms
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +51,9 @@ INPUTS = ("A", "B", "C", "D")
 HEATER_LOOPS = (1, 2)
 # Heater range number (as in the station file and on the wire) -> pymeasure's name.
 HEATER_RANGE_NAMES = {0: "off", 1: "low", 2: "medium", 3: "high"}
+# HTRST? <loop> answers 0 (no error) or the heater fault the 336 found (it switches the
+# heater off itself, and keeps it off until the range is set again).
+HEATER_FAULTS = {1: "heater open load", 2: "heater short"}
 
 # INTYPE? <input> answers "<sensor type>,<autorange>,<range>,<compensation>,<units>".
 INTYPE_FIELDS = 5
@@ -185,7 +188,7 @@ class LakeShore336Temperature(TemperatureController):
     @classmethod
     def from_config(cls, config: dict, context: HardwareContext) -> "LakeShore336Temperature":
         """Open the controller named in a station-file block, check it is a 336."""
-        check_known_keys(config, {"address", "input", "loop", "heater_range", "ceiling"})
+        check_known_keys(config, {"address", "input", "loop", "heater_range", "ceiling", "timeout"})
         address = str(setting(config, "address"))
         ceiling = setting(config, "ceiling", "temperature", default=None)
         # Check the whole block before the instrument is opened.
@@ -197,7 +200,8 @@ class LakeShore336Temperature(TemperatureController):
         )
         check_settings(**settings)
         # The 336 terminates with CR LF in both directions (manual, section 6.3).
-        adapter = context.visa_adapter(address, read_termination="\r\n", write_termination="\r\n")
+        adapter = context.visa_adapter(address, timeout=timeout_ms(config), read_termination="\r\n",
+                                       write_termination="\r\n")
         temperature = cls(LakeShore336(adapter), **settings)
         return connected(temperature, address)
 
@@ -280,7 +284,18 @@ class LakeShore336Temperature(TemperatureController):
         if kelvin <= 0:
             # The status said valid, but 0 K or less is no temperature: treat it the same way.
             self._refuse_reading(f"the controller reports {kelvin:g} K")
+        self._check_heater()
         return kelvin
+
+    def _check_heater(self) -> None:
+        """Raise InstrumentError when the loop's heater reports a fault (HTRST?): the 336 has
+        switched it off, so a setpoint would never be reached and a wait for it never end."""
+        command = f"HTRST? {self.loop}"
+        code = int(query(command, lambda: self.controller.ask(command), NUMBER, source="controller"))
+        if code:
+            fault = HEATER_FAULTS.get(code, f"heater fault {code}")
+            raise InstrumentError(f"Lake Shore 336 loop {self.loop}: {fault} ({command} {code}); the controller has "
+                                  "switched the heater off")
 
     def _refuse_reading(self, reason: str) -> None:
         what = f"Lake Shore 336 input {self.input_channel}: {reason}"
@@ -308,6 +323,7 @@ class LakeShore336Temperature(TemperatureController):
             self._heater.range = HEATER_RANGE_NAMES[self.heater_range]
 
         guarded(f"SETP {self.loop} / RANGE {self.loop}", send)
+        self._check_heater()
 
     def heater_off(self) -> None:
         """Switch the loop's heater off (RANGE <loop>,0)."""

@@ -283,6 +283,7 @@ class FluxInput:
     channel: str  # physical AI channel, e.g. 'Dev1/ai0'
     phi0_per_volt: float  # Phi0/V
     input_range: float  # V, the channel reads +-input_range
+    readout: "NIDAQFluxReadout"  # whose lock the line's own samples tell while it holds the input
 
 
 class NIDAQScanner(Scanner):
@@ -532,7 +533,7 @@ class NIDAQScanner(Scanner):
                 f"the FLL readout is on {fll.device}, the scanner on {self.device}: a hardware-timed line "
                 "needs both on one DAQ (the AO start trigger is the AI task's)"
             )
-        return FluxInput(fll.channel, fll.phi0_per_volt, fll.input_range)
+        return FluxInput(fll.channel, fll.phi0_per_volt, fll.input_range, fll)
 
     def _scan_line(self, line: ScanLine, readout: SquidReadout, signal: str, pacer: Pacer) -> np.ndarray:
         """Flux: one hardware-timed line (AO x, y, and z when the line has its own, and AI FLL on
@@ -578,6 +579,7 @@ class NIDAQScanner(Scanner):
         what = f"NI-DAQ {self.device} scan line"
         timeout = line.duration + READ_TIMEOUT_MARGIN_S
         finished = False
+        flux_input.readout.line_in_progress = True  # the input is the line's until it ends
         try:
             with _open_task(self.daqmx, f"{what} (AO)") as ao_task, _open_task(self.daqmx, f"{what} (AI)") as ai_task:
 
@@ -609,11 +611,14 @@ class NIDAQScanner(Scanner):
                 guarded(what, lambda: ao_task.wait_until_done(timeout=timeout))
             finished = True
         finally:
+            flux_input.readout.line_in_progress = False
             if finished:
                 self._output_volts.update(self._sample(volts, -1))
             else:
                 self._remeasure_outputs()  # an abort or fault stopped the line somewhere along it
-        return _samples(fll_volts, 1)[0] * flux_input.phi0_per_volt
+        samples = _samples(fll_volts, 1)[0]
+        flux_input.readout.check_line_locked(samples)
+        return samples * flux_input.phi0_per_volt
 
 
 # --- the FLL readout
@@ -661,6 +666,7 @@ class NIDAQFluxReadout(SquidReadout):
         self.unlock_threshold = float(unlock_threshold)
         self.sample_rate = float(sample_rate)
         self.lock_line = None if lock_line is None else _physical_channel(device, lock_line, "lock_line")
+        self.line_in_progress = False  # a scanner's hardware-timed line holds the input
 
     @classmethod
     def from_config(cls, config: dict, context: HardwareContext, daqmx: DAQmx | None = None) -> "NIDAQFluxReadout":
@@ -750,7 +756,11 @@ class NIDAQFluxReadout(SquidReadout):
 
     def is_locked(self) -> bool:
         """The lock line, if configured (high = locked); otherwise locked unless the FLL
-        output is railed (|V| at or above unlock_threshold)."""
+        output is railed (|V| at or above unlock_threshold). Without a lock line, while a
+        hardware-timed line holds the input (a second AI task would be refused, -50103) the
+        line's own samples tell the lock when it ends (`check_line_locked`): True meanwhile."""
+        if self.lock_line is None and self.line_in_progress:
+            return True
         if self.lock_line is not None:
             what = f"NI-DAQ {self.lock_line} lock line"
 
@@ -769,3 +779,14 @@ class NIDAQFluxReadout(SquidReadout):
 
         volts = _samples(guarded(what, read_once), 1)[0]
         return bool(np.all(np.abs(volts) < self.unlock_threshold))
+
+    def check_line_locked(self, volts: np.ndarray) -> None:
+        """Without a lock line: refuse a scan line whose FLL samples (V) reached the rail, for
+        the SQUID unlocked during it and those samples are no flux."""
+        if self.lock_line is not None:
+            return
+        railed = np.flatnonzero(np.abs(volts) >= self.unlock_threshold)
+        if railed.size:
+            raise InstrumentError(
+                f"NI-DAQ {self.channel}: the FLL output railed (|V| >= {self.unlock_threshold:g} V) at {railed.size} "
+                f"of {volts.size} samples during the scan line: the SQUID unlocked; the line is no data")

@@ -88,7 +88,7 @@ from .base import (
     quantity_setting,
     setting,
 )
-from .scpi import check_identity, log_wire, query, read_identity
+from .scpi import check_identity, log_wire, query, read_identity, timeout_ms
 
 logger = logging.getLogger(__name__)
 R = TypeVar("R")  # an adapter class built on an SR830
@@ -279,12 +279,14 @@ def read_lockin_settings(lockin: StrictSR830) -> dict[str, float]:
     return {known.snapshot_key: known.read(lockin) for known in LOCKIN_SETTINGS}
 
 
-def connected_on_sr830(adapter_class: type[R], context: HardwareContext, address: str, arguments: dict) -> R:
-    """`adapter_class(lockin, **arguments)` on the SR830 at `address`, connected. Built once
-    without an instrument first: every check of the block comes before anything is opened."""
+def connected_on_sr830(adapter_class: type[R], context: HardwareContext, config: dict, arguments: dict) -> R:
+    """`adapter_class(lockin, **arguments)` on the SR830 of the block `config` (its address,
+    its `timeout`), connected. Built once without an instrument first: every check of the
+    block comes before anything is opened."""
+    address = str(setting(config, "address"))
     adapter_class(None, **arguments)
     # Over GPIB the SR830 ends its replies with a line feed (manual, "GPIB communications").
-    adapter = context.visa_adapter(address, read_termination="\n", write_termination="\n")
+    adapter = context.visa_adapter(address, timeout=timeout_ms(config), read_termination="\n", write_termination="\n")
     return connected(adapter_class(StrictSR830(adapter), **arguments), address)
 
 
@@ -388,10 +390,9 @@ class SR830SquidReadout(SquidReadout):
             config,
             {
                 "address", "flux_input", "phi0_per_volt", "phi0_per_volt_lockin", "field_coil_current",
-                "pickup_radius", "unlock_threshold", *(field.name for field in fields(LockinSettings)),
+                "pickup_radius", "unlock_threshold", "timeout", *(field.name for field in fields(LockinSettings)),
             },
         )
-        address = str(setting(config, "address"))
         arguments = dict(
             flux_input=setting(config, "flux_input", default=1),
             phi0_per_volt=quantity_setting(config, "phi0_per_volt", "Phi0/V"),
@@ -401,7 +402,7 @@ class SR830SquidReadout(SquidReadout):
             unlock_threshold=setting(config, "unlock_threshold", "voltage"),
             lockin_settings=LockinSettings.from_config(config),
         )
-        return connected_on_sr830(cls, context, address, arguments)
+        return connected_on_sr830(cls, context, config, arguments)
 
     def connect(self) -> None:
         """Refuse another model; apply the station file's lock-in settings (OFLT, SENS, FREQ, SLVL, PHAS)."""
@@ -502,12 +503,11 @@ class SR830TouchdownSensor(TouchdownSensor):
     @classmethod
     def from_config(cls, config: dict, context: HardwareContext) -> "SR830TouchdownSensor":
         """Check a station-file block, open the lock-in, check it is an SR830, apply and read back its settings."""
-        check_known_keys(config, {"address", "output", *(field.name for field in fields(LockinSettings))})
-        address = str(setting(config, "address"))
+        check_known_keys(config, {"address", "output", "timeout", *(field.name for field in fields(LockinSettings))})
         arguments = dict(
             output=setting(config, "output", default="X"), lockin_settings=LockinSettings.from_config(config)
         )
-        return connected_on_sr830(cls, context, address, arguments)
+        return connected_on_sr830(cls, context, config, arguments)
 
     def connect(self) -> None:
         """Refuse another model; apply the lock-in settings of the block, then read each back."""

@@ -157,6 +157,8 @@ class YokogawaGS200Source(NamedExchanges, CurrentSource):
         self._exchange(
             f"switch the output (OUTPut:STATe {state})", lambda: setattr(self.instrument, "source_enabled", enabled)
         )
+        if not enabled:  # the GS200 keeps its level with the output off: see Keithley6221Source._set_output
+            self._exchange("program 0 A (SOURce:LEVel 0)", lambda: self.instrument.write(GS200_SET_LEVEL % 0.0))
         check_error_queue(self.instrument, self.name)
 
     def snapshot(self) -> dict:

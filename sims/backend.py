@@ -67,7 +67,7 @@ def validate_config(config: dict, limits: StationLimits) -> None:
     Errors are one UserInputError naming the key (`sim.flux_noise: ...`); the station
     adds the file.
     """
-    _read_config(config, limits)
+    read_world_settings(config, limits)
 
 
 def lead_routing(config: dict) -> LeadRouting:
@@ -83,7 +83,7 @@ def lead_routing(config: dict) -> LeadRouting:
 
 def build_backend(config: dict, limits: StationLimits, tolerant: bool = False) -> Backend:
     """Make the twin from a station file's `sim:` block (every role always answers)."""
-    settings, pace = _read_config(config, limits)
+    settings, pace = read_world_settings(config, limits)
     clock = SimulatedClock(pace=pace)
     world = World(settings)
     clock.add_listener(world.advance)
@@ -94,8 +94,9 @@ def build_backend(config: dict, limits: StationLimits, tolerant: bool = False) -
                            "model": settings.sample_model, "leads": " -> ".join(world.default_bias_leads())})
 
 
-def _read_config(config: dict, limits: StationLimits) -> tuple[WorldSettings, float | None]:
-    """The twin's settings and pace (simulated s per wall s, None: as fast as possible)."""
+def read_world_settings(config: dict, limits: StationLimits) -> tuple[WorldSettings, float | None]:
+    """The twin's settings and pace (simulated s per wall s, None: as fast as possible), from
+    a `sim:` block (also the world of an emulated station's instruments, sqm.emulators)."""
     if not isinstance(config, dict):
         raise UserInputError(f"sim: must be a mapping of the twin's settings, got {shown(config)}")
     unknown = sorted(str(key) for key in set(config) - set(_KNOWN))

@@ -5,6 +5,8 @@ promptly. `SimulatedClock` advances simulated time at once and tells its listene
 (the twin's world) how far it moved, so a six-hour thermal cycle runs in seconds and
 deterministically. With `pace` set, the simulated clock also sleeps wall time in
 proportion, which lets a person watch a twin run fill in (GUI, crash tests).
+`ScaledClock` is wall time run `speed` times faster, shared by a station of real drivers
+and the instrument emulators they talk to (sqm.emulators): both see the same lab time.
 """
 
 from __future__ import annotations
@@ -62,6 +64,25 @@ class RealClock(Clock):
     def sleep(self, seconds: float, should_stop: StopCheck = _never) -> None:
         if seconds > 0:
             _wall_sleep(seconds, should_stop)
+
+
+class ScaledClock(Clock):
+    """Wall time run `speed` times faster: `now()` is the wall seconds since the clock was
+    made times `speed`, and `sleep(s)` waits s / speed wall seconds. The lab time of an
+    emulated station, whose instruments' world runs on the same clock."""
+
+    def __init__(self, speed: float) -> None:
+        if not speed > 0:
+            raise ValueError("speed must be positive (lab seconds per wall second)")
+        self.speed = float(speed)
+        self._start = time.monotonic()
+
+    def now(self) -> float:
+        return (time.monotonic() - self._start) * self.speed
+
+    def sleep(self, seconds: float, should_stop: StopCheck = _never) -> None:
+        if seconds > 0:
+            _wall_sleep(seconds / self.speed, should_stop)
 
 
 class SimulatedClock(Clock):

@@ -3,6 +3,7 @@
 import time
 
 import numpy as np
+import pytest
 import yaml
 
 from sqm.clock import RealClock, SimulatedClock
@@ -69,3 +70,17 @@ def test_real_clock_now_counts_wall_seconds_since_it_was_made():
     advanced = clock.now() - start
     wall = time.monotonic() - wall_start
     assert 0.05 <= advanced <= wall + 1e-6  # advances with real time, in seconds
+
+
+def test_a_scaled_clock_runs_lab_time_faster_than_the_wall_by_its_speed():
+    from sqm.clock import ScaledClock
+
+    clock = ScaledClock(speed=200.0)
+    started, lab_start = time.perf_counter(), clock.now()
+    clock.sleep(20.0)  # 20 lab seconds: 0.1 s of wall time
+    wall = time.perf_counter() - started
+    assert 0.09 < wall < 0.5
+    assert clock.now() - lab_start == pytest.approx(wall * 200.0, rel=0.2)
+    stopped = time.perf_counter()
+    clock.sleep(1000.0, should_stop=lambda: True)  # a stop request ends the wait at once
+    assert time.perf_counter() - stopped < 0.05

@@ -113,8 +113,9 @@ def test_6221_switch_on_sets_the_low_compliance_first():
         source._set_output(True)
 
 
-def test_6221_switch_off():
-    with source_on_wire([("OUTPut 0", None), NO_ERROR]) as source:
+def test_6221_switch_off_then_programs_zero_amps():
+    # the 6221 keeps its level with the output off: zeroed, so the next switch-on sources nothing
+    with source_on_wire([("OUTPut 0", None), (":SOUR:CURR 0", None), NO_ERROR]) as source:
         source._set_output(False)
 
 
@@ -161,6 +162,7 @@ def test_6221_safe_state_ramps_to_zero_then_switches_off(pacer):
         (":SOUR:CURR 0", None),
         NO_ERROR,
         ("OUTPut 0", None),
+        (":SOUR:CURR 0", None),
         NO_ERROR,
     ]
     with source_on_wire(pairs) as source:

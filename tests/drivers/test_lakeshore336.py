@@ -76,7 +76,7 @@ def test_connect_refuses_another_model_whose_heater_ranges_mean_other_powers(ide
 
 @pytest.mark.parametrize("input_channel", ["A", "B", "C", "D"])
 def test_read_temperature_checks_the_reading_status_first(input_channel):
-    pairs = [(f"RDGST? {input_channel}", "000"), (f"KRDG? {input_channel}", "+4.2310")]
+    pairs = [(f"RDGST? {input_channel}", "000"), (f"KRDG? {input_channel}", "+4.2310"), ("HTRST? 1", "0")]
     with expected_protocol(LakeShore336, pairs) as instrument:
         assert controller_on_wire(instrument, input_channel=input_channel).read_temperature() == 4.231
 
@@ -89,14 +89,15 @@ def test_read_setpoint(loop):
 
 @pytest.mark.parametrize("loop, heater_range", [(1, 1), (1, 3), (2, 2), (2, 0)])
 def test_set_setpoint_sends_the_setpoint_then_the_configured_heater_range(loop, heater_range):
-    pairs = loop_checks(loop) + [(f"SETP {loop},5.250000", None), (f"RANGE {loop},{heater_range}", None)]
+    pairs = loop_checks(loop) + [(f"SETP {loop},5.250000", None), (f"RANGE {loop},{heater_range}", None),
+                                 (f"HTRST? {loop}", "0")]
     with expected_protocol(LakeShore336, pairs) as instrument:
         controller_on_wire(instrument, loop=loop, heater_range=heater_range).set_setpoint(5.25)
 
 
 def test_set_setpoint_checks_the_loop_before_every_setpoint():
-    pairs = loop_checks(2, "C") + [("SETP 2,5.000000", None), ("RANGE 2,1", None)]
-    pairs += loop_checks(2, "C") + [("SETP 2,6.000000", None), ("RANGE 2,1", None)]
+    pairs = loop_checks(2, "C") + [("SETP 2,5.000000", None), ("RANGE 2,1", None), ("HTRST? 2", "0")]
+    pairs += loop_checks(2, "C") + [("SETP 2,6.000000", None), ("RANGE 2,1", None), ("HTRST? 2", "0")]
     with expected_protocol(LakeShore336, pairs) as instrument:
         temperature = controller_on_wire(instrument, loop=2, input_channel="C")
         temperature.set_setpoint(5.0)
@@ -172,6 +173,7 @@ def test_identity_and_snapshot():
         ("*IDN?", IDN),
         ("RDGST? B", "000"),
         ("KRDG? B", "+1.5020"),
+        ("HTRST? 2", "0"),
         ("SETP? 2", "+1.5000"),
         ("RANGE? 2", "1"),
         ("HTR? 2", "+12.500"),
@@ -193,13 +195,14 @@ def test_identity_and_snapshot():
 
 def test_safe_state_reads_the_stage_and_holds_the_setpoint_when_it_is_in_range():
     # nothing but the reading: the setpoint in force stays (the limits allowed it)
-    with expected_protocol(LakeShore336, [("RDGST? A", "000"), ("KRDG? A", "+4.2000")]) as instrument:
+    pairs = [("RDGST? A", "000"), ("KRDG? A", "+4.2000"), ("HTRST? 1", "0")]
+    with expected_protocol(LakeShore336, pairs) as instrument:
         controller_on_wire(instrument).safe_state(pacer=None)
 
 
 def test_safe_state_switches_the_heater_off_above_the_range():
     # a runaway or wrong-sensor loop: the stage reads above the station's range
-    pairs = [("RDGST? A", "000"), ("KRDG? A", "+14.000"), ("RANGE 1,0", None)]
+    pairs = [("RDGST? A", "000"), ("KRDG? A", "+14.000"), ("HTRST? 1", "0"), ("RANGE 1,0", None)]
     with expected_protocol(LakeShore336, pairs) as instrument:
         with pytest.raises(InstrumentError, match="heater switched off"):
             controller_on_wire(instrument).safe_state(pacer=None)
@@ -213,7 +216,7 @@ SETPOINT_GRID = np.round(np.arange(0.5, 15.01, 0.5), 3)
 @pytest.mark.parametrize("kelvin", SETPOINT_GRID, ids=lambda k: f"{k:g}K")
 def test_setpoint_grid_is_sent_exactly_or_refused_with_nothing_sent(kelvin):
     inside = 1.4 <= kelvin <= 10.0  # the station file's temperature limits
-    pairs = loop_checks() + [(f"SETP 1,{kelvin:f}", None), ("RANGE 1,1", None)] if inside else []
+    pairs = loop_checks() + [(f"SETP 1,{kelvin:f}", None), ("RANGE 1,1", None), ("HTRST? 1", "0")] if inside else []
     with expected_protocol(LakeShore336, pairs) as instrument:
         temperature = controller_on_wire(instrument)
         if inside:
@@ -427,7 +430,8 @@ def test_garbage_replies_are_instrument_errors(pairs, call, message):
 
 
 def test_garbage_heater_range_in_the_snapshot_is_an_instrument_error():
-    pairs = [("*IDN?", IDN), ("RDGST? A", "000"), ("KRDG? A", "+4.2000"), ("SETP? 1", "+4.0000"), ("RANGE? 1", "7")]
+    pairs = [("*IDN?", IDN), ("RDGST? A", "000"), ("KRDG? A", "+4.2000"), ("HTRST? 1", "0"), ("SETP? 1", "+4.0000"),
+             ("RANGE? 1", "7")]
     with expected_protocol(LakeShore336, pairs) as instrument:
         temperature = controller_on_wire(instrument)
         with pytest.raises(InstrumentError, match="RANGE\\? 1"):

@@ -94,6 +94,7 @@ def test_safe_state_ramps_to_zero_from_the_measured_level_then_switches_off(pace
         ("SOURce:LEVel 0", None),
         NO_ERROR,
         ("OUTPut:STATe 0", None),
+        ("SOURce:LEVel 0", None),
         NO_ERROR,
     ]
     with source_on_wire(pairs) as source:
