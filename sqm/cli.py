@@ -66,6 +66,10 @@ def _parser() -> argparse.ArgumentParser:
     instruments.add_argument("--station", type=Path, default=DEFAULT_STATION)
     gui = commands.add_parser("gui", help="the operator GUI (needs the gui extra: PyQt5, pyqtgraph)", parents=[logs])
     gui.add_argument("--station", type=Path, default=DEFAULT_STATION)
+    emulate = commands.add_parser("emulate", help="an emulated station's instruments alone, on their loopback "
+                                  "ports, until Ctrl-C", parents=[logs])
+    emulate.add_argument("--station", type=Path, default=None,
+                         help="an emulated station file (default: configs/stations/lab-emulated.yaml)")
     procedures = commands.add_parser("procedures", help="the procedures; with NAME, its parameters, units, defaults "
                                      "and the station's limits on them")
     procedures.add_argument("name", nargs="?", metavar="NAME")
@@ -233,6 +237,16 @@ def _cmd_gui(arguments) -> int:
         raise UserInputError(f"the GUI cannot start: {error} (pip install -e '.[gui]')") from None
 
 
+def _cmd_emulate(arguments) -> int:
+    """Found by name (entry point group sqm.commands), so the core never imports the emulators."""
+    import importlib.metadata
+
+    entry_points = {ep.name: ep for ep in importlib.metadata.entry_points(group="sqm.commands")}
+    if "emulate" not in entry_points:
+        raise UserInputError("the emulators are not installed (pip install -e '.[dev]')")
+    return entry_points["emulate"].load()(arguments.station)
+
+
 def _cmd_procedures(arguments) -> int:
     from .procedure_reference import describe, procedure_class, summary_table
     from .station import read_station_limits
@@ -256,6 +270,7 @@ COMMANDS = {
     "show": _cmd_show,
     "instruments": _cmd_instruments,
     "procedures": _cmd_procedures,
+    "emulate": _cmd_emulate,
 }
 
 if __name__ == "__main__":

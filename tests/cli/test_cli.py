@@ -72,7 +72,7 @@ def test_bad_station_file_is_a_one_line_error(tmp_path, capsys):
     station = _write(tmp_path / "station.yaml", twin_station_text().replace("backend: sim", "backend: warp"))
     assert main(["check", str(FIG3), "--station", str(station)]) == 2
     err = capsys.readouterr().err
-    assert "unknown backend 'warp' (known: hardware, sim)" in err and len(err.strip().splitlines()) == 1
+    assert "unknown backend 'warp' (known: emulated, hardware, sim)" in err and len(err.strip().splitlines()) == 1
 
 
 def _check(capsys, procedure: Path) -> tuple[str, float]:

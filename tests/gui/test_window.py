@@ -492,3 +492,43 @@ def test_a_scan_both_ways_shows_the_trace_and_stores_both(window, qtbot):
     with h5py.File(path, "r") as h5:
         data = h5[step.group]["data"]
         assert data.attrs["signal"] == "flux" and list(data.attrs["auxiliary_signals"]) == ["flux_retrace"]
+
+
+def test_the_window_runs_a_procedure_on_the_emulated_station_and_says_so(qtbot, tmp_path):
+    """The real drivers against the emulators, from the operator's window: the badge says
+    EMULATED, a short bias sweep fills the live curve from the wire, and closing the window
+    stops the emulators (their ports are free again)."""
+    pytest.importorskip("pyvisa_py")
+    import socket
+
+    import yaml
+
+    from tests.conftest import CONFIGS
+
+    data = yaml.safe_load((CONFIGS / "stations" / "lab-emulated.yaml").read_text())
+    data["emulated"]["sim"]["start_temperature"] = "1.5 K"
+    current_source = data["emulated"]["hardware"]["current_source"]
+    port = int(current_source["address"].split("::")[2])
+    for block in data["emulated"]["hardware"].values():
+        if "address" in block and block is not current_source:
+            block["address"] = "TCPIP::127.0.0.1::0::SOCKET"  # any free port; the current source keeps its own
+    station = Station.from_text(yaml.safe_dump(data, sort_keys=False), source="lab-emulated.yaml")
+    window = MainWindow(station, out_dir=tmp_path / "runs", station_refresh_hz=5)
+    qtbot.addWidget(window)
+    window.show()
+    assert window.backend_label.text().strip() == "EMULATED"
+    sweep = "steps:\n  - bias_sweep: {points: [0, 20 uA, 0], step: 5 uA, integration_time: 0.1 s}\n"
+    assert window.procedure_panel.load_text(sweep, "sweep.yaml")
+    window.procedure_panel.start()
+    qtbot.waitUntil(lambda: bool(window.finished_runs), timeout=30000)
+    path, status = window.finished_runs[-1]
+    assert status == "completed"
+    window.live_views.redraw()
+    step = find_step(read_steps(path), "bias_sweep")
+    assert window.live_views.sweep.point_count() == len(step.data["flux"]) == 9
+    window.close()
+    window.shutdown()
+    station.close()
+    with socket.socket() as probe:
+        assert probe.connect_ex(("127.0.0.1", port)) != 0  # the current source's emulator has stopped
+    assert sqm_threads() == []
