@@ -130,3 +130,10 @@ def test_surface_benchmark_quick():
     assert [row[0].split(" (")[0].split(",")[0] for row in rows] == ["touchdown", "plane fit", "coarse approach"]
     found = float(rows[1][0].split("found ")[1].split(" degree")[0])
     assert found == pytest.approx(1.0, abs=0.02)  # the 2 x 2 fit still finds the tilt it is timed on
+
+
+def test_emulated_station_benchmark_quick():
+    pytest.importorskip("pyvisa_py")
+    rows = _table(_run_quick("bench_emulated.py"), "| station | wall time |")
+    assert [row[0].split(" (")[0] for row in rows] == ["twin", "emulated"]
+    assert int(rows[1][3]) > 100  # the drivers talked to the emulators over the wire

@@ -10,6 +10,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 START, END = "<!-- fault-matrix:start -->", "<!-- fault-matrix:end -->"
+WIRE_START, WIRE_END = "<!-- wire-fault-matrix:start -->", "<!-- wire-fault-matrix:end -->"
 
 
 @dataclass
@@ -24,6 +25,8 @@ class Row:
 
 
 MATRIX: dict[str, Row] = defaultdict(Row)
+# The emulated station's faults at the wire: (fault, kind of step) -> what happened.
+WIRE_CELLS: dict[tuple[str, str], str] = {}
 
 
 def record(scenario: str, survived: bool, safe: bool | None = None, loss: float | None = None, unit: str = "") -> None:
@@ -49,16 +52,39 @@ def table() -> str:
     return "\n".join(lines)
 
 
+def record_wire_cell(fault: str, step: str, outcome: str) -> None:
+    WIRE_CELLS[(fault, step)] = outcome
+
+
+def wire_table() -> str:
+    faults = list(dict.fromkeys(fault for fault, _ in WIRE_CELLS))
+    steps = list(dict.fromkeys(step for _, step in WIRE_CELLS))
+    lines = ["| fault (injected mid-step) | " + " | ".join(steps) + " |", "|---" * (len(steps) + 1) + "|"]
+    for fault in faults:
+        lines.append(f"| {fault} | " + " | ".join(WIRE_CELLS.get((fault, step), "-") for step in steps) + " |")
+    return "\n".join(lines)
+
+
+def _write_between(path: Path, start: str, end: str, text: str) -> None:
+    content = path.read_text()
+    if start in content and end in content:
+        head, rest = content.split(start, 1)
+        _, tail = rest.split(end, 1)
+        path.write_text(f"{head}{start}\n{text}\n{end}{tail}")
+
+
 def pytest_sessionfinish(session, exitstatus) -> None:
     ran_all = (session.testscollected > 0 and not session.config.getoption("keyword")
-               and not session.config.getoption("markexpr") and MATRIX)
+               and not session.config.getoption("markexpr"))
     if not ran_all or exitstatus != 0:
         return
-    text = table()
-    (Path(__file__).parent / "fault_matrix.md").write_text(text + "\n")
-    readme = REPO / "README.md"
-    content = readme.read_text()
-    if START in content and END in content:
-        head, rest = content.split(START, 1)
-        _, tail = rest.split(END, 1)
-        readme.write_text(f"{head}{START}\n{text}\n{END}{tail}")
+    if MATRIX:
+        text = table()
+        (Path(__file__).parent / "fault_matrix.md").write_text(text + "\n")
+        _write_between(REPO / "README.md", START, END, text)
+    from .emulated import FAULTS, STEPS
+
+    if len(WIRE_CELLS) == len(FAULTS) * len(STEPS):  # every cell ran: the table is whole
+        text = wire_table()
+        (Path(__file__).parent / "wire_fault_matrix.md").write_text(text + "\n")
+        _write_between(REPO / "README.md", WIRE_START, WIRE_END, text)
