@@ -14,6 +14,9 @@ from the `sim:` block of a station file.
       flux_noise_corner: 0.1 Hz
       surface_distance: 0 um   # how far below z = 0 the surface starts; beyond the fine z's
                                # reach the station knows no surface until a coarse_approach
+      squid:                   # the nano-SQUID itself (docs/squid.md); with it the twin fills
+        effective_area: 1.2 um^2   # the squid_bias role (and needs limits.squid_bias)
+        readout: fll           # or open_loop
 
 `validate_config` checks the block as `build_backend` reads it (types, units and
 physically sane ranges) without building the twin: `sqm check` runs it.
@@ -32,6 +35,8 @@ from sqm.role_list import ROLES
 from sqm.station import Backend
 
 from . import instruments
+from .flux_locked_loop import FluxLockedLoopSettings
+from .nano_squid import READOUTS, NanoSquidSettings
 from .sample_file import check_lead_pair, load_sample
 from .world import PAPER_SAMPLE, World, WorldSettings
 
@@ -57,7 +62,23 @@ _SETTINGS: dict[str, tuple[str, PlausibleRange]] = {
 # Simulated seconds per wall second: slower than 1/100 of the lab freezes the twin.
 _PACE = PlausibleRange("pace", "dimensionless", 0.01, 1e6, "100")
 _SAMPLE_MODELS = ("film", "lumped")
-_KNOWN = ("pace", "seed", "sample", "model", "bias_leads", *_SETTINGS)
+_KNOWN = ("pace", "seed", "sample", "model", "bias_leads", "squid", *_SETTINGS)
+# `sim.squid` key -> (where it goes: sensor, the readout's settings or the loop's; what it may be)
+_SQUID_SETTINGS: dict[str, tuple[str, str, PlausibleRange]] = {
+    "junction_critical_current": ("sensor", "junction_critical_current",
+                                  _positive("junction critical current", "current", 0.1, "50 uA")),
+    "critical_current_asymmetry": ("sensor", "critical_current_asymmetry",
+                                   PlausibleRange("critical current asymmetry", "dimensionless", 0.0, 0.99, "0.05")),
+    "loop_inductance": ("sensor", "loop_inductance", PlausibleRange("loop inductance", "H", 0.0, 1e-9, "8 pH")),
+    "inductance_asymmetry": ("sensor", "inductance_asymmetry",
+                             PlausibleRange("inductance asymmetry", "dimensionless", -0.99, 0.99, "0.2")),
+    "shunt_resistance": ("sensor", "shunt_resistance", _positive("shunt resistance", "ohm", 1e4, "10 ohm")),
+    "effective_area": ("sensor", "effective_area", _positive("effective area", "m^2", 1e-6, "1.2 um^2")),
+    "rounding_current": ("squid", "rounding_current", PlausibleRange("rounding current", "current", 0.0, 0.01, "1 uA")),
+    "voltage_noise": ("squid", "voltage_noise", PlausibleRange("voltage noise", "V/Hz^0.5", 0.0, 1e-3, "2 nV/Hz^0.5")),
+    "slew_rate": ("fll", "slew_rate", _positive("FLL slew rate", "Phi0/s", 1e9, "1e5 Phi0/s")),
+    "relock_time": ("fll", "relock_time", PlausibleRange("relock time", "time", 0.0, 60.0, "1 ms")),
+}
 _CHECKOUT = PAPER_SAMPLE.parents[2]  # the folder holding configs/: sample paths are also read from here
 
 
@@ -87,7 +108,8 @@ def build_backend(config: dict, limits: StationLimits, tolerant: bool = False) -
     clock = SimulatedClock(pace=pace)
     world = World(settings)
     clock.add_listener(world.advance)
-    roles = {entry.name: _twin_instrument(entry.role_type)(world) for entry in ROLES}
+    names = role_names(config)
+    roles = {entry.name: _twin_instrument(entry.role_type)(world) for entry in ROLES if entry.name in names}
     sample = world.description
     return Backend(kind="sim", roles=roles, clock=clock, badge="TWIN", reads_beside_runs=True,
                    sample={"name": sample.name, "file": sample.path, "text": sample.text,
@@ -114,9 +136,41 @@ def read_world_settings(config: dict, limits: StationLimits) -> tuple[WorldSetti
     for key, (name, plausible) in _SETTINGS.items():
         if key in config:
             settings = replace(settings, **{name: read_setting(config, "sim", key, plausible)})
+    if "squid" in config:
+        settings = replace(settings, squid=_squid_settings(config["squid"]))
     pace = None if config.get("pace") is None else read_setting(config, "sim", "pace", _PACE)
     _check_field_below_vortex_entry(description.transport.vortex_entry_field, limits)
     return settings, pace
+
+
+def role_names(config: dict) -> tuple[str, ...]:
+    """The roles the twin fills: every role of the list; the SQUID's own bias only when
+    the block describes the sensor (`sim.squid`)."""
+    return tuple(entry.name for entry in ROLES
+                 if entry.name != "squid_bias" or (isinstance(config, dict) and "squid" in config))
+
+
+def _squid_settings(block: object) -> NanoSquidSettings:
+    """`sim.squid`: the sensor's parameters and its readout, each checked."""
+    if not isinstance(block, dict):
+        raise UserInputError(f"sim.squid: must be a mapping of the sensor's parameters, got {shown(block)}")
+    unknown = sorted(str(key) for key in set(block) - {*_SQUID_SETTINGS, "readout"})
+    if unknown:
+        known = ", ".join(("readout", *_SQUID_SETTINGS))
+        raise UserInputError(f"sim.squid: unknown setting {unknown[0]!r} (known: {known})")
+    readout = block.get("readout", "fll")
+    if readout not in READOUTS:
+        raise UserInputError(f"sim.squid.readout: 'fll' or 'open_loop', got {shown(readout)}")
+    parts: dict[str, dict[str, float]] = {"sensor": {}, "squid": {}, "fll": {}}
+    for key, (part, name, plausible) in _SQUID_SETTINGS.items():
+        if key in block:
+            parts[part][name] = read_setting(block, "sim.squid", key, plausible)
+    defaults = NanoSquidSettings()
+    try:
+        return replace(defaults, sensor=replace(defaults.sensor, **parts["sensor"]), readout=readout,
+                       fll=FluxLockedLoopSettings(**{**vars(defaults.fll), **parts["fll"]}), **parts["squid"])
+    except ValueError as error:  # a combination the model refuses (screening too strong...)
+        raise UserInputError(f"sim.squid: {error}") from None
 
 
 def _sample_and_model(config: dict) -> tuple[Path, str]:

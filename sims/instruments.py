@@ -18,10 +18,12 @@ from sqm.roles import (
     MagnetState,
     ScanLine,
     Scanner,
+    SquidBias,
     SquidReadout,
     TemperatureController,
     TouchdownSensor,
     Voltmeter,
+    WorkingPoint,
 )
 
 from .world import World
@@ -170,7 +172,8 @@ class SimScanner(Scanner):
         zs = line.z_points(self.world.position[2])
         self.world.position[:] = [xs[-1], ys[-1], zs[-1]]
         self._refuse_a_crash()
-        return self.world.sensor_reading(xs, ys, signal, line.dwell, zs)
+        times = self.world.time - line.duration + line.dwell * np.arange(1, xs.size + 1)
+        return self.world.sensor_reading(xs, ys, signal, line.dwell, zs, times)
 
 
 class SimSquidReadout(SquidReadout):
@@ -197,7 +200,10 @@ class SimSquidReadout(SquidReadout):
         return float(self.world.sensor_reading(x, y, signal, integration_time))
 
     def is_locked(self) -> bool:
-        return self.world.squid_locked
+        return self.world.squid_is_locked
+
+    def unlock_count(self) -> int | None:
+        return self.world.nano_squid.loop.unlock_events
 
 
 class SimTouchdownSensor(TouchdownSensor):
@@ -224,3 +230,37 @@ class SimVoltmeter(Voltmeter):
     def read_voltage(self, integration_time: float, pacer: Pacer) -> float:
         pacer.wait(integration_time)
         return self.world.voltmeter_reading(integration_time)
+
+
+class SimSquidBias(SquidBias):
+    """The nano-SQUID's bias source and the voltage across it."""
+
+    def __init__(self, world: World) -> None:
+        super().__init__()
+        self.world = world
+
+    def identity(self) -> str:
+        return "SQM twin nano-SQUID bias (current source + preamplifier stand-in)"
+
+    def read_current(self) -> float:
+        squid = self.world.nano_squid
+        return squid.bias_current if squid.bias_output else 0.0
+
+    def output_enabled(self) -> bool:
+        return self.world.nano_squid.bias_output
+
+    def _apply_current(self, amps: float) -> None:
+        self.world.nano_squid.bias_current = amps
+
+    def _set_output(self, enabled: bool) -> None:
+        self.world.nano_squid.bias_output = enabled
+
+    def read_voltage(self, integration_time: float, pacer: Pacer) -> float:
+        pacer.wait(integration_time)
+        return self.world.squid_voltage_reading(integration_time)
+
+    def record_working_point(self, point: WorkingPoint, pacer: Pacer) -> None:
+        """The readout locks there: the loop afresh, an open loop about its voltage."""
+        super().record_working_point(point, pacer)
+        world = self.world
+        world.nano_squid.lock(world.squid_total_flux(1.0), world.field, world.time, point.voltage, point.transfer)

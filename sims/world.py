@@ -26,6 +26,7 @@ from .approach import ApproachModel, CoarseStepper, SurfaceContact
 from .film_sample import FilmSample
 from .lumped import BiasLoopParameters
 from .lumped_sample import LumpedSample
+from .nano_squid import NanoSquid, NanoSquidSettings
 from .noise import FluxNoise
 from .sample_file import SampleDescription, load_sample
 
@@ -71,6 +72,7 @@ class WorldSettings:
     # leaves it (out of the fine z's reach when more than its range: a coarse_approach finds it)
     surface_distance: float = 0.0
     bias: BiasLoopParameters = field(default_factory=BiasLoopParameters)  # model R's (lumped model only)
+    squid: NanoSquidSettings = field(default_factory=NanoSquidSettings)  # the sensor itself and its readout
 
     def sample(self) -> SampleDescription:
         """The sample file, read and checked."""
@@ -85,7 +87,7 @@ class World:
         seed_sequence = np.random.SeedSequence(s.seed)
         # spawn keys each child by its index: a stream added at the end leaves the others as they were
         (sample_seed, noise_seed, thermometer_seed, voltmeter_seed, lockin_seed, bridge_seed,
-         coarse_seed) = seed_sequence.spawn(7)
+         coarse_seed, squid_seed) = seed_sequence.spawn(8)
         sample_rng = np.random.default_rng(sample_seed)
         description = s.sample()
         self.description = description
@@ -110,6 +112,7 @@ class World:
         self._thermometer_rng = np.random.default_rng(thermometer_seed)
         self._voltmeter_rng = np.random.default_rng(voltmeter_seed)
         self._lockin_rng = np.random.default_rng(lockin_seed)
+        self.nano_squid = NanoSquid(s.squid, np.random.default_rng(squid_seed))
         self.time = 0.0
         # Cryostat
         self.temperature = s.start_temperature
@@ -254,14 +257,16 @@ class World:
             )
         return self.sample.susceptibility(xs, ys, heights, self.temperature, self.settings.sensor)
 
-    def sensor_reading(self, xs, ys, signal: str, dwell: float, zs=None) -> np.ndarray:
+    def sensor_reading(self, xs, ys, signal: str, dwell: float, zs=None, times=None) -> np.ndarray:
         """What the readout reports at (xs, ys) (and z `zs`, default the present z) when
-        each sample is averaged `dwell` s: the noise-free signal plus sensor noise (flux:
-        white + the slow 1/f drift, which is common to a line; susceptibility: the
-        lock-in's white noise)."""
+        each sample is averaged `dwell` s, taken at `times` (s, default now): the noise-free
+        signal plus sensor noise (flux: white + the slow 1/f drift, which is common to a
+        line, through the nano-SQUID's readout; susceptibility: the lock-in's white noise)."""
         clean = np.asarray(self.sensor_signal(xs, ys, signal, zs), dtype=float)
         if signal == "flux":
-            return clean + self.flux_noise.sample(dwell, clean.shape)
+            noisy = clean + self.flux_noise.sample(dwell, clean.shape)
+            flux = self.nano_squid.read_flux(noisy, self.field, self.time if times is None else times, dwell)
+            return np.reshape(flux, clean.shape)
         sigma = self.settings.sensor.susceptometry_noise / np.sqrt(2.0 * dwell)
         return clean + self._lockin_rng.normal(0.0, sigma, clean.shape)
 
@@ -274,6 +279,21 @@ class World:
         """A crash at the present position (recorded by the contact model), or None."""
         x, y, z = self.position
         return self.contact.crash_at(x, y, z)
+
+    @property
+    def squid_is_locked(self) -> bool:
+        """The readout's lock: not after an injected unlock, nor while the loop catches up."""
+        return self.squid_locked and self.nano_squid.is_locked(self.time)
+
+    def squid_total_flux(self, integration_time: float) -> float:
+        """The flux (Phi0) the SQUID itself sees at the present position, averaged over
+        `integration_time` s: the applied field's, the sample's and the sensor's noise."""
+        noise = float(self.flux_noise.sample(integration_time))
+        return self.nano_squid.applied_flux(self.field) + self.sensor_flux() + noise
+
+    def squid_voltage_reading(self, integration_time: float) -> float:
+        """The SQUID's voltage (V) at its bias, averaged over `integration_time` s."""
+        return self.nano_squid.voltage_reading(self.squid_total_flux(integration_time), integration_time)
 
     def sensor_flux(self) -> float:
         """Noise-free flux (Phi0) through the pickup loop at the present position."""
