@@ -168,6 +168,17 @@ class StationLimits:
     leads: LeadRouting | None = None
     # The roles the station fills (sqm.role_list); None: every role of the list.
     roles: frozenset[str] | None = None
+    # A, A/s: the nano-SQUID's own bias (`limits.squid_bias`); None on a station that gives
+    # none, and then nothing may drive a SQUID bias.
+    squid_bias: Range | None = None
+    squid_bias_ramp: Rate | None = None
+
+    def squid_bias_limits(self, what: str) -> tuple[Range, Rate]:
+        """The SQUID bias range and ramp; refused (one line) on a station without them."""
+        if self.squid_bias is None or self.squid_bias_ramp is None:
+            raise UserInputError(f"{what} needs limits.squid_bias (max_abs, ramp_rate, max_ramp_rate) in the "
+                                 "station file")
+        return self.squid_bias, self.squid_bias_ramp
 
     def require_role(self, name: str, what: str) -> None:
         """A step that needs an optional role is refused before anything moves on a station without it."""
@@ -197,6 +208,8 @@ class StationLimits:
             raise UserInputError(f"limits: must be a mapping with {', '.join(_LIMIT_KEYS)}, got {data!r}")
         refuse_unknown_keys("limits", data, _LIMIT_KEYS)
         for name, known in _LIMIT_KEYS.items():
+            if name in _OPTIONAL_SECTIONS and name not in data:
+                continue
             refuse_unknown_keys(f"limits.{name}", _section(data, name), known)
         temperature = _span(data, "temperature", "temperature setpoint", _PLAUSIBLE["temperature"])
         if temperature.minimum < 0:  # max_abs: a span symmetric about 0 K
@@ -212,6 +225,10 @@ class StationLimits:
             scanner_z=_axis(data, "z", "scanner height z", _PLAUSIBLE["height"]),
             field_tolerance=_field_tolerance(data),
             touchdown_press=_touchdown_press(data),
+            squid_bias=_holding_zero(data, "squid_bias", "SQUID bias", _PLAUSIBLE["squid_bias"])
+            if "squid_bias" in data else None,
+            squid_bias_ramp=_rate(data, "squid_bias", "SQUID bias ramp rate", _PLAUSIBLE["squid_bias_ramp"])
+            if "squid_bias" in data else None,
         )
 
 
@@ -222,7 +239,9 @@ _LIMIT_KEYS: dict[str, tuple[str, ...]] = {
     "field": (*_SPAN_KEYS, "ramp_rate", "max_ramp_rate", "tolerance"),
     "temperature": _SPAN_KEYS,
     "scanner": ("x", "y", "z", "press"),
+    "squid_bias": (*_SPAN_KEYS, "ramp_rate", "max_ramp_rate"),
 }
+_OPTIONAL_SECTIONS = ("squid_bias",)  # only a station with a SQUID bias role gives them
 
 # Physically sane bounds of what a station may allow, in SI units: a limit beyond them
 # is a typo (1e30 A, a scan range in metres), refused before it could let anything through.
@@ -236,6 +255,8 @@ _PLAUSIBLE: dict[str, PlausibleRange] = {
     "lateral": PlausibleRange("scanner position", "length", 0.0, 0.01, "50 um", magnitude=True),
     "height": PlausibleRange("height above the sample", "length", 0.0, 0.01, "10 um"),
     "press": PlausibleRange("touchdown press", "length", 0.0, 5e-6, "150 nm", above_low=True),
+    "squid_bias": PlausibleRange("SQUID bias", "current", 0.0, 0.01, "150 uA", magnitude=True),
+    "squid_bias_ramp": PlausibleRange("SQUID bias ramp rate", "current_rate", 0.0, 0.01, "10 uA/s", above_low=True),
 }
 
 

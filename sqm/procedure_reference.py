@@ -49,6 +49,8 @@ _LIMIT_KEYS: dict[str, str] = {
     "scanner_x": "limits.scanner.x",
     "scanner_y": "limits.scanner.y",
     "scanner_z": "limits.scanner.z",
+    "squid_bias": "limits.squid_bias",
+    "squid_bias_ramp": "limits.squid_bias.max_ramp_rate",
 }
 
 
@@ -186,11 +188,16 @@ def limit_text(param: Param, limits: StationLimits) -> str:
     shown = []
     for name in _limit_names(param):
         limit = getattr(limits, name)
+        if limit is None:
+            shown.append(f"none on this station ({_LIMIT_KEYS[name]} not given)")
+            continue
         shown.append(f"{_limit_value(limit)} ({_LIMIT_KEYS[name]})")
     return "; ".join(shown)
 
 
 def _limit_names(param: Param) -> tuple[str, ...]:
+    if param.limit is not None:
+        return (param.limit,) if param.limit else ()
     if param.name in _NO_SETPOINT:
         return ()
     if param.dimension == "length":

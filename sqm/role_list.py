@@ -17,6 +17,7 @@ from .roles import (
     Magnet,
     Role,
     Scanner,
+    SquidBias,
     SquidReadout,
     TemperatureController,
     TouchdownSensor,
@@ -76,6 +77,12 @@ ROLES: tuple[RoleEntry, ...] = (
                      lambda locked: "locked" if locked else "UNLOCKED", alarm=lambda locked: not locked),
     )),
     RoleEntry("touchdown", TouchdownSensor, safe_order=6, required=False),
+    # The SQUID's own bias: zeroed right after the sample's bias (before z moves and the
+    # magnet ramps), so nothing else switching can spike a biased nano-SQUID.
+    RoleEntry("squid_bias", SquidBias, safe_order=0, required=False, panel=(
+        PanelReading("squid_bias", "SQUID bias", lambda role: role.read_current() * MICRO, "{:.2f} uA".format,
+                     run_column="squid_bias", display_per_si=MICRO),
+    )),
 )
 
 ROLE_NAMES: tuple[str, ...] = tuple(entry.name for entry in ROLES)

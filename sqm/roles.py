@@ -137,12 +137,26 @@ def _require_known(value: float | None, what: str) -> float:
     return float(value)
 
 
-class CurrentSource(Role):
-    """Bias current through the sample (A). Ramped in software from the measured value."""
+def _ramp_output(source, target: float, rate: float, pacer: Pacer, what: str) -> None:
+    """Ramp a current output (a CurrentSource or a SquidBias, checked already) from its
+    measured value to `target` (A) at `rate` (A/s), in steps RAMP_STEP_INTERVAL_S apart;
+    an output that is off is switched on only when it reads zero."""
+    present = _require_known(source.read_current(), what)
+    if not source.output_enabled():
+        if abs(present) > 0:
+            raise InstrumentError(f"output is off but reads {present:.6g} A; refusing to switch it on")
+        source._set_output(True)
+    step = rate * RAMP_STEP_INTERVAL_S
+    n_steps = max(1, math.ceil(abs(target - present) / step - 1e-9))
+    for index in range(1, n_steps + 1):
+        level = target if index == n_steps else present + (target - present) * index / n_steps
+        source._apply_current(level)
+        pacer.wait(abs(target - present) / n_steps / rate)
 
-    role_name = "current_source"
-    finite_readings = ("read_current",)
-    commands = ("_apply_current", "_set_output", "_select_leads")
+
+class _CurrentOutput(Role):
+    """A current output ramped in software from its measured value (A): the sample's bias
+    and the SQUID's own. Subclasses give `ramp_to` (their limits) and the primitives."""
 
     @abstractmethod
     def read_current(self) -> float:
@@ -160,23 +174,34 @@ class CurrentSource(Role):
     def _set_output(self, enabled: bool) -> None:
         """Primitive: switch the output on or off (only ever at zero current)."""
 
+    @abstractmethod
+    def ramp_to(self, target: float, pacer: Pacer, rate: float | None = None) -> None:
+        """Ramp from the measured current to `target` (A) within the role's limits."""
+
+    def safe_state(self, pacer: Pacer) -> None:
+        """Ramp to zero at the default rate, then switch the output off."""
+        if self.output_enabled():
+            self.ramp_to(0.0, pacer)
+            self._set_output(False)
+
+    def snapshot(self) -> dict:
+        return {"identity": self.identity(), "current_A": self.read_current(), "output_enabled": self.output_enabled()}
+
+
+class CurrentSource(_CurrentOutput):
+    """Bias current through the sample (A). Ramped in software from the measured value."""
+
+    role_name = "current_source"
+    finite_readings = ("read_current",)
+    commands = ("_apply_current", "_set_output", "_select_leads")
+
     def ramp_to(self, target: float, pacer: Pacer, rate: float | None = None) -> None:
         """Ramp from the measured current to `target` (A) at `rate` (A/s, default: station's)."""
         limits = self.limits
         limits.bias_current.check(target)
         rate = limits.bias_ramp.check(limits.bias_ramp.default if rate is None else rate)
         self.check_target(target, rate)
-        present = _require_known(self.read_current(), "present bias current")
-        if not self.output_enabled():
-            if abs(present) > 0:
-                raise InstrumentError(f"output is off but reads {present:.6g} A; refusing to switch it on")
-            self._set_output(True)
-        step = rate * RAMP_STEP_INTERVAL_S
-        n_steps = max(1, math.ceil(abs(target - present) / step - 1e-9))
-        for index in range(1, n_steps + 1):
-            level = target if index == n_steps else present + (target - present) * index / n_steps
-            self._apply_current(level)
-            pacer.wait(abs(target - present) / n_steps / rate)
+        _ramp_output(self, target, rate, pacer, "present bias current")
 
     def leads(self) -> tuple[str, str] | None:
         """The sample's leads (source, drain) the output drives now; None where the wiring
@@ -203,12 +228,6 @@ class CurrentSource(Role):
         raise InstrumentError(f"{self.identity()} is wired to one pair of leads; it cannot switch to "
                               f"{' -> '.join(leads)}")
 
-    def safe_state(self, pacer: Pacer) -> None:
-        """Ramp to zero at the default rate, then switch the output off."""
-        if self.output_enabled():
-            self.ramp_to(0.0, pacer)
-            self._set_output(False)
-
     def emergency_stop(self) -> str:
         """Switch the output off without a ramp: a step to zero from an unknown current
         is better than a current left flowing with no one watching it."""
@@ -216,8 +235,7 @@ class CurrentSource(Role):
         return "output switched off without a ramp"
 
     def snapshot(self) -> dict:
-        snapshot = {"identity": self.identity(), "current_A": self.read_current(),
-                    "output_enabled": self.output_enabled()}
+        snapshot = super().snapshot()
         leads = self.leads()
         if leads is not None:
             snapshot["leads"] = " -> ".join(leads)
@@ -761,6 +779,11 @@ class SquidReadout(Role):
     def is_locked(self) -> bool:
         """False when the flux-locked loop has lost lock (readings then mean nothing)."""
 
+    def unlock_count(self) -> int | None:
+        """How many times the loop has lost lock since it was switched on (electronics with
+        an unlock counter); None where the readout cannot tell (then only is_locked())."""
+        return None
+
     def read(self, signal: str, integration_time: float, pacer: Pacer) -> float:
         """Read `signal` ('flux' in Phi0 or 'susceptibility' in Phi0/A)."""
         if signal == "flux":
@@ -791,3 +814,66 @@ class Voltmeter(Role):
 
     def snapshot(self) -> dict:
         return {"identity": self.identity()}
+
+
+@dataclass(frozen=True)
+class WorkingPoint:
+    """Where the SQUID is operated: its bias (A), the applied field (T), and its transfer
+    there (V/Phi0, signed) with the voltage it reads (V): a flux-locked loop locks there,
+    an open-loop readout converts voltage to flux with them."""
+
+    bias: float
+    field: float
+    transfer: float
+    voltage: float
+
+    def snapshot(self) -> dict:
+        return {"working_point_bias_A": self.bias, "working_point_field_T": self.field,
+                "working_point_transfer_V_per_Phi0": self.transfer, "working_point_voltage_V": self.voltage}
+
+
+class SquidBias(_CurrentOutput):
+    """The nano-SQUID's own bias current (A) and the voltage across it (V).
+
+    A role of its own, not part of SquidReadout: on hardware it is a separate current
+    source (and a voltmeter or DAQ input), with its own limits (`limits.squid_bias`),
+    while the flux-locked loop stays an analog input; a station without one still reads
+    flux. A nano-SQUID dies from a current spike, so the bias only ever ramps, from its
+    measured value, within its own limits, and is zeroed in the safe state.
+    """
+
+    role_name = "squid_bias"
+    finite_readings = ("read_current", "read_voltage")
+    commands = ("_apply_current", "_set_output")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.working_point: WorkingPoint | None = None
+
+    @abstractmethod
+    def read_voltage(self, integration_time: float, pacer: Pacer) -> float:
+        """Mean voltage across the SQUID (V) over `integration_time` s."""
+
+    def ramp_to(self, target: float, pacer: Pacer, rate: float | None = None) -> None:
+        """Ramp from the measured bias to `target` (A) at `rate` (A/s, default: the station's)."""
+        limits = self.limits
+        current, ramp = limits.squid_bias_limits("the SQUID bias")
+        current.check(target)
+        rate = ramp.check(ramp.default if rate is None else rate)
+        self.check_target(target, rate)
+        _ramp_output(self, target, rate, pacer, "present SQUID bias")
+
+    def record_working_point(self, point: WorkingPoint, pacer: Pacer) -> None:
+        """Remember the working point the station operates the SQUID at (set by the
+        working_point step, after the bias and field are there)."""
+        self.working_point = point
+
+    def emergency_stop(self) -> str:
+        self._set_output(False)
+        return "SQUID bias output switched off without a ramp"
+
+    def snapshot(self) -> dict:
+        snapshot = super().snapshot()
+        if self.working_point is not None:
+            snapshot.update(self.working_point.snapshot())
+        return snapshot

@@ -218,6 +218,9 @@ class _StationHeader:
         name = str(data.get("name", Path(source).stem))
         header = cls(data, name, backend_name, entry_point, limits, interlocks)
         routing, roles = _validate_backend_block(entry_point, header.backend_block, limits, source)
+        if "squid_bias" in roles and limits.squid_bias is None:
+            raise UserInputError(f"{source}: limits.squid_bias is missing (max_abs, ramp_rate, max_ramp_rate): the "
+                                 "station drives a SQUID bias, and a nano-SQUID is never biased without limits")
         header.limits = dataclasses.replace(limits, leads=routing, roles=roles)
         return header
 

@@ -8,6 +8,7 @@ from .line_cut import LineCut
 from .park import Park
 from .raster_scan import RasterScan
 from .set_state import SetState
+from .squid import SquidInterference, SquidIV, WorkingPointSearch
 from .thermal_cycle import ThermalCycle
 from .touchdown import PlaneFit, Touchdown
 from .transport import IVCurve, ResistanceVsTemperature
@@ -30,6 +31,9 @@ PROCEDURES: dict[str, type[Procedure]] = {
         FieldSweep,
         IVCurve,
         ResistanceVsTemperature,
+        SquidIV,
+        SquidInterference,
+        WorkingPointSearch,
     )
 }
 

@@ -72,6 +72,9 @@ class Param:
     positive: bool = False
     count: int | None = None
     choices: tuple[str, ...] = ()
+    # the StationLimits field its values are checked against, where not the dimension's
+    # usual one (a SQUID bias is a current, checked against squid_bias); "" for none
+    limit: str | None = None
     name: str = ""  # the attribute's name, set when the class is created
 
     def __set_name__(self, owner: type, name: str) -> None:
@@ -151,10 +154,11 @@ def param(
     positive: bool = False,
     count: int | None = None,
     choices: tuple[str, ...] = (),
+    limit: str | None = None,
 ) -> Any:
     """Declare a procedure parameter (see `Param`). Typed `Any` so that the attribute's
     annotation (`float`, `list[float]`...) is what type checkers see."""
-    return Param(dimension, default, doc, many, positive, count, choices)
+    return Param(dimension, default, doc, many, positive, count, choices, limit)
 
 
 class Procedure(ABC):

@@ -143,11 +143,14 @@ VALID = {
     "touchdown": {"x": 0, "y": 0},
     "plane_fit": {"x": ["-10 um", "10 um"], "y": ["-10 um", "10 um"]},
     "coarse_approach": {},
+    "squid_iv": {"points": [0, "10 uA"], "field": 0, "rate": "10 uA/s"},
+    "squid_interference": {"fields": ["-1 G", "1 G"], "bias": "10 uA", "bias_max": "20 uA"},
+    "working_point": {"fields": ["-1 G", "1 G"], "biases": [0, "10 uA"]},
 }
 
 
 LIMIT_FIELDS = ("bias_current", "bias_ramp", "field", "field_ramp", "temperature",
-                "scanner_x", "scanner_y", "scanner_z")
+                "scanner_x", "scanner_y", "scanner_z", "squid_bias", "squid_bias_ramp")
 
 
 @pytest.mark.parametrize("name", PROCEDURES)
