@@ -173,7 +173,7 @@ class SimScanner(Scanner):
         self.world.position[:] = [xs[-1], ys[-1], zs[-1]]
         self._refuse_a_crash()
         times = self.world.time - line.duration + line.dwell * np.arange(1, xs.size + 1)
-        return self.world.sensor_reading(xs, ys, signal, line.dwell, zs, times)
+        return self.world.sensor_reading(xs, ys, signal, line.dwell, zs, times=times)
 
 
 class SimSquidReadout(SquidReadout):

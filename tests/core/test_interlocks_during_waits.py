@@ -56,10 +56,10 @@ def test_a_trip_stops_a_scan_line_in_progress_and_keeps_the_lines_before(twin, m
     world = twin.squid.world
     original_sensor = world.sensor_reading
 
-    def sensor(xs, ys, signal, dwell, zs=None):
+    def sensor(xs, ys, signal, dwell, zs=None, times=None):
         if np.ndim(xs):  # a whole line
             lines_scanned["n"] += 1
-        return original_sensor(xs, ys, signal, dwell, zs)
+        return original_sensor(xs, ys, signal, dwell, zs, times)
 
     monkeypatch.setattr(world, "sensor_reading", sensor)
     original_scan = twin.scanner._scan_line

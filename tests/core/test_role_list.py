@@ -14,7 +14,8 @@ from tests.conftest import REPO
 
 
 def test_the_bias_goes_first_then_the_scanner_then_the_magnet():
-    assert SAFE_STATE_ORDER[:3] == ("current_source", "scanner", "magnet")
+    # the sample's bias, then the SQUID's own (nothing switching later spikes a biased nano-SQUID)
+    assert SAFE_STATE_ORDER[:4] == ("current_source", "squid_bias", "scanner", "magnet")
     assert sorted(SAFE_STATE_ORDER) == sorted(ROLE_NAMES)
 
 

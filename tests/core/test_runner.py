@@ -194,7 +194,7 @@ def test_run_status_and_snapshots_are_recorded_for_every_step(twin, tmp_path):
             assert group.attrs["NX_class"] == "NXentry"
             assert group.attrs["status"] == "completed"
             assert set(group["snapshot"]) == {"current_source", "magnet", "temperature", "scanner", "squid",
-                                              "voltmeter", "touchdown"}  # the twin fills every role
+                                              "voltmeter", "touchdown", "squid_bias"}  # the twin fills every role
             assert group["data"].attrs["NX_class"] == "NXdata"
             for dataset in group["data"].values():
                 assert "units" in dataset.attrs
