@@ -8,7 +8,8 @@ between them. When that asks for more than the slew, the loop falls behind by th
 excess e (Phi0), unlocks, and relocks at the lock point nearest to where the SQUID then
 is: V(Phi) is periodic in Phi0, so the output ends `round(e)` flux quanta (in the
 direction of the change) away from the flux: a flux jump of exactly an integer. While
-it catches up (`relock_time` s after the excess) the loop reports itself unlocked.
+it closes what is left of the excess at its slew, and `relock_time` s after, the loop
+reports itself unlocked.
 
 Approximation (labelled): the twin's flux is piecewise constant between observations,
 so the rate the loop must follow is the difference over the time between them; a real
@@ -66,7 +67,8 @@ class FluxLockedLoop:
         if outran.any():
             self.unlock_events += int(outran.sum())
             last = np.flatnonzero(outran)[-1]
-            catch_up = excess[last] / self.settings.slew_rate
+            # relocked at the nearest lock point, it closes what is left (under half a quantum) at its slew
+            catch_up = abs(excess[last] - abs(slips[last])) / self.settings.slew_rate
             self.unlocked_until = max(self.unlocked_until, float(times[last]) + catch_up + self.settings.relock_time)
         self.slipped_quanta = int(slipped[-1])
         self._last_flux, self._last_time = float(fluxes[-1]), float(times[-1])

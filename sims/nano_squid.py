@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from sqm.errors import InstrumentError
+
 from .flux_locked_loop import FluxLockedLoop, FluxLockedLoopSettings
 from .squid_sensor import SquidSensorParameters, critical_current_table, flux_transfer, voltage
 
@@ -159,7 +161,8 @@ class NanoSquid:
             return sample_flux - self.loop.observe(sample_flux + applied, times)
         point = self.open_loop_point
         if point is None:
-            raise RuntimeError("the open-loop readout has no working point: run a working_point step first")
+            raise InstrumentError("the open-loop readout has no working point to convert its voltage at: run a "
+                                  "working_point step first")
         bias = self.bias_current if self.bias_output else 0.0
         sigma = self.settings.voltage_noise / math.sqrt(2.0 * integration_time)
         volts = rounded_voltage(self.settings, bias, sample_flux + applied)

@@ -67,6 +67,10 @@ class StepContext(Protocol):
         """Store one line of image `name` (flushed at once) with its declared summaries."""
         ...
 
+    def read_image(self, name: str) -> np.ndarray:
+        """Image `name` of this step as stored so far (NaN where no line is written yet)."""
+        ...
+
     def add_dataset(self, name: str, values: np.ndarray, units: str, beside: str | None = None) -> None:
         """Store a derived array beside the step's data, or beside the image `beside`."""
         ...

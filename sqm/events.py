@@ -12,7 +12,7 @@ Units are the file's: SI, flux in Phi0.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Union
+from typing import Any, Callable, Union
 
 import numpy as np
 
@@ -97,6 +97,20 @@ class DatasetAdded:
 
 
 @dataclass(frozen=True)
+class ResultNoted:
+    """A step noted a result or a remark (`ctx.note`), stored on its group in the run file.
+
+    A number's `key` ends with its SI units (period_T, effective_area_m2,
+    working_point_transfer_V_per_Phi0); `value` is as the step gave it: a number, or
+    text (e.g. why a fit was not made).
+    """
+
+    step: int
+    key: str
+    value: Any
+
+
+@dataclass(frozen=True)
 class Paused:
     step: int
 
@@ -127,7 +141,7 @@ class RunFinished:
 
 
 RunEvent = Union[
-    StepStarted, SeriesDeclared, ImageDeclared, PointRecorded, LineRecorded, DatasetAdded,
+    StepStarted, SeriesDeclared, ImageDeclared, PointRecorded, LineRecorded, DatasetAdded, ResultNoted,
     Paused, Resumed, InterlockReported, StepFinished, RunFinished,
 ]
 EventSink = Callable[[RunEvent], None]

@@ -27,6 +27,7 @@ from .events import (
     LineRecorded,
     Paused,
     PointRecorded,
+    ResultNoted,
     Resumed,
     RunFinished,
     SeriesDeclared,
@@ -235,6 +236,10 @@ class RunStepContext:
         self._writer.write_line(name, row, values)
         self._emit(LineRecorded(self._step_index, name, row, np.asarray(values), summaries))
 
+    def read_image(self, name: str) -> np.ndarray:
+        """Image `name` of this step as stored so far (its lines are in the file, not held)."""
+        return self._writer.read_image(name)
+
     def add_dataset(self, name: str, values: np.ndarray, units: str, beside: str | None = None) -> None:
         """Store a derived array beside the step's data (e.g. a reconstructed current density),
         or beside the image `beside` (in its NXdata group)."""
@@ -242,8 +247,10 @@ class RunStepContext:
         self._emit(DatasetAdded(self._step_index, name, np.asarray(values), units))
 
     def note(self, key: str, value: Any) -> None:
-        """Store a result or remark on the step's group."""
+        """Store a result or remark on the step's group and report it (`ResultNoted`); a
+        number's key ends with its SI units (period_T)."""
         self._writer.set_attribute(key, value)
+        self._emit(ResultNoted(self._step_index, key, value))
 
 
 def _axis(spec: AxisSpec) -> Axis:

@@ -606,6 +606,11 @@ class StepWriter:
             self._group[self._image_groups[name]][name][row, :] = values
             self._store._flush_file()
 
+    def read_image(self, name: str) -> np.ndarray:
+        """Image `name` as stored so far (NaN where no line is written yet)."""
+        with self._store._lock:
+            return np.asarray(self._group[self._image_groups[name]][name][()])
+
     def add_dataset(self, name: str, values: np.ndarray, units: str, beside: str | None = None) -> None:
         """Store a derived array (e.g. the current density of an image) beside the data, or
         beside image `beside` (in its NXdata group: a fitted plane beside the heights)."""

@@ -9,6 +9,7 @@ from ..errors import UserInputError
 from ..limits import StationLimits
 from .base import Procedure, check_point_count, param
 from .common import lead_pair_param, route_bias
+from .flux_jump_records import store_unwrapped_series
 
 
 def sweep_points(turning_points: list[float], step: float) -> list[tuple[float, int]]:
@@ -73,10 +74,12 @@ class BiasSweep(Procedure):
         if self.record_voltage:
             columns["voltage"] = "V"
         ctx.declare_series(columns, signal="flux", axes=["bias_current"])
+        fluxes = []
         for current, branch in sweep_points(self.points, self.step):
             source.ramp_to(current, ctx, self.rate)
             ctx.wait(self.settle)
             flux = squid.read_flux(self.integration_time, ctx)
+            fluxes.append(flux)
             extra = {"voltage": station.voltmeter.read_voltage(0.1, ctx)} if self.record_voltage else {}
             ctx.record(
                 bias_current=source.read_current(),
@@ -86,3 +89,4 @@ class BiasSweep(Procedure):
                 branch=branch,
                 **extra,
             )
+        store_unwrapped_series(ctx, "flux", fluxes)

@@ -7,6 +7,7 @@ from ..limits import StationLimits
 from .base import Procedure, param
 from .bias_sweep import check_sweep_size, sweep_point_count, sweep_points
 from .common import check_probes, read_probes
+from .flux_jump_records import store_unwrapped_series
 
 
 class FieldSweep(Procedure):
@@ -40,9 +41,12 @@ class FieldSweep(Procedure):
         columns.update({f"flux_{name}": "Phi0" for name in self.probes})
         probe_columns = [f"flux_{name}" for name in self.probes]
         ctx.declare_series(columns, signal=probe_columns[0], axes=["field"], auxiliary_signals=probe_columns)
+        recorded: dict[str, list[float]] = {column: [] for column in probe_columns}
         for field, branch in sweep_points(self.points, self.step):
             station.magnet.ramp_to(field, ctx, self.rate)
             readings = read_probes(ctx, self.probes, self.height, self.integration_time)
+            for column in probe_columns:
+                recorded[column].append(readings[column])
             ctx.record(
                 field=station.magnet.read_field(),
                 time=ctx.now(),
@@ -50,3 +54,5 @@ class FieldSweep(Procedure):
                 branch=branch,
                 **readings,
             )
+        for column, values in recorded.items():
+            store_unwrapped_series(ctx, column, values)

@@ -13,6 +13,7 @@ from ..roles import SIGNAL_UNITS, ScanLine
 from ..units import format_si
 from .base import Procedure, check_point_count, param
 from .common import lead_pair_param, route_bias
+from .flux_jump_records import jumps_in, lock_lost, store_unwrapped_image, wait_for_relock
 from .scan_path import FITTED_PLANE, direction_param, height_mode_param, image_names, plan, scan_row
 
 
@@ -49,8 +50,13 @@ class RasterScan(Procedure):
     height_mode: str = height_mode_param()
     direction: str = direction_param()
     leads: tuple[str, str] | None = lead_pair_param()
+    repeat_unlocked_lines: int = param("dimensionless", 0, "take a line again (up to this many times) when the "
+                                       "SQUID's loop lost lock during it, once it has relocked")
 
     def check_consistency(self) -> None:
+        if self.repeat_unlocked_lines != int(self.repeat_unlocked_lines) or self.repeat_unlocked_lines < 0:
+            raise UserInputError("repeat_unlocked_lines: a whole number, 0 or more, got "
+                                 f"{self.repeat_unlocked_lines:g}")
         if self.leads is not None and self.bias_current is None:
             raise UserInputError("leads: name them with the bias_current they carry")
         nx, ny = (axis_count(self.values[axis], self.pixel_size) for axis in ("x", "y"))
@@ -158,15 +164,45 @@ class RasterScan(Procedure):
             ctx.declare_image(name, SIGNAL_UNITS[self.signal], ("y", ys, "m"), ("x", xs, "m"))
         # Lines stream to the file; the whole image is held only for the reconstruction.
         image = np.full((len(ys), len(xs)), np.nan) if self.reconstructs else None
+        unlocked = np.zeros(len(ys), dtype=bool)  # the line kept was taken while the loop was unlocked
+        attempts = np.ones(len(ys), dtype=int)
+        jumps = 0
         for row, line in enumerate(lines):
-            scanned = scan_row(scanner, station.squid, self.signal, line, self.direction, ctx)
+            scanned, unlocked[row], attempts[row] = self._scan_line(ctx, line)
             for name in names:
                 ctx.record_line(name, row, scanned[name])
+                jumps += jumps_in(scanned[name]) if self.signal == "flux" else 0
             if image is not None:
                 image[row] = scanned[self.signal]
             ctx.checkpoint()
+        self._record_lock(ctx, names, unlocked, attempts, jumps)
         if image is not None:
             self._store_current_density(ctx, image)
+
+    def _scan_line(self, ctx: StepContext, line: ScanLine) -> tuple[dict[str, np.ndarray], bool, int]:
+        """One row (both ways, if asked), taken again after a relock while the loop lost
+        lock during it and repeats are left: (the images' values, unlocked, attempts)."""
+        readout = ctx.station.squid
+        attempt = 1
+        while True:
+            count_before = readout.unlock_count()
+            scanned = scan_row(ctx.station.scanner, readout, self.signal, line, self.direction, ctx)
+            lost = lock_lost(readout, count_before)
+            if not lost or attempt > self.repeat_unlocked_lines:
+                return scanned, lost, attempt
+            wait_for_relock(ctx, readout)
+            attempt += 1
+
+    def _record_lock(self, ctx: StepContext, names: list[str], unlocked: np.ndarray, attempts: np.ndarray,
+                     jumps: int) -> None:
+        """Which lines the loop lost lock in, and the unwrapped images when there were jumps."""
+        ctx.note("unlocked_lines", int(unlocked.sum()))
+        if unlocked.any() or (attempts > 1).any():
+            ctx.add_dataset("line_unlocked", unlocked.astype(float), "1", beside=names[0])
+            ctx.add_dataset("line_attempts", attempts.astype(float), "1", beside=names[0])
+        if self.signal == "flux" and (jumps or unlocked.any() or (attempts > 1).any()):
+            for name in names:
+                store_unwrapped_image(ctx, name)
 
     def _store_current_density(self, ctx, image: np.ndarray) -> None:
         from ..analysis.currents import reconstruct_current

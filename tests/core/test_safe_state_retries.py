@@ -139,8 +139,8 @@ def test_a_scan_line_with_a_nan_sample_is_a_fault(twin, monkeypatch):
     from sqm.roles import ScanLine
 
     world = twin.squid.world
-    monkeypatch.setattr(world, "sensor_reading",
-                        lambda xs, ys, signal, dwell, zs=None, times=None: np.where(np.arange(len(xs)) == 3, np.nan, 0.0))
+    monkeypatch.setattr(world, "sensor_reading", lambda xs, ys, signal, dwell, zs=None, times=None: np.where(
+        np.arange(len(xs)) == 3, np.nan, 0.0))
     line = ScanLine((0.0, 0.0), (10e-6, 0.0), 8, 1.0)
     with pytest.raises(InstrumentError, match="1 of 8 samples of the line are not finite"):
         twin.scanner.scan_line(line, twin.squid, "flux", CleanupPacer(twin.clock))

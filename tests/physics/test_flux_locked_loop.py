@@ -76,7 +76,9 @@ def test_the_loop_reports_unlocked_while_it_catches_up():
     slipped = loop.observe(np.array([4.0]), np.array([0.25]))  # 3 Phi0 in 50 ms: 2.5 beyond the slew
     assert list(slipped) == [3]  # 2.5 rounded half up: relocked at the nearest lock point beyond
     assert not loop.is_locked(0.25) and loop.unlock_events == 1
-    assert loop.is_locked(0.25 + 2.5 / 10.0 + 0.01 + 1e-9)
+    # relocked 3 quanta on, it closes the last 0.5 Phi0 at 10 Phi0/s, then relock_time
+    assert not loop.is_locked(0.25 + 0.05 + 0.01 - 1e-6)
+    assert loop.is_locked(0.25 + 0.05 + 0.01 + 1e-9)
 
 
 @pytest.mark.parametrize("excess, quanta", [(0.4, 0), (0.6, 1), (1.4, 1), (2.6, 3)])
