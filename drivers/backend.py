@@ -10,6 +10,7 @@
       scanner: {driver: nidaq_scanner, ...}
       squid: {driver: nidaq_fll, ...}
       touchdown: {driver: sr830_touchdown, address: "GPIB0::9::INSTR", ...}   # optional role
+      squid_bias: {driver: nidaq_squid_bias, ...}   # optional role (or squid_bias_pair)
 
 Adapters are looked up by the `driver` name in DRIVERS and imported only when used,
 so a station that does not use the NI-DAQ never imports nidaqmx. `validate_config`
@@ -22,9 +23,10 @@ and settings); DRIVERS is derived from it.
 from __future__ import annotations
 
 import importlib
+import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from sqm.clock import Clock, RealClock, SimulatedClock
 from sqm.errors import InstrumentError, UserInputError
@@ -82,6 +84,7 @@ def validate_config(config: dict, limits: StationLimits) -> None:
     _check_visa_library(config.get("visa_library", ""))
     for role_name in role_names(config):
         _check_role_block(role_name, config.get(role_name))
+    _daq_channels_used_once(config)
 
 
 def role_names(config: dict) -> tuple[str, ...]:
@@ -244,6 +247,14 @@ PHI0_PER_VOLT = _calibration("calibration", "Phi0/V", 1e3, "0.25 Phi0/V")
 SAMPLE_RATE = PlausibleRange("sample rate", "frequency", 0.0, 10e6, "10 kHz", above_low=True)
 INPUT_RANGE = PlausibleRange("input range", "voltage", 0.0, 10.0, "10 V", above_low=True)
 UNLOCK_THRESHOLD = PlausibleRange("unlock threshold", "voltage", 0.0, 10.0, "9.5 V", above_low=True)
+# V at the voltmeter or DAQ input per V across the SQUID; negative for an inverting preamp
+PREAMP_GAIN = PlausibleRange("preamp gain", "dimensionless", 0.0, 1e6, "1000", above_low=True, magnitude=True)
+
+
+def _driver_block(role_name: str) -> Setting:
+    """A nested driver's block (a SQUID bias's source or voltmeter), required, checked as the
+    same driver's block is as the station's `role_name` role."""
+    return Setting(lambda value, key: check_driver_block(value, role_name, key), required=True)
 
 
 def _piezo_axes(volts: PlausibleRange, output: dict[str, Setting], center_required: bool,
@@ -283,6 +294,8 @@ class DriverSettings:
     settings: dict[str, Setting]
     # checks across settings, called as check(block, where) once every setting is valid
     across: tuple[Callable[[dict, str], None], ...] = ()
+    # the dotted keys of the NI-DAQ channels of `device` the block names (used by one role each)
+    daq_channels: tuple[str, ...] = ()
 
 
 def _anc300_coarse_z(block: dict, where: str) -> None:
@@ -298,16 +311,47 @@ def _distinct_anc300_slots(block: dict, where: str) -> None:
         raise UserInputError(f"{where}: each fine and coarse axis needs its own ANC300 slot, got {slots}")
 
 
+def _local_channel(block: dict, path: str, where: str) -> str:
+    """The channel at dotted `path` of an NI-DAQ block ('ao0' of 'Dev1/ao0'), refused when it
+    names another device than the block's (the start trigger and the readback channels are
+    per device)."""
+    value: Any = block
+    for key in path.split("."):  # present and text: the block's settings are checked first
+        value = value[key]
+    owner, _, local = str(value).strip().lstrip("/").rpartition("/")
+    if owner and owner != block["device"].strip():
+        raise UserInputError(f"{where}.{path}: not on device {block['device'].strip()!r}")
+    return local
+
+
 def _distinct_daq_channels(block: dict, where: str) -> None:
-    device = block["device"].strip()
-    channels = []
-    for axis in ("x", "y", "z"):
-        owner, _, local = block["axes"][axis]["channel"].strip().lstrip("/").rpartition("/")
-        if owner and owner != device:  # the start trigger and the readback channels are per device
-            raise UserInputError(f"{where}.axes.{axis}.channel: not on device {device!r}")
-        channels.append(local)
+    channels = [_local_channel(block, f"axes.{axis}.channel", where) for axis in ("x", "y", "z")]
     if len(set(channels)) != len(channels):
         raise UserInputError(f"{where}.axes: each axis needs its own AO channel, got {', '.join(channels)}")
+
+
+def _squid_bias_daq_channels(block: dict, where: str) -> None:
+    # a bias written to an input, or a voltage read from an output, fails only at the card
+    for key, kind in (("output", "ao"), ("input", "ai")):
+        if not re.fullmatch(rf"{kind}\d+", _local_channel(block, key, where)):
+            raise UserInputError(f"{where}.{key}: expected an {kind.upper()} channel such as '{kind}0', "
+                                 f"got {shown(block[key])}")
+
+
+def _daq_channels_used_once(config: dict) -> None:
+    """No NI-DAQ channel serves two roles (a SQUID bias on the z piezo's output would drive
+    both): each channel a block names (DriverSettings.daq_channels) is refused when an
+    earlier block on the same device names it too."""
+    taken: dict[tuple[str, str], str] = {}
+    for role_name in role_names(config):
+        block = config[role_name]
+        for path in DRIVER_SETTINGS[block["driver"]].daq_channels:
+            where = f"hardware.{role_name}.{path}"
+            channel = (block["device"].strip(), _local_channel(block, path, f"hardware.{role_name}"))
+            if channel in taken:
+                raise UserInputError(f"{where}: {'/'.join(channel)} is already {taken[channel]}; "
+                                     "one channel cannot serve two roles")
+            taken[channel] = where
 
 
 def _unlock_within_input_range(block: dict, where: str) -> None:
@@ -397,7 +441,7 @@ DRIVER_SETTINGS: dict[str, DriverSettings] = {
         "sample_rate_limits": span(SAMPLE_RATE),
         # the centers default to 0 V; the surface comes from a touchdown, never from a default
         "axes": _piezo_axes(NIDAQ_VOLTS, {"channel": REQUIRED_TEXT}, center_required=False, surface_required=True),
-    }, across=(_distinct_daq_channels,)),
+    }, across=(_distinct_daq_channels,), daq_channels=("axes.x.channel", "axes.y.channel", "axes.z.channel")),
     "nidaq_fll": DriverSettings("nidaq:NIDAQFluxReadout", "squid", {
         "device": Setting(_keyed(_device_name), True),
         "channel": REQUIRED_TEXT,
@@ -407,14 +451,35 @@ DRIVER_SETTINGS: dict[str, DriverSettings] = {
         "unlock_threshold": quantity(UNLOCK_THRESHOLD),
         "sample_rate": quantity(SAMPLE_RATE),
         "lock_line": Setting(_keyed(_text_or_nothing)),
-    }, across=(_unlock_within_input_range,)),
+    }, across=(_unlock_within_input_range,), daq_channels=("channel",)),
+    # the SQUID's own bias: a current source and a voltmeter, each checked as in its own role
+    "squid_bias_pair": DriverSettings("squid_bias:SquidBiasPair", "squid_bias", {
+        "source": _driver_block("current_source"),
+        "voltmeter": _driver_block("voltmeter"),
+        "preamp_gain": quantity(PREAMP_GAIN),
+    }),
+    "nidaq_squid_bias": DriverSettings("squid_bias:NIDAQSquidBias", "squid_bias", {
+        "device": Setting(_keyed(_device_name), True),
+        "output": REQUIRED_TEXT,
+        "input": REQUIRED_TEXT,
+        "bias_resistance": _positive("bias resistance", "ohm", 1e9, "10 kohm", required=True),
+        "preamp_gain": quantity(PREAMP_GAIN),
+        "output_range": _positive("output range", "voltage", 10.0, "10 V"),
+        "input_range": quantity(INPUT_RANGE),
+        "sample_rate": quantity(SAMPLE_RATE),
+    }, across=(_squid_bias_daq_channels,), daq_channels=("output", "input")),
 }
 # driver name -> "module:Class" inside sqm.drivers
 DRIVERS: dict[str, str] = {name: driver.adapter for name, driver in DRIVER_SETTINGS.items()}
 
 
 def _check_role_block(role_name: str, block: object) -> None:
-    where = f"hardware.{role_name}"
+    check_driver_block(block, role_name, f"hardware.{role_name}")
+
+
+def check_driver_block(block: object, role_name: str, where: str) -> None:
+    """Check `block` (at dotted key `where`) as the block of a driver filling `role_name`:
+    its `driver`, its settings, and the driver's checks across them."""
     if not isinstance(block, dict) or "driver" not in block:
         raise UserInputError(f"{where}: give a mapping with a 'driver' (known: {', '.join(sorted(DRIVERS))})")
     driver = block["driver"]
