@@ -12,7 +12,11 @@
   heights), on a diverging scale; a step's first map is the one shown;
 - an image of profiles (one axis is not a position, e.g. a line cut at several bias
   currents): one curve per line, and each line's declared summary number (e.g. its
-  peak edge current) against the row axis in the second panel.
+  peak edge current) against the row axis in the second panel;
+- the numbers the run's steps note (`ResultNoted`: a period, a critical current) in a
+  label below the plots, one line per step, each in the units it is read in
+  (`RESULT_UNITS`, from the key's SI suffix); a working point (its bias and voltage
+  noted) is starred on the step's plot of a voltage against a current.
 
 No procedure is known by name: a new procedure gets these views by declaring its data.
 Events only update buffers; a timer redraws whatever changed at most
@@ -22,15 +26,26 @@ loop with repaints.
 
 from __future__ import annotations
 
+import numbers
 import os
 from typing import Callable
 
 import numpy as np
 import pyqtgraph as pg
-from PyQt5.QtCore import QTimer
-from PyQt5.QtWidgets import QGridLayout, QWidget
+from PyQt5.QtCore import Qt, QTimer
+from PyQt5.QtWidgets import QGridLayout, QLabel, QWidget
 
-from sqm.events import DatasetAdded, ImageDeclared, LineRecorded, PointRecorded, RunEvent, SeriesDeclared, StepStarted
+from sqm.events import (
+    DatasetAdded,
+    ImageDeclared,
+    LineRecorded,
+    PointRecorded,
+    ResultNoted,
+    RunEvent,
+    RunFinished,
+    SeriesDeclared,
+    StepStarted,
+)
 
 from .branches import BranchNames
 from .plot_widgets import DivergingImage, GrowingCurves, MagnitudeImage
@@ -41,6 +56,20 @@ BackgroundRunner = Callable[[Callable[[], object], Callable[[object, object], No
 DISPLAY_UNITS = {"T": ("G", 1e4)}
 SHEET_CURRENT = ("Kx", "Ky")  # the datasets a step stores for a reconstructed sheet current (A/m)
 UM = 1e-6
+# A noted number's key ends with its SI units; shown in the units a SQUID's numbers are read
+# in: (key suffix, shown units, factor from SI). Longest suffix first: _V_per_Phi0 is not _V.
+RESULT_UNITS = (
+    ("_V_per_Phi0", "mV/Phi0", 1e3),
+    ("_Phi0", "Phi0", 1.0),
+    ("_ohm", "ohm", 1.0),
+    ("_m2", "um^2", 1e12),
+    ("_A", "uA", 1e6),
+    ("_T", "mT", 1e3),
+    ("_V", "uV", 1e6),
+)
+# The noted working point (sqm.roles.WorkingPoint): starred at (bias, voltage) on a V-I plot.
+WORKING_POINT_BIAS, WORKING_POINT_VOLTAGE = "working_point_bias_A", "working_point_voltage_V"
+WORKING_POINT_MARKER = "working point"
 
 
 def _display(units: str) -> tuple[str, float]:
@@ -51,6 +80,26 @@ def _axis_label(name: str, units: str) -> tuple[str, str]:
     """(text, units for pyqtgraph's SI prefixes); shown units that are not SI go in the text."""
     shown, factor = _display(units)
     return (f"{name} [{shown}]", "") if factor != 1.0 else (name, units)
+
+
+def _number(value: float) -> str:
+    """Three decimals in the range results are read in (1.723, -0.048, 95.735), else four
+    significant digits (a tiny or huge number, nan)."""
+    return f"{value:.3f}" if value == 0 or 1e-2 <= abs(value) < 1e5 else f"{value:.4g}"
+
+
+def format_result(key: str, value: float) -> str:
+    """A noted number as 'name value units': the key's SI suffix becomes its shown units
+    (period_T = 1.7231e-3 -> 'period 1.723 mT'); a key without a known suffix keeps its value."""
+    for suffix, shown, factor in RESULT_UNITS:
+        if key.endswith(suffix) and len(key) > len(suffix):
+            return f"{key[: -len(suffix)].replace('_', ' ')} {_number(value * factor)} {shown}"
+    return f"{key.replace('_', ' ')} {_number(value)}"
+
+
+def _is_number(value: object) -> bool:
+    """A real number (a Python or numpy float or int), not a flag or a remark."""
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
 
 
 def _curve_names(columns: tuple[str, ...]) -> dict[str, str]:
@@ -78,7 +127,17 @@ class LiveViews(QWidget):
         layout.addWidget(self.image, 0, 1)
         layout.addWidget(self.probes, 1, 0)
         layout.addWidget(self.current_density, 1, 1)
+        self.results = QLabel()
+        self.results.setWordWrap(True)
+        self.results.setTextInteractionFlags(Qt.TextSelectableByMouse)  # numbers to copy into a log book
+        self.results.hide()  # no room taken from the plots until a step notes a number
+        layout.addWidget(self.results, 2, 0, 1, 2)
         self._procedure = ""
+        self._step = 0
+        # this run's noted numbers: step -> (procedure, {key: SI value}); the label shows them
+        self._results: dict[int, tuple[str, dict[str, float]]] = {}
+        self._results_changed = False
+        self._run_over = True  # the next step starts a new run: its results replace the last run's
         self._series: SeriesDeclared | None = None
         self._branches = BranchNames()
         self._images: dict[str, ImageDeclared] = {}
@@ -94,7 +153,9 @@ class LiveViews(QWidget):
     # Feeding ------------------------------------------------------------------
     def handle_event(self, event: RunEvent) -> None:
         if isinstance(event, StepStarted):
-            self._procedure = event.procedure
+            if self._run_over:
+                self._results, self._results_changed, self._run_over = {}, True, False
+            self._procedure, self._step = event.procedure, event.step
             self._series, self._images, self._sheet_current = None, {}, {}
             self._shown_images = set()
         elif isinstance(event, SeriesDeclared):
@@ -107,6 +168,10 @@ class LiveViews(QWidget):
             self._line(event)
         elif isinstance(event, DatasetAdded):
             self._dataset(event)
+        elif isinstance(event, ResultNoted):
+            self._result(event)
+        elif isinstance(event, RunFinished):
+            self._run_over = True  # its results stay shown until the next run starts
 
     def _declare_series(self, series: SeriesDeclared) -> None:
         self._series = series
@@ -119,6 +184,7 @@ class LiveViews(QWidget):
             first = series.columns[series.auxiliary_signals[0]]
             self.probes.reset(_axis_label(x_axis, series.columns.get(x_axis, "")), _axis_label("signal", first))
             self.probes.setTitle(f"{self._procedure}: {', '.join(series.auxiliary_signals)}")
+        self._mark_working_point()  # the reset removed the marker; a point noted before is still this step's
 
     def _point(self, values: dict[str, float]) -> None:
         series = self._series
@@ -228,6 +294,38 @@ class LiveViews(QWidget):
 
         self._run_in_background(streamlines, show)
 
+    def _result(self, result: ResultNoted) -> None:
+        """Keep a noted number for the label; a remark (text, a flag) stays in the run file only."""
+        if not _is_number(result.value):
+            return
+        procedure = self._procedure if result.step == self._step else ""
+        _, noted = self._results.setdefault(result.step, (procedure, {}))
+        noted[result.key] = float(result.value)
+        self._results_changed = True
+        if result.step == self._step and result.key in (WORKING_POINT_BIAS, WORKING_POINT_VOLTAGE):
+            self._mark_working_point()
+
+    def _mark_working_point(self) -> None:
+        """Star the step's working point on its plot, once both its bias and its voltage are
+        noted and the plot shows a voltage (V) against a current (A), in the plot's units."""
+        series = self._series
+        noted = self._results.get(self._step, ("", {}))[1]
+        if series is None or WORKING_POINT_BIAS not in noted or WORKING_POINT_VOLTAGE not in noted:
+            return
+        x_axis = series.axes[0] if series.axes else "time"
+        x_units, y_units = series.columns.get(x_axis, ""), series.columns[series.signal]
+        if (x_units, y_units) != ("A", "V"):
+            return  # no bias against voltage plotted: nowhere the point means anything
+        self.sweep.set_marker(WORKING_POINT_MARKER, noted[WORKING_POINT_BIAS] * _display(x_units)[1],
+                              noted[WORKING_POINT_VOLTAGE] * _display(y_units)[1])
+
+    def results_text(self) -> str:
+        """This run's noted numbers, one line per step: 'step 3 squid_interference: period 1.723 mT, ...'."""
+        return "\n".join(
+            f"step {step} {procedure}: " + ", ".join(format_result(key, value) for key, value in noted.items())
+            for step, (procedure, noted) in sorted(self._results.items()) if noted
+        )
+
     # Drawing ------------------------------------------------------------------
     def redraw(self) -> None:
         """Redraw the views whose data changed (called by the throttling timer)."""
@@ -235,6 +333,14 @@ class LiveViews(QWidget):
         self.probes.redraw()
         self.image.redraw()
         self.current_density.redraw()
+        if self._results_changed:
+            text = self.results_text()
+            self.results.setText(text)
+            self.results.setToolTip("\n".join(  # the file's keys and SI values, as stored on each step
+                f"step {step}: {key} = {value:.6g}"
+                for step, (_, noted) in sorted(self._results.items()) for key, value in noted.items()))
+            self.results.setVisible(bool(text))
+            self._results_changed = False
 
     def stop(self) -> None:
         self._timer.stop()

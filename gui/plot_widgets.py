@@ -1,4 +1,5 @@
-"""Reusable pyqtgraph widgets: curves grouped by a key, and an image on a diverging map.
+"""Reusable pyqtgraph widgets: curves grouped by a key (with starred points), and an image
+on a diverging map.
 
 Both keep their data in numpy buffers and redraw only in `redraw()`, which the
 owner calls from a throttling timer (data arrive much faster than a screen needs).
@@ -13,6 +14,7 @@ import pyqtgraph as pg
 
 pg.setConfigOptions(imageAxisOrder="row-major", antialias=True, background="w", foreground="k")
 
+MARKER_COLOUR = "#ffbf00"  # amber: apart from every curve colour below
 BRANCH_COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf"]
 
 
@@ -30,14 +32,18 @@ class GrowingCurves(pg.PlotWidget):
         self.showGrid(x=True, y=True, alpha=0.3)
         self._curves: dict[object, pg.PlotDataItem] = {}
         self._data: dict[object, tuple[list[float], list[float]]] = {}
+        self._markers: dict[str, tuple[float, float]] = {}  # name -> (x, y) in the plot's units
+        self._marker_items: dict[str, pg.PlotDataItem] = {}
         self._dirty = False
 
     def reset(self, x_label: tuple[str, str], y_label: tuple[str, str]) -> None:
-        """Remove every curve; set axis labels as (text, units) (units SI-prefixed by pyqtgraph)."""
-        for curve in self._curves.values():
-            self.removeItem(curve)
+        """Remove every curve and marker; set axis labels as (text, units) (units SI-prefixed by pyqtgraph)."""
+        for item in [*self._curves.values(), *self._marker_items.values()]:
+            self.removeItem(item)
         self._curves.clear()
         self._data.clear()
+        self._markers.clear()
+        self._marker_items.clear()
         self.plotItem.legend.clear()
         self.setLabel("bottom", x_label[0], units=x_label[1] or None)
         self.setLabel("left", y_label[0], units=y_label[1] or None)
@@ -82,6 +88,21 @@ class GrowingCurves(pg.PlotWidget):
             self._data[key] = ([], [])
         return self._data[key]
 
+    def set_marker(self, name: str, x: float, y: float) -> None:
+        """Mark one point (x, y in the plot's units, e.g. a working point) with a star named
+        `name` in the legend; drawn at the next redraw, removed by `reset`."""
+        self._markers[name] = (float(x), float(y))
+        self._dirty = True
+
+    def marker_positions(self) -> dict[str, tuple[float, float]]:
+        """{name: (x, y)} of the markers on screen (after the last redraw)."""
+        positions = {}
+        for name, item in self._marker_items.items():
+            xs, ys = item.getData()
+            if xs is not None and len(xs):
+                positions[name] = (float(xs[0]), float(ys[0]))
+        return positions
+
     def point_count(self) -> int:
         """Points received so far, all curves together."""
         return sum(len(xs) for xs, _ in self._data.values())
@@ -101,6 +122,13 @@ class GrowingCurves(pg.PlotWidget):
         for key, curve in self._curves.items():
             xs, ys = self._data[key]
             curve.setData(np.asarray(xs), np.asarray(ys))
+        for name, (x, y) in self._markers.items():
+            if name not in self._marker_items:
+                item = self.plot([], [], pen=None, name=name, symbol="star", symbolSize=18,
+                                 symbolBrush=MARKER_COLOUR, symbolPen=pg.mkPen("k", width=1))
+                item.setZValue(10)  # above the curves it marks a point of
+                self._marker_items[name] = item
+            self._marker_items[name].setData([x], [y])
         self._dirty = False
         return True
 
