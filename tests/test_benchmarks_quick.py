@@ -137,3 +137,9 @@ def test_emulated_station_benchmark_quick():
     rows = _table(_run_quick("bench_emulated.py"), "| station | wall time |")
     assert [row[0].split(" (")[0] for row in rows] == ["twin", "emulated"]
     assert int(rows[1][3]) > 100  # the drivers talked to the emulators over the wire
+
+
+def test_squid_benchmark_quick():
+    rows = _table(_run_quick("bench_squid.py"), "| measure | wall time | lab time | against |")
+    (row,) = rows
+    assert row[0].startswith("I-V (") and int(row[0].split("(")[1].split()[0]) > 30  # the SQUID's voltage was read

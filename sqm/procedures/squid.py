@@ -19,6 +19,8 @@ from .base import Procedure, check_point_count, param
 from .bias_sweep import check_sweep_size, sweep_point_count, sweep_points
 
 CONVERGED = 0.01  # a finer grid that finds a transfer larger by less than this (relative) ends the search
+DITHER = 1e-3  # of a period (Phi0): the field offset the working point's transfer is measured over
+DITHER_AVERAGING = 20  # those two readings integrate this many times a grid reading's time
 
 
 def _check_squid_bias(limits: StationLimits, what: str, currents, rate: float | None) -> None:
@@ -248,6 +250,10 @@ class WorkingPointSearch(Procedure):
         # the steepest point is narrow (a fraction of a uA and of 0.01 Phi0 where the I-V is
         # rounded): finer grids about it until the transfer found stops growing
         for stage in range(1, int(self.refinements) + 1):
+            # not finer than DITHER of a period: below it the difference of two readings is
+            # mostly their noise, and the largest of many noisy slopes overstates the transfer
+            if (fields[1] - fields[0]) / self.refine < DITHER * period:
+                break
             fields = self._around(fields, column, self.fields)
             biases = self._around(biases, row, self.biases)
             grid = self._grid(ctx, bias, fields, biases, stage=stage)
@@ -257,6 +263,7 @@ class WorkingPointSearch(Procedure):
                 break
         field, current = float(fields[column]), float(biases[row])
         bias.ramp_to(current, ctx)
+        transfer = self._dithered_transfer(ctx, bias, field, period)
         station.magnet.ramp_to(field, ctx)
         volts = bias.read_voltage(self.integration_time, ctx)
         point = WorkingPoint(bias=bias.read_current(), field=station.magnet.read_field(), transfer=transfer,
@@ -264,6 +271,17 @@ class WorkingPointSearch(Procedure):
         bias.record_working_point(point, ctx)
         for key, value in point.snapshot().items():
             ctx.note(key, value)
+
+    def _dithered_transfer(self, ctx: StepContext, bias: SquidBias, field: float, period: float) -> float:
+        """dV/dPhi (V/Phi0) at the chosen point, measured afresh: the voltage at the field
+        DITHER of a period either side, each read DITHER_AVERAGING times as long as a grid
+        reading (the grid's own slope is the largest of many noisy ones)."""
+        magnet = ctx.station.magnet
+        volts = []
+        for offset in (-DITHER * period, DITHER * period):
+            magnet.ramp_to(field + offset, ctx)
+            volts.append(bias.read_voltage(DITHER_AVERAGING * self.integration_time, ctx))
+        return (volts[1] - volts[0]) / (2 * DITHER)
 
     def _grid(self, ctx: StepContext, bias: SquidBias, fields: np.ndarray, biases: np.ndarray,
               stage: int) -> np.ndarray:
