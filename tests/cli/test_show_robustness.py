@@ -196,3 +196,16 @@ def test_show_lists_more_than_a_thousand_steps_in_step_order(tmp_path):
     assert step_lines[98:101] == ["099_set", "100_set", "101_set"]
     assert step_lines[998:] == ["999_set", "1000_set", "1001_set", "1002_set"]
     assert len(step_lines) == 1002
+
+
+def test_text_that_is_not_utf8_is_shown_as_replacement_characters(tmp_path):
+    """A damaged attribute (bytes that are not UTF-8, as a flipped bit leaves them) is shown
+    with U+FFFD where the bytes were: the output stays text a terminal and a pipe can read."""
+    path = tmp_path / "odd.h5"
+    store = RunStore(path, backend="sim", station_text="", procedure_text="")
+    store.h5file.attrs.create("created", np.array(b"2026-12\x93-07", dtype=object), dtype=h5py.string_dtype())
+    store.close()
+    shown = subprocess.run([sys.executable, "-m", "sqm.cli", "show", str(path)], cwd=REPO, capture_output=True,
+                           timeout=60)
+    text = shown.stdout.decode("utf-8")  # strict: the old output held the raw byte 0x93 and failed here
+    assert "created: 2026-12\ufffd-07" in text
