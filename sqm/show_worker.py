@@ -28,10 +28,20 @@ import h5py
 from .readback import RunFileError, one_line, open_run_file, parse_parameters, step_order, text_attr, writer_state
 
 _READ_ERRORS = (OSError, RuntimeError, KeyError, ValueError, TypeError)
-ROOT_ATTRIBUTES = ("sqm_version", "created", "finished", "backend", "sample", "sample_file", "status", "safe_state",
-                   "error")
+ROOT_ATTRIBUTES = ("sqm_version", "created", "finished", "backend", "sample", "sample_file", "operator", "cooldown",
+                   "note", "status", "safe_state", "error")
 # How the root's two parts are named on a line saying they could not be read
 ATTRIBUTES_LABEL, NAMES_LABEL = "  attributes", "  list of steps"
+
+
+def printable(text: str) -> str:
+    """`text` as UTF-8 can carry it: a damaged attribute's bytes that are not UTF-8 (h5py
+    hands them over as lone surrogates) become U+FFFD, so the output stays readable text."""
+    try:
+        raw = text.encode("utf-8", "surrogateescape")  # the bytes h5py could not decode, as they were
+    except UnicodeEncodeError:  # other lone surrogates: no byte of their own
+        raw = text.encode("utf-8", "surrogatepass")
+    return raw.decode("utf-8", "replace")
 
 
 class Account:
@@ -42,7 +52,7 @@ class Account:
         self.damaged = False
 
     def add(self, line: str) -> None:
-        self.lines.append(line)
+        self.lines.append(printable(line))
 
     def attempt(self, label: str, describe: Callable[[], None]) -> None:
         """Run `describe` (which adds lines); if HDF5 fails in it, one line `label  (cannot read: ...)`."""
