@@ -521,3 +521,47 @@ def test_squid_iv_runs_to_the_end_on_a_hardware_station_with_the_daq_squid_bias(
     # every bias the card was given is one small step from the one before: the wire never jumped
     writes = [0.0, *bias_writes(daq)]
     assert np.max(np.abs(np.diff(writes))) / BIAS_RESISTANCE <= 10 * UA * RAMP_STEP_INTERVAL_S * (1 + 1e-9)
+
+
+def test_the_pattern_and_the_working_point_through_the_hardware_drivers(tmp_path, monkeypatch, daq):
+    """squid_interference and working_point on a hardware station: the bias on the DAQ
+    (ao3 through 10 kohm), the field through the AMI 430 adapter (pyvisa-sim: a ramp arrives
+    at once), the SQUID's voltage on ai1 that of the twin's sensor model at that bias and field."""
+    from sqm.sims.nano_squid import PHI0, NanoSquidSettings, rounded_transfer, rounded_voltage
+
+    settings = NanoSquidSettings()
+    area = settings.sensor.effective_area
+    module = daq.module()
+    monkeypatch.setitem(sys.modules, "nidaqmx", module)
+    monkeypatch.setitem(sys.modules, "nidaqmx.constants", module.constants)
+    data = yaml.safe_load(LAB_SIM.read_text())
+    data["limits"]["squid_bias"] = SQUID_BIAS_LIMITS
+    data["hardware"]["squid_bias"] = DAQ_BLOCK
+    data["hardware"]["visa_library"] = f"{SIM_FOLDER / 'lab.yaml'}@sim"
+    station_file, procedure = tmp_path / "station.yaml", tmp_path / "squid.yaml"
+    station_file.write_text(yaml.safe_dump(data))
+    procedure.write_text(
+        "steps:\n"
+        "  - squid_interference: {fields: [-20 G, 20 G], field_step: 0.5 G, mode: voltage, bias: 95 uA}\n"
+        "  - working_point: {fields: [-10 G, 10 G], biases: [50 uA, 95 uA], field_step: 1 G, "
+        "field_period: 17.23 G, bias_step: 4 uA}\n")
+    station = Station.from_file(station_file)
+
+    def squid_volts(n: int) -> np.ndarray:
+        amps = daq.outputs["Dev1/ao3"] / BIAS_RESISTANCE
+        flux = station.magnet.read_field() * area / PHI0
+        return np.full(n, PREAMP_GAIN * float(rounded_voltage(settings, amps, flux)))
+
+    daq.inputs["Dev1/ai1"] = squid_volts
+    try:
+        result = run_procedure(procedure, station, tmp_path / "runs")
+        assert result.outcome.status == "completed", result.outcome.error
+    finally:
+        station.close()
+    with h5py.File(result.path, "r") as h5:
+        pattern = dict(h5["001_squid_interference"].attrs)
+        point = dict(h5["002_working_point"].attrs)
+    assert pattern["period_T"] == pytest.approx(PHI0 / area, rel=0.01)
+    fields, biases = np.linspace(-1e-3, 1e-3, 801), np.linspace(50e-6, 95e-6, 451)
+    best = np.abs(rounded_transfer(settings, biases[:, None], (fields * area / PHI0)[None, :])).max()
+    assert abs(point["working_point_transfer_V_per_Phi0"]) == pytest.approx(best, rel=0.05)
