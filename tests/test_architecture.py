@@ -19,6 +19,8 @@ FORBIDDEN = {
     "emulators": ("sqm.gui", "sqm_paper"),
     "gui": ("sqm.sims", "sqm.drivers", "sqm.emulators", "sqm_paper"),
     "paper": ("sqm.sims", "sqm.drivers", "sqm.emulators", "sqm.gui"),
+    # serves run files: reads them as any client would, never the twin or the instruments
+    "service": ("sqm.sims", "sqm.drivers", "sqm.emulators", "sqm.gui", "sqm_paper"),
 }
 
 
@@ -43,7 +45,7 @@ def _imports(path: Path, text: str | None = None) -> list[str]:
 def _package_of(path: Path) -> str:
     relative = path.relative_to(REPO).with_suffix("")
     top = {"sqm": "sqm", "sims": "sqm.sims", "drivers": "sqm.drivers", "emulators": "sqm.emulators",
-           "gui": "sqm.gui", "paper": "sqm_paper"}[relative.parts[0]]
+           "gui": "sqm.gui", "paper": "sqm_paper", "service": "sqm.service"}[relative.parts[0]]
     return ".".join([top, *relative.parts[1:-1]])
 
 
