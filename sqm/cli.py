@@ -26,7 +26,7 @@ from .errors import InstrumentError, UserInputError
 from .progress import ProgressBars
 from .run_log import configure_console
 from .runner import RunOutcome
-from .station import DEFAULT_STATION
+from .station import DEFAULT_STATION, METADATA_KEYS
 from .stop_signals import StopSignals
 from .store import StoreError
 
@@ -54,6 +54,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("procedure", type=Path)
     run.add_argument("--station", type=Path, default=DEFAULT_STATION)
     run.add_argument("--out", type=Path, default=Path("runs"))
+    for key, example in (("sample", "flake B2"), ("operator", "A. Physicist"), ("cooldown", "CD-2026-14"),
+                         ("note", "after the magnet service")):
+        run.add_argument(f"--{key}", help=f"recorded in the run file (e.g. {example!r}); default: the station "
+                         f"file's metadata.{key}")
     check = commands.add_parser("check", help="validate a procedure file and dry-run it on the twin", parents=[logs])
     check.add_argument("procedure", type=Path)
     check.add_argument("--station", type=Path, default=DEFAULT_STATION)
@@ -70,6 +74,13 @@ def _parser() -> argparse.ArgumentParser:
                                   "ports, until Ctrl-C", parents=[logs])
     emulate.add_argument("--station", type=Path, default=None,
                          help="an emulated station file (default: configs/stations/lab-emulated.yaml)")
+    serve = commands.add_parser("serve", help="a folder of run files over HTTP with Tiled (the serve extra), "
+                                "until Ctrl-C")
+    serve.add_argument("directory", type=Path, metavar="DIR")
+    serve.add_argument("--host", default="127.0.0.1", help="default loopback; another address needs --api-key")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--api-key", default=None,
+                       help="default: one generated and printed (or TILED_SINGLE_USER_API_KEY)")
     procedures = commands.add_parser("procedures", help="the procedures; with NAME, its parameters, units, defaults "
                                      "and the station's limits on them")
     procedures.add_argument("name", nargs="?", metavar="NAME")
@@ -109,6 +120,8 @@ def _cmd_run(arguments) -> int:
 
     with StopSignals() as stops:  # from here on a stop signal aborts, even while the station is built
         station, procedure_file = load(arguments.procedure, arguments.station)
+        station.metadata.update({key: value.strip() for key in METADATA_KEYS
+                                 if (value := getattr(arguments, key, None)) is not None})
         try:
             if stops.stopped:
                 print(f"sqm: stopped by {stops.first} before the run started; nothing moved, no file written",
@@ -237,14 +250,23 @@ def _cmd_gui(arguments) -> int:
         raise UserInputError(f"the GUI cannot start: {error} (pip install -e '.[gui]')") from None
 
 
-def _cmd_emulate(arguments) -> int:
-    """Found by name (entry point group sqm.commands), so the core never imports the emulators."""
+def _command(name: str, missing: str):
+    """A command found by name (entry point group sqm.commands), so the core never imports it."""
     import importlib.metadata
 
     entry_points = {ep.name: ep for ep in importlib.metadata.entry_points(group="sqm.commands")}
-    if "emulate" not in entry_points:
-        raise UserInputError("the emulators are not installed (pip install -e '.[dev]')")
-    return entry_points["emulate"].load()(arguments.station)
+    if name not in entry_points:
+        raise UserInputError(missing)
+    return entry_points[name].load()
+
+
+def _cmd_emulate(arguments) -> int:
+    return _command("emulate", "the emulators are not installed (pip install -e '.[dev]')")(arguments.station)
+
+
+def _cmd_serve(arguments) -> int:
+    serve = _command("serve", "serving is not installed (pip install -e '.[serve]')")
+    return serve(arguments.directory, host=arguments.host, port=arguments.port, api_key=arguments.api_key)
 
 
 def _cmd_procedures(arguments) -> int:
@@ -271,6 +293,7 @@ COMMANDS = {
     "instruments": _cmd_instruments,
     "procedures": _cmd_procedures,
     "emulate": _cmd_emulate,
+    "serve": _cmd_serve,
 }
 
 if __name__ == "__main__":

@@ -67,6 +67,12 @@ class StepContext(Protocol):
         """Store one line of image `name` (flushed at once) with its declared summaries."""
         ...
 
+    def add_result(self, name: str, axis: tuple[str, np.ndarray, str],
+                   signals: Mapping[str, tuple[np.ndarray, str]]) -> None:
+        """Store a result derived from the step's data as an NXdata group `name` of its own
+        (the entry's default plot): `axis` (name, values, units), `signals` {name: (values, units)}."""
+        ...
+
     def read_image(self, name: str) -> np.ndarray:
         """Image `name` of this step as stored so far (NaN where no line is written yet)."""
         ...

@@ -236,6 +236,12 @@ class RunStepContext:
         self._writer.write_line(name, row, values)
         self._emit(LineRecorded(self._step_index, name, row, np.asarray(values), summaries))
 
+    def add_result(self, name: str, axis: tuple[str, np.ndarray, str],
+                   signals: Mapping[str, tuple[np.ndarray, str]]) -> None:
+        """A result derived from the step's data as an NXdata group of its own (the
+        entry's default plot): `axis` (name, values, units), `signals` {name: (values, units)}."""
+        self._writer.add_result(name, axis, dict(signals))
+
     def read_image(self, name: str) -> np.ndarray:
         """Image `name` of this step as stored so far (its lines are in the file, not held)."""
         return self._writer.read_image(name)
@@ -410,7 +416,7 @@ class Runner:
     def _run_step(self, step: Step) -> tuple[str, str | None]:
         procedure = step.procedure
         writer = self.store.begin_step(
-            step.index, procedure.name, procedure.parameters_si(), self.station.snapshot()
+            step.index, procedure.name, procedure.parameters_si(), self.station.snapshot(), procedure.measures
         )
         self._current_writer, self._current_step = writer, step.index
         status, error = "completed", None

@@ -144,6 +144,7 @@ def start_run(
             procedure_text=procedure_file.text,
             in_memory=in_memory,
             sample=station.backend.sample,
+            metadata=station.metadata,
         )
     except OSError as error:
         _release_claimed_name(Path(path))

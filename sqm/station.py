@@ -37,7 +37,10 @@ BACKEND_LEADS = "lead_routing"
 # ... and `role_names(block)`: the roles the block fills, optional ones included (default: all).
 BACKEND_ROLES = "role_names"
 DEFAULT_STATION = Path(__file__).resolve().parent.parent / "configs" / "stations" / "sim.yaml"
-_STATION_KEYS = {"name", "backend", "limits", "interlocks", "description"}
+_STATION_KEYS = {"name", "backend", "limits", "interlocks", "description", "metadata"}
+# What a station file's `metadata:` block may say of the runs made on it (stored in each
+# run file; `sqm run --sample/--operator/--cooldown/--note` override them for one run).
+METADATA_KEYS = ("sample", "operator", "cooldown", "note")
 
 
 @dataclass
@@ -75,6 +78,8 @@ class Station:
     interlock_config: dict = field(default_factory=dict)  # the file's `interlocks:` block, as written
     # ... and as validated (see InterlockSet.from_config, and without_pauses() for unattended runs)
     interlocks: InterlockSet = field(default_factory=lambda: InterlockSet.from_config({}))
+    # who runs on it, on what sample, in which cool-down (texts; METADATA_KEYS)
+    metadata: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_file(cls, path: str | Path = DEFAULT_STATION, tolerant: bool = False) -> "Station":
@@ -104,6 +109,7 @@ class Station:
             limits=header.limits,
             interlock_config=dict(header.data.get("interlocks") or {}),
             interlocks=header.interlocks,
+            metadata=header.metadata,
         )
 
     # Typed access for procedures: `role(Kind)` for any role of the list, and a
@@ -190,6 +196,7 @@ class _StationHeader:
     entry_point: importlib.metadata.EntryPoint
     limits: StationLimits
     interlocks: InterlockSet
+    metadata: dict[str, str] = field(default_factory=dict)
 
     @property
     def backend_block(self) -> object:
@@ -216,13 +223,33 @@ class _StationHeader:
         except UserInputError as error:
             raise UserInputError(f"{source}: {error}") from None
         name = str(data.get("name", Path(source).stem))
-        header = cls(data, name, backend_name, entry_point, limits, interlocks)
+        metadata = _metadata(data.get("metadata"), source)
+        header = cls(data, name, backend_name, entry_point, limits, interlocks, metadata)
         routing, roles = _validate_backend_block(entry_point, header.backend_block, limits, source)
         if "squid_bias" in roles and limits.squid_bias is None:
             raise UserInputError(f"{source}: limits.squid_bias is missing (max_abs, ramp_rate, max_ramp_rate): the "
                                  "station drives a SQUID bias, and a nano-SQUID is never biased without limits")
         header.limits = dataclasses.replace(limits, leads=routing, roles=roles)
         return header
+
+
+def _metadata(block: object, source: str) -> dict[str, str]:
+    """A station file's `metadata:` block: texts under METADATA_KEYS, each one line."""
+    if block is None:
+        return {}
+    if not isinstance(block, dict):
+        raise UserInputError(f"{source}: metadata: must be a mapping such as {{operator: A. Physicist, "
+                             f"cooldown: CD-14}}, got {block!r}")
+    unknown = sorted(str(key) for key in set(block) - set(METADATA_KEYS))
+    if unknown:
+        raise UserInputError(f"{source}: metadata: unknown key(s) {', '.join(unknown)} "
+                             f"(known: {', '.join(METADATA_KEYS)})")
+    metadata = {}
+    for key, value in block.items():
+        if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+            raise UserInputError(f"{source}: metadata.{key}: must be text, got {value!r}")
+        metadata[key] = str(value).strip()
+    return metadata
 
 
 def _validate_backend_block(entry_point: importlib.metadata.EntryPoint, block: object,

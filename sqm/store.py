@@ -48,12 +48,14 @@ from typing import Any
 import h5py
 import numpy as np
 
-from . import __version__
+from . import __version__, nexus
 from .errors import SqmError
 
 logger = logging.getLogger(__name__)
 
 STATUSES = ("running", "completed", "aborted", "failed")
+# Who ran it, on what and why (root attributes; `sqm run --operator ...` or the station file)
+RUN_METADATA = ("sample", "operator", "cooldown", "note")
 
 # Bytes kept free on the run file's disk to record how the step and the run ended.
 DISK_RESERVE_BYTES = 64 * 1024
@@ -187,6 +189,7 @@ class RunStore:
         flush_interval: float = 0.5,
         in_memory: bool = False,
         sample: dict[str, str] | None = None,
+        metadata: dict[str, str] | None = None,
     ) -> None:
         self.path = Path(path)
         self.flush_interval = flush_interval
@@ -205,6 +208,10 @@ class RunStore:
             self._guard.require(len(station_text) + len(procedure_text) + 4 * METADATA_ALLOWANCE_BYTES,
                                 "a new run file")
             self._file = _create_run_file(self.path)
+        # who ran it, on what, why: root attributes and each entry's NXuser, NXsample, NXnote
+        self._metadata = {key: value for key, value in (metadata or {}).items() if value}
+        if sample and sample.get("name") and "sample" not in self._metadata:
+            self._metadata["sample"] = sample["name"]
         try:
             attrs = self._file.attrs
             attrs["NX_class"] = "NXroot"
@@ -213,8 +220,12 @@ class RunStore:
             attrs["backend"] = backend
             attrs["station"] = station_text
             attrs["procedure"] = procedure_text
+            nexus.decorate_root(self._file, self.path.name, attrs["created"])
             if sample:
                 _write_sample(attrs, sample)
+            for key in RUN_METADATA:
+                if key in self._metadata:
+                    attrs[key] = self._metadata[key]
             attrs["status"] = "running"
             attrs["writer_host"] = socket.gethostname()
             attrs["writer_pid"] = os.getpid()
@@ -307,8 +318,10 @@ class RunStore:
             self._reopen_after_failed_write()
             raise failure from error
 
-    def begin_step(self, index: int, procedure: str, parameters: dict, snapshot: dict) -> "StepWriter":
-        """Open the group of step `index` (1-based) and record its start."""
+    def begin_step(self, index: int, procedure: str, parameters: dict, snapshot: dict,
+                   measures: bool = True) -> "StepWriter":
+        """Open the group of step `index` (1-based) and record its start. `measures`: the
+        step measures something (a viewer opening the file shows the first that does)."""
         what = f"the start of step {index} ({procedure})"
         with self._lock, self._writing(what):
             self._require_space(len(json.dumps(snapshot, default=str)) + 2 * METADATA_ALLOWANCE_BYTES, what)
@@ -318,12 +331,14 @@ class RunStore:
             group.attrs["parameters"] = json.dumps(parameters)
             group.attrs["started"] = utc_now()
             group.attrs["status"] = "running"
+            nexus.decorate_entry(group, procedure, group.attrs["started"], self._metadata)
             snap = group.create_group("snapshot")
             for role, values in snapshot.items():
                 role_group = snap.create_group(role)
                 for key, value in values.items():
                     role_group.attrs[key] = _attr_value(value)
-            step = StepWriter(self, group.name)
+            nexus.mark_instrument(snap)
+            step = StepWriter(self, group.name, measures)
             self._steps.append(step)
             self._flush_file()
             return step
@@ -338,6 +353,12 @@ class RunStore:
         assert status in STATUSES, status
         values = {"status": status, "finished": utc_now(), **details}
         with self._lock:
+            reported_before = self._failure
+            try:  # a NeXus nicety: never in the way of recording the status
+                with self._writing("the root's default entry"):
+                    nexus.settle_root_default(self._file)
+            except StoreError:
+                self._failure = reported_before  # not a failure a caller needs to hear of
             failures = self._record(lambda: self._write_attributes(self._file, values, force_heartbeat=True))
             if failures:
                 failure = StoreError(f"{self.path}: could not record the run status {status!r}: {'; '.join(failures)}")
@@ -460,9 +481,10 @@ class StepWriter:
     reopens the file, and the writer then finds its group in the reopened file.
     """
 
-    def __init__(self, store: RunStore, group_name: str) -> None:
+    def __init__(self, store: RunStore, group_name: str, measures: bool = True) -> None:
         self._store = store
         self._group_name = group_name
+        self._measures = measures
         self._has_data = False
         self._cached: tuple[int, h5py.Group, h5py.Group | None] | None = None
         # image name -> the NXdata group (in the step's group) holding it: "data" for the
@@ -524,6 +546,9 @@ class StepWriter:
                     name, shape=(0,), maxshape=(None,), dtype="f8", chunks=(SERIES_CHUNK_POINTS,)
                 )
                 dataset.attrs["units"] = units
+                nexus.long_name(dataset, name, units)
+            nexus.link_sample_temperature(self._group, data)
+            nexus.point_default(self._group, "data", self._store._file, self._measures)
             self._created_data(data)
             self._columns = dict(columns)
             self._store._flush_file()
@@ -566,6 +591,7 @@ class StepWriter:
                 for axis_name, values, axis_units in axes:
                     axis = data.create_dataset(axis_name, data=np.asarray(values, dtype="f8"))
                     axis.attrs["units"] = axis_units
+                    nexus.long_name(axis, axis_name, axis_units)
             image = data.create_dataset(
                 name,
                 shape=(len(row_values), len(column_values)),
@@ -574,7 +600,9 @@ class StepWriter:
                 fillvalue=np.nan,
             )
             image.attrs["units"] = units
+            nexus.long_name(image, name, units)
             self._image_groups[name] = data.name.rsplit("/", 1)[-1]
+            nexus.point_default(self._group, self._image_groups[name], self._store._file, self._measures)
             if not self._has_data:
                 self._created_data(data)
             self._store._flush_file()
@@ -604,6 +632,29 @@ class StepWriter:
         with self._store._lock, self._store._writing(what):
             self._store._require_space(8 * np.size(values) + METADATA_ALLOWANCE_BYTES, what)
             self._group[self._image_groups[name]][name][row, :] = values
+            self._store._flush_file()
+
+    def add_result(self, name: str, axis: tuple[str, np.ndarray, str],
+                   signals: dict[str, tuple[np.ndarray, str]]) -> None:
+        """A result derived from the step's data (e.g. remanence against the anneal
+        temperature) as an NXdata group of its own, `name`: the entry's default plot."""
+        axis_name, axis_values, axis_units = axis
+        what = f"the result {name!r} of {self.name}"
+        nbytes = 8 * (np.size(axis_values) + sum(np.size(values) for values, _ in signals.values()))
+        with self._store._lock, self._store._writing(what):
+            self._store._require_space(nbytes + 2 * METADATA_ALLOWANCE_BYTES, what)
+            group = self._group.create_group(name)
+            group.attrs["NX_class"] = "NXdata"
+            names = list(signals)
+            group.attrs["signal"] = names[0]
+            group.attrs["axes"] = [axis_name]
+            if len(names) > 1:
+                group.attrs["auxiliary_signals"] = names[1:]
+            for key, (values, units) in {axis_name: (axis_values, axis_units), **signals}.items():
+                dataset = group.create_dataset(key, data=np.asarray(values, dtype="f8"))
+                dataset.attrs["units"] = units
+                nexus.long_name(dataset, key, units)
+            self._group.attrs["default"] = name  # what the step found, rather than its log
             self._store._flush_file()
 
     def read_image(self, name: str) -> np.ndarray:
@@ -716,6 +767,13 @@ class StepWriter:
             except StoreError as failure:
                 failures.append(f"{unwritten} buffered points not written ({failure})")
             failures += self._store._record(lambda: self._store._write_attributes(self._group_name, values))
+            reported_before = self._store._failure
+            try:  # the NXentry's end_time: a NeXus nicety beside the status, never in its way
+                with self._store._writing(f"the end_time of {self.name}"):
+                    if "end_time" not in self._group:
+                        nexus.finish_entry(self._group, values["finished"])
+            except StoreError:
+                self._store._failure = reported_before  # not a failure a caller needs to hear of
             if failures:
                 store_error = StoreError(
                     f"{self._store.path}: could not write the end of {self.name}: {'; '.join(failures)}")

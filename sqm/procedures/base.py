@@ -172,6 +172,9 @@ class Procedure(ABC):
     # may need (`needs`): a procedure file is refused when a step needs what no step
     # before it provides and the station does not know yet (ProcedureFile.check_order).
     provides: ClassVar[frozenset[str]] = frozenset()
+    # False for steps that only prepare (a cool-down, a move, a setpoint): a viewer opening
+    # a run file shows the first step that measures (the NeXus default, sqm.nexus).
+    measures: ClassVar[bool] = True
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

@@ -48,6 +48,7 @@ def steps_per_batch(scanner: Scanner, step: float) -> int:
 
 class CoarseApproach(_Approach, Procedure):
     name = "coarse_approach"
+    measures = False  # finds the surface for the steps that measure
     summary = ("Coarse z steps towards the sample with a fine z sweep of the touchdown sensor between them, until "
                "contact; record the surface.")
     max_travel: float = param("length", "2 mm", "nominal coarse travel after which the search gives up (m)",

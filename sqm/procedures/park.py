@@ -9,6 +9,7 @@ from .base import Procedure, param
 
 class Park(Procedure):
     name = "park"
+    measures = False  # brings the sensor where the next step reads
     summary = "Retract, move laterally to (x, y), approach to height; records one flux reading there."
     x: float = param("length", doc="lateral position (m)")
     y: float = param("length", doc="lateral position (m)")

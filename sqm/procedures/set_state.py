@@ -11,6 +11,7 @@ from .common import STATE_COLUMNS, lead_pair_param, record_state, route_bias, se
 
 class SetState(Procedure):
     name = "set"
+    measures = False  # sets the station up
     summary = "Ramp the bias current and/or field, and/or settle the temperature, to the given values."
     bias_current: float | None = param("current", None, "ramp the bias to this (A)")
     field: float | None = param("field", None, "ramp the magnet to this (T)")

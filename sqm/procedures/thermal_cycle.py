@@ -4,6 +4,8 @@ cycle (paper Fig. 3f: remanence versus T_a beside R(T))."""
 
 from __future__ import annotations
 
+import numpy as np
+
 from ..context import StepContext
 from ..limits import StationLimits
 from .base import Procedure, check_point_count, param
@@ -60,6 +62,7 @@ class ThermalCycle(Procedure):
             for level in (present + self.resistance_current, present - self.resistance_current):
                 station.limits.bias_current.check(level)
         station.scanner.retract(ctx)  # thermal contraction moves the sample by microns
+        results: dict[str, list[float]] = {}  # per anneal: each probe's flux after it, R at it
         for anneal in self.anneal_temperature:
 
             def log(**extra) -> None:
@@ -73,14 +76,25 @@ class ThermalCycle(Procedure):
                 ctx.wait(interval)
                 held += interval
             if self.resistance_current is not None:
-                log(resistance=self._resistance(ctx))
+                resistance = self._resistance(ctx)
+                results.setdefault("resistance", []).append(resistance)
+                log(resistance=resistance)
             settle_temperature(ctx, self.base_temperature, self.tolerance, 0.0, self.timeout,
                                self.record_interval, log)
             if self.probes:
-                log(**read_probes(ctx, self.probes, self.probe_height, self.integration_time))
+                readings = read_probes(ctx, self.probes, self.probe_height, self.integration_time)
+                for column, value in readings.items():
+                    results.setdefault(column, []).append(value)
+                log(**readings)
                 station.scanner.retract(ctx)
             else:
                 log()
+        if results:  # remanence (and R) against the anneal temperature: what the step found
+            units = {column: "ohm" if column == "resistance" else "Phi0" for column in results}
+            ordered = sorted(results, key=lambda column: column == "resistance")  # the flux first, when read
+            ctx.add_result("remanence" if self.probes else "resistance",
+                           ("anneal_temperature", np.asarray(self.anneal_temperature, dtype=float), "K"),
+                           {column: (np.asarray(results[column]), units[column]) for column in ordered})
 
     def _resistance(self, ctx: StepContext) -> float:
         """Four-probe resistance (ohm) with the current reversed (cancels thermal offsets)."""

@@ -151,6 +151,7 @@ class _Approach:
 
 class Touchdown(_Approach, Procedure):
     name = "touchdown"
+    measures = False  # finds the surface for the steps that measure
     summary = "Approach the surface with the touchdown sensor until contact; record the approach and the surface."
     x: float | None = param("length", None, "where (m); default: the present x")
     y: float | None = param("length", None, "where (m); default: the present y")
@@ -180,6 +181,7 @@ class Touchdown(_Approach, Procedure):
 
 class PlaneFit(_Approach, Procedure):
     name = "plane_fit"
+    measures = False  # finds the surface for the steps that measure
     summary = "Touchdowns at a grid of points; record the plane fitted to them (refused if it fits them badly)."
     provides = frozenset({FITTED_PLANE})
     x: list[float] = param("length", doc="[first, last] x of the grid (m)", many=True, count=2)

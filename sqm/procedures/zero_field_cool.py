@@ -48,6 +48,7 @@ class _Cooling(Procedure):
 
 class FieldCool(_Cooling):
     name = "field_cool"
+    measures = False  # prepares the sample
     summary = "Zero the bias, retract, warm above T_c, ramp to the field, cool to base with the field on."
     field: float = param("field", doc="field to cool in (T)")
 
@@ -57,6 +58,7 @@ class FieldCool(_Cooling):
 
 class ZeroFieldCool(_Cooling):
     name = "zero_field_cool"
+    measures = False  # prepares the sample
     summary = "Zero the bias, retract, warm above T_c (erases the magnetic state), zero the field, cool to base."
 
     @property
