@@ -197,10 +197,11 @@ class RasterScan(Procedure):
                      jumps: int) -> None:
         """Which lines the loop lost lock in, and the unwrapped images when there were jumps."""
         ctx.note("unlocked_lines", int(unlocked.sum()))
-        if unlocked.any() or (attempts > 1).any():
+        lock_was_lost = bool(unlocked.any() or (attempts > 1).any())
+        if lock_was_lost:
             ctx.add_dataset("line_unlocked", unlocked.astype(float), "1", beside=names[0])
             ctx.add_dataset("line_attempts", attempts.astype(float), "1", beside=names[0])
-        if self.signal == "flux" and (jumps or unlocked.any() or (attempts > 1).any()):
+        if self.signal == "flux" and (jumps or lock_was_lost):
             for name in names:
                 store_unwrapped_image(ctx, name)
 

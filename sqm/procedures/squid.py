@@ -32,7 +32,8 @@ def _check_squid_bias(limits: StationLimits, what: str, currents, rate: float | 
         ramp.check(rate)
 
 
-def _field_steps(span: list[float], step: float) -> np.ndarray:
+def _span_points(span: list[float], step: float) -> np.ndarray:
+    """Evenly spaced values from span[0] to span[1] (both included), at most `step` apart."""
     count = int(np.ceil(abs(span[1] - span[0]) / step - 1e-9)) + 1
     return np.linspace(span[0], span[1], max(count, 2))
 
@@ -122,12 +123,12 @@ class SquidInterference(Procedure):
             limits.field.check(field)
 
     def expected_points(self) -> int:
-        return len(_field_steps(self.fields, self.field_step))
+        return len(_span_points(self.fields, self.field_step))
 
     def run(self, ctx: StepContext) -> None:
         station = ctx.station
         bias = station.role(SquidBias)
-        fields = _field_steps(self.fields, self.field_step)
+        fields = _span_points(self.fields, self.field_step)
         if self.mode == "voltage":
             ctx.declare_series({"field": "T", "voltage": "V", "time": "s"}, signal="voltage", axes=["field"])
             bias.ramp_to(float(self.bias or 0.0), ctx)  # given: check_consistency
@@ -233,7 +234,7 @@ class WorkingPointSearch(Procedure):
             limits.field.check(field)
 
     def expected_points(self) -> int:
-        coarse = len(_field_steps(self.fields, self.field_step)) * len(_field_steps(self.biases, self.bias_step))
+        coarse = len(_span_points(self.fields, self.field_step)) * len(_span_points(self.biases, self.bias_step))
         return coarse + int(self.refinements) * (4 * int(round(self.refine)) + 1) ** 2
 
     def run(self, ctx: StepContext) -> None:
@@ -241,8 +242,8 @@ class WorkingPointSearch(Procedure):
         bias = station.role(SquidBias)
         ctx.declare_series({"stage": "1", "field": "T", "squid_bias": "A", "voltage": "V", "time": "s"},
                            signal="voltage", axes=["squid_bias"], curve_by="stage")
-        fields = _field_steps(self.fields, self.field_step)
-        biases = _field_steps(self.biases, self.bias_step)
+        fields = _span_points(self.fields, self.field_step)
+        biases = _span_points(self.biases, self.bias_step)
         coarse = self._grid(ctx, bias, fields, biases, stage=0)
         period = self.field_period or self._period(fields, coarse)
         ctx.note("field_period_T", period)

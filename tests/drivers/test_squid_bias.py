@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 import sys
 from contextlib import contextmanager
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -484,20 +485,26 @@ def resistive_squid(daq: FakeDAQ):
     return samples
 
 
-def test_squid_iv_runs_to_the_end_on_a_hardware_station_with_the_daq_squid_bias(tmp_path, monkeypatch, daq):
-    module = daq.module()  # the fake card is what `import nidaqmx` finds
+def daq_squid_station(tmp_path: Path, monkeypatch, daq: FakeDAQ) -> Station:
+    """lab-pyvisa-sim.yaml (pyvisa-sim instruments) with the SQUID bias on the fake card,
+    which is what `import nidaqmx` finds."""
+    module = daq.module()
     monkeypatch.setitem(sys.modules, "nidaqmx", module)
     monkeypatch.setitem(sys.modules, "nidaqmx.constants", module.constants)
-    daq.inputs["Dev1/ai1"] = resistive_squid(daq)
     data = yaml.safe_load(LAB_SIM.read_text())
     data["limits"]["squid_bias"] = SQUID_BIAS_LIMITS
     data["hardware"]["squid_bias"] = DAQ_BLOCK
     data["hardware"]["visa_library"] = f"{SIM_FOLDER / 'lab.yaml'}@sim"
-    station_file, procedure = tmp_path / "station.yaml", tmp_path / "iv.yaml"
+    station_file = tmp_path / "station.yaml"
     station_file.write_text(yaml.safe_dump(data))
-    procedure.write_text("steps:\n  - squid_iv: {points: [0, 30 uA, -30 uA, 0], step: 2 uA}\n")
+    return Station.from_file(station_file)
 
-    station = Station.from_file(station_file)
+
+def test_squid_iv_runs_to_the_end_on_a_hardware_station_with_the_daq_squid_bias(tmp_path, monkeypatch, daq):
+    daq.inputs["Dev1/ai1"] = resistive_squid(daq)
+    procedure = tmp_path / "iv.yaml"
+    procedure.write_text("steps:\n  - squid_iv: {points: [0, 30 uA, -30 uA, 0], step: 2 uA}\n")
+    station = daq_squid_station(tmp_path, monkeypatch, daq)
     try:
         result = run_procedure(procedure, station, tmp_path / "runs")
         assert result.outcome.status == "completed", result.outcome.error
@@ -531,21 +538,13 @@ def test_the_pattern_and_the_working_point_through_the_hardware_drivers(tmp_path
 
     settings = NanoSquidSettings()
     area = settings.sensor.effective_area
-    module = daq.module()
-    monkeypatch.setitem(sys.modules, "nidaqmx", module)
-    monkeypatch.setitem(sys.modules, "nidaqmx.constants", module.constants)
-    data = yaml.safe_load(LAB_SIM.read_text())
-    data["limits"]["squid_bias"] = SQUID_BIAS_LIMITS
-    data["hardware"]["squid_bias"] = DAQ_BLOCK
-    data["hardware"]["visa_library"] = f"{SIM_FOLDER / 'lab.yaml'}@sim"
-    station_file, procedure = tmp_path / "station.yaml", tmp_path / "squid.yaml"
-    station_file.write_text(yaml.safe_dump(data))
+    procedure = tmp_path / "squid.yaml"
     procedure.write_text(
         "steps:\n"
         "  - squid_interference: {fields: [-20 G, 20 G], field_step: 0.5 G, mode: voltage, bias: 95 uA}\n"
         "  - working_point: {fields: [-10 G, 10 G], biases: [50 uA, 95 uA], field_step: 1 G, "
         "field_period: 17.23 G, bias_step: 4 uA}\n")
-    station = Station.from_file(station_file)
+    station = daq_squid_station(tmp_path, monkeypatch, daq)
 
     def squid_volts(n: int) -> np.ndarray:
         amps = daq.outputs["Dev1/ao3"] / BIAS_RESISTANCE
