@@ -31,7 +31,7 @@ from PyQt5.QtWidgets import (
     QWidget,
 )
 
-from sqm.readback import StepData, open_run_file, read_steps
+from sqm.readback import StepData, open_run_file, read_steps, writer_state
 
 from .branches import branch_names
 from .plot_widgets import DivergingImage, GrowingCurves
@@ -66,6 +66,17 @@ def parameters_text(parameters: dict) -> str:
             value = f"{value:.4g}"
         parts.append(f"{name}={value}{(' ' + units) if units else ''}")
     return "; ".join(parts)
+
+
+def running_note(run_status: str, writer: str | None, path: Path) -> str:
+    """What the browser adds for a file whose run has not ended: still written (shown as of
+    its last flush), or its writer gone (and how to go on)."""
+    if run_status != "running":
+        return ""
+    if writer is None:
+        return " <i>(being written: shown as of its last flush; open it again for more)</i>"
+    return (f"<br><span style='color:#c62828'>{html.escape(writer)}; "
+            f"<tt>sqm resume {html.escape(str(path))}</tt> continues it</span>")
 
 
 def signal_and_axes(path: str | Path, group: str) -> tuple[str | None, list[str]]:
@@ -162,9 +173,10 @@ class RunBrowser(QWidget):
         """List the file's steps; False (and a message) if it cannot be read."""
         try:
             self.steps = read_steps(path)
-            with open_run_file(path) as h5:  # read-only, unlocked: a run may still be writing it
+            with open_run_file(path) as h5:  # read-only; a run may still be writing it (SWMR)
                 run_status = str(h5.attrs.get("status", "?"))
                 sample = h5.attrs.get("sample")
+                writer = writer_state(h5.attrs)
         except (OSError, ValueError, json.JSONDecodeError) as error:
             message = str(error) if str(path) in str(error) else f"{path}: {error}"
             self.file_label.setText(f"<span style='color:#c62828'>cannot read {message}</span>")
@@ -175,7 +187,8 @@ class RunBrowser(QWidget):
             self.file_list.setCurrentRow(self._listed.index(self.path))
             self.file_list.blockSignals(False)
         on_sample = f" on {html.escape(str(sample))}" if sample is not None else ""
-        self.file_label.setText(f"<b>{self.path.name}</b>: run {run_status}{on_sample}, {len(self.steps)} steps")
+        self.file_label.setText(f"<b>{self.path.name}</b>: run {run_status}{on_sample}, {len(self.steps)} steps"
+                                + running_note(run_status, writer, self.path))
         self.table.setRowCount(len(self.steps))
         for row, step in enumerate(self.steps):
             status = step.status + (f" ({step.error})" if step.error else "")

@@ -10,10 +10,14 @@ A run file is an NXroot; below it Tiled shows each step (NXentry) as a container
 NXdata and snapshot groups as containers, and every dataset as an array. HDF5 attributes
 are each node's metadata (the root's `status`, `procedure`, ...; a dataset's `units`).
 
+A run still being written (SQM writes in HDF5's SWMR mode), or one whose writer was
+killed, is opened as a SWMR reader: it is served as of its writer's last flush, and a
+client that asks again sees it grow; its root `status` says `running`.
+
 A file HDF5 cannot open is listed all the same, as an empty node whose metadata says why
-(`unavailable`): a run still being written is locked by its writer (HDF5 file locking)
-until the run ends; a damaged file says what HDF5 reported. Nothing of it is served, and
-the server goes on serving the other files.
+(`unavailable`): a file locked by a writer that does not write in SWMR mode (another
+program, an older SQM) until it closes it; a damaged file says what HDF5 reported.
+Nothing of it is served, and the server goes on serving the other files.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from tiled.adapters.hdf5 import HDF5Adapter
+from tiled.adapters.hdf5 import HDF5Adapter, get_hdf5_attrs
 from tiled.adapters.mapping import MapAdapter
 from tiled.structures.container import ContainerStructure
 from tiled.utils import ensure_uri
@@ -31,7 +35,7 @@ from tiled.utils import ensure_uri
 # Suffixes of the files served: SQM writes .h5; NeXus files from elsewhere are often .nxs.
 RUN_FILE_SUFFIXES = (".h5", ".hdf5", ".nxs")
 UNAVAILABLE_KEY = "unavailable"  # the metadata key of a file that could not be opened
-LOCKED_BY_WRITER = "still being written: locked by its writer until the run ends"
+LOCKED_BY_WRITER = "still being written: locked by its writer until it closes the file"
 
 
 def run_folder_tree(folder: Path) -> MapAdapter:
@@ -78,13 +82,37 @@ class RunFiles(Mapping[str, Any]):
 
 def open_run_file(path: Path) -> Any:
     """Tiled's HDF5 adapter on `path`, or an empty node whose metadata says why it cannot
-    be opened (locked by its writer, damaged). KeyError if the file has gone."""
+    be opened (locked by a writer not in SWMR mode, damaged). KeyError if the file has gone."""
     try:
-        return HDF5Adapter.from_uris(ensure_uri(str(path)))
+        try:
+            return _RunFileAdapter.from_uris(ensure_uri(str(path)))
+        except OSError as error:
+            if "already open for write" not in str(error):
+                raise
+            return _RunFileAdapter.from_uris(ensure_uri(str(path)), swmr=True)  # a running or killed run
     except FileNotFoundError:
         raise KeyError(path.name) from None
     except OSError as error:  # h5py's open failures are OSErrors: a lock, a truncated or foreign file
         return MapAdapter({}, metadata={UNAVAILABLE_KEY: _why_unopenable(error), "file": path.name})
+
+
+class _RunFileAdapter(HDF5Adapter):
+    """Tiled's HDF5 adapter, reading a node's metadata the way it opened the file.
+
+    Tiled 0.2.20's `HDF5Adapter.metadata()` reopens the file without the adapter's own
+    options (swmr, libver, locking): a file opened as a SWMR reader (a running run) then
+    fails with "already open for write" on its first metadata request.
+    """
+
+    def metadata(self) -> Any:
+        attributes = get_hdf5_attrs(self.uris[0], self.dataset, **self._kwargs)
+        return {**attributes, **super(HDF5Adapter, self).metadata()}
+
+    def __getitem__(self, key: str) -> Any:
+        node = super().__getitem__(key)
+        if type(node) is HDF5Adapter:  # a group: its metadata is read the same way
+            node.__class__ = _RunFileAdapter
+        return node
 
 
 def _why_unopenable(error: OSError) -> str:

@@ -111,7 +111,7 @@ def build_backend(config: dict, limits: StationLimits, tolerant: bool = False) -
     names = role_names(config)
     roles = {entry.name: _twin_instrument(entry.role_type)(world) for entry in ROLES if entry.name in names}
     sample = world.description
-    return Backend(kind="sim", roles=roles, clock=clock, badge="TWIN", reads_beside_runs=True,
+    return Backend(kind="sim", roles=roles, clock=clock, badge="TWIN", reads_beside_runs=True, state_in_process=True,
                    sample={"name": sample.name, "file": sample.path, "text": sample.text,
                            "model": settings.sample_model, "leads": " -> ".join(world.default_bias_leads())})
 

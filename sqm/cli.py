@@ -58,6 +58,11 @@ def _parser() -> argparse.ArgumentParser:
                          ("note", "after the magnet service")):
         run.add_argument(f"--{key}", help=f"recorded in the run file (e.g. {example!r}); default: the station "
                          f"file's metadata.{key}")
+    resume = commands.add_parser("resume", help="continue a killed or aborted run into the same file",
+                                 parents=[logs])
+    resume.add_argument("file", type=Path)
+    resume.add_argument("--station", type=Path, default=None,
+                        help="the station to continue on (default: the one the run was started with, from the file)")
     check = commands.add_parser("check", help="validate a procedure file and dry-run it on the twin", parents=[logs])
     check.add_argument("procedure", type=Path)
     check.add_argument("--station", type=Path, default=DEFAULT_STATION)
@@ -145,6 +150,11 @@ def run_with_progress(station, procedure_file, out_dir: Path, stops: StopSignals
     path = new_run_path(out_dir, procedure_file.source)
     progress = ProgressBars(steps=len(procedure_file.steps), clock=station.clock.now)
     runner, store = start_run(station, procedure_file, path, progress, unattended=not stops.interactive)
+    return path, _watch_to_the_end(runner, store, stops)
+
+
+def _watch_to_the_end(runner, store, stops: StopSignals) -> RunOutcome:
+    """Wait for a started run (a stop signal aborts it), then close its file."""
     stops.watch(runner, store)
     try:
         while runner.is_alive():
@@ -153,7 +163,30 @@ def run_with_progress(station, procedure_file, out_dir: Path, stops: StopSignals
         stops.release()
         store.close()
     assert runner.outcome is not None  # the runner has ended: its outcome is recorded
-    return path, runner.outcome
+    return runner.outcome
+
+
+def _cmd_resume(arguments) -> int:
+    from .resume import plan_resume, replay, start_resumed_run
+
+    with StopSignals() as stops:
+        plan = plan_resume(arguments.file, arguments.station)
+        try:
+            print(f"sqm: {plan.describe()}", file=sys.stderr)
+            if plan.replayed:
+                print("sqm: replaying the run so far on the twin (nothing is written)", file=sys.stderr)
+                replay(plan)
+            if stops.stopped:
+                print(f"sqm: stopped by {stops.first} before the run went on; the file is as it was",
+                      file=sys.stderr)
+                return EXIT_ABORTED
+            progress = ProgressBars(steps=len(plan.procedure_file.steps), clock=plan.station.clock.now)
+            runner, store = start_resumed_run(plan, progress, unattended=not stops.interactive)
+            outcome = _watch_to_the_end(runner, store, stops)
+        finally:
+            plan.station.close()
+    print(plan.path)
+    return report_outcome(outcome)
 
 
 def report_outcome(outcome: RunOutcome) -> int:
@@ -294,6 +327,7 @@ COMMANDS = {
     "procedures": _cmd_procedures,
     "emulate": _cmd_emulate,
     "serve": _cmd_serve,
+    "resume": _cmd_resume,
 }
 
 if __name__ == "__main__":

@@ -24,6 +24,9 @@ AxisSpec = tuple[str, "Sequence[float] | np.ndarray", str]
 
 class StepContext(Protocol):
     station: Station
+    # Points (a series) or lines (an image) this step already holds in the file from before an
+    # interruption (`sqm resume`, for a procedure that is `resumable`); 0 when the step starts.
+    resume_from: int
 
     def now(self) -> float:
         """Station clock time (s)."""
@@ -71,6 +74,10 @@ class StepContext(Protocol):
                    signals: Mapping[str, tuple[np.ndarray, str]]) -> None:
         """Store a result derived from the step's data as an NXdata group `name` of its own
         (the entry's default plot): `axis` (name, values, units), `signals` {name: (values, units)}."""
+        ...
+
+    def read_series(self, name: str) -> np.ndarray:
+        """Column `name` of this step's series as stored so far (after a resume: from before too)."""
         ...
 
     def read_image(self, name: str) -> np.ndarray:

@@ -1,7 +1,9 @@
 """Reading run files back: each step's attributes and data as numpy arrays.
 
-Files are opened read-only without HDF5's file locking, so a run still being written
-(by this or another program) can be read: what has been flushed is there. Paths that
+Files are opened read-only in SWMR mode (`swmr=True`): SQM writes run files in HDF5's
+single-writer/multiple-reader mode, so a run still being written (by this or another
+program), or one whose writer was killed, reads as of the writer's last flush, never a
+half-written record. Paths that
 are not run files (a folder, a missing or unreadable file, text, an empty file), files
 that are not SQM run files, or that hold odd content, give `RunFileError` (one line) or
 are read as far as they make sense; never a traceback from deep inside h5py.
@@ -24,8 +26,14 @@ import h5py
 import numpy as np
 
 from .errors import UserInputError
+from .writer_flags import writer_flags
 
 _STEP_NUMBER = re.compile(r"^(\d+)_")
+# HDF5's SWMR mode makes appending safe for readers, not the creation of new objects (a
+# step's group, its attributes): a reader that opens a running file just as its writer
+# begins or ends a step may find that step half-flushed, and HDF5 says so (an error, never
+# wrong values). Reading the file again a moment later finds it whole.
+LIVE_READ_ATTEMPTS = 3
 
 
 class RunFileError(UserInputError, ValueError):
@@ -68,9 +76,26 @@ def check_run_path(path: str | Path) -> None:
 
 
 def open_run_file(path: str | Path) -> h5py.File:
-    """Open `path` read-only, without locking; RunFileError (one line) if it cannot be."""
+    """Open `path` read-only; RunFileError (one line) if it cannot be.
+
+    A file whose writer has it open (a run in progress), or never closed it (a killed
+    run), is opened as a SWMR reader: as of the writer's last flush. A file written by an
+    older SQM (not in SWMR mode) and still being written holds HDF5's lock: it is then
+    opened without locking, as those versions did. Any other file opens plainly, so HDF5
+    checks it whole (a truncated file is refused at once; a SWMR reader would not be).
+    """
     check_run_path(path)
     try:
+        try:
+            return h5py.File(path, "r")
+        except OSError as error:
+            if not _in_use(one_line(error)):
+                raise
+        try:
+            return h5py.File(path, "r", swmr=True)
+        except OSError as error:
+            if not _in_use(one_line(error)):
+                raise
         return h5py.File(path, "r", locking=False)
     except FileNotFoundError:  # removed since the check
         raise RunFileError(f"{path}: no such file") from None
@@ -172,8 +197,31 @@ class StepData:
     error: str | None = None
 
 
+def being_written(path: str | Path) -> bool:
+    """Whether a writer has `path` open now: its superblock says so and, as far as can be
+    told, the writer is still there (a killed writer leaves the flags set too)."""
+    if writer_flags(path) == 0:
+        return False
+    try:
+        with h5py.File(path, "r", swmr=True) as h5:
+            return text_attr(h5.attrs.get("status", "")) == "running" and writer_state(h5.attrs) is None
+    except (OSError, RuntimeError, KeyError, ValueError):
+        return True  # half-flushed itself: a writer is at work
+
+
 def read_steps(path: str | Path) -> list[StepData]:
-    """Every step of a run file, in step order. RunFileError if it is not a run file."""
+    """Every step of a run file, in step order. RunFileError if it is not a run file.
+    A file being written is read again (LIVE_READ_ATTEMPTS) if a step was half-flushed."""
+    for _attempt in range(LIVE_READ_ATTEMPTS - 1):
+        try:
+            return _read_steps_once(path)
+        except RunFileError:
+            if not being_written(path):
+                raise
+    return _read_steps_once(path)
+
+
+def _read_steps_once(path: str | Path) -> list[StepData]:
     with open_run_file(path) as h5:
         try:
             return _read_steps(h5, path)

@@ -61,6 +61,19 @@ class RunOutcome:
     taken_over: bool = False  # ended by the watchdog while the run's thread was blocked
 
 
+@dataclass(frozen=True)
+class Continuation:
+    """Where a resumed run picks up (`sqm resume`): step `step_index` (1-based) was
+    interrupted with `done` points (a series) or lines (an image) in its group `group`.
+    A resumable procedure continues in that group from there; any other is run again
+    from its start in a group of its own, `rerun_group`."""
+
+    step_index: int
+    group: str
+    done: int
+    rerun_group: str
+
+
 class RunControl:
     """Thread-safe pause / resume / abort flags shared by the runner and its callers."""
 
@@ -111,15 +124,17 @@ class RunStepContext:
         emit: EventSink,
         step_index: int,
         progress: Callable[[], None] = lambda: None,
+        resume_from: int = 0,
     ) -> None:
         self.station = station
+        self.resume_from = resume_from
         self._progress = progress  # tells the run's watchdog this thread is not stuck
         self._control = control
         self._interlocks = interlocks
         self._writer = writer
         self._emit = emit
         self._step_index = step_index
-        self._points = 0
+        self._points = resume_from
         self._next_interlock_check = float("-inf")
 
     # Pacer protocol (roles wait through this) ---------------------------------
@@ -242,6 +257,10 @@ class RunStepContext:
         entry's default plot): `axis` (name, values, units), `signals` {name: (values, units)}."""
         self._writer.add_result(name, axis, dict(signals))
 
+    def read_series(self, name: str) -> np.ndarray:
+        """Column `name` of this step's series as stored so far, buffered points included."""
+        return self._writer.read_series(name)
+
     def read_image(self, name: str) -> np.ndarray:
         """Image `name` of this step as stored so far (its lines are in the file, not held)."""
         return self._writer.read_image(name)
@@ -276,9 +295,11 @@ class Runner:
         interlocks: InterlockSet | None = None,
         call_deadline_s: float = DEFAULT_DEADLINE_S,
         abort_grace_s: float = DEFAULT_ABORT_GRACE_S,
+        continuation: Continuation | None = None,
     ) -> None:
         self.station = station
         self.steps = steps
+        self._continuation = continuation
         self.store = store
         self.control = RunControl()
         self._watchdog = Watchdog(lambda: self.control.abort_reason, self.control.abort, self._take_over,
@@ -413,18 +434,30 @@ class Runner:
         log("run %s%s; station %s", status, f" ({error})" if error else "", safe_state)
         self._emit(RunFinished(status, error, safe_state))
 
+    def _open_step(self, step: Step) -> tuple[StepWriter, int]:
+        """The step's writer, and the points or lines it starts from (a resumed step's)."""
+        procedure, continuation = step.procedure, self._continuation
+        if continuation is not None and continuation.step_index == step.index:
+            if procedure.resumable:
+                logger.info("step %d: %s continues from %d", step.index, procedure.name, continuation.done)
+                return self.store.continue_step(continuation.group, procedure.measures, continuation.done), \
+                    continuation.done
+            group_name: str | None = continuation.rerun_group
+        else:
+            group_name = None
+        return self.store.begin_step(step.index, procedure.name, procedure.parameters_si(), self.station.snapshot(),
+                                     procedure.measures, group_name), 0
+
     def _run_step(self, step: Step) -> tuple[str, str | None]:
         procedure = step.procedure
-        writer = self.store.begin_step(
-            step.index, procedure.name, procedure.parameters_si(), self.station.snapshot(), procedure.measures
-        )
+        writer, resume_from = self._open_step(step)
         self._current_writer, self._current_step = writer, step.index
         status, error = "completed", None
         try:
             logger.info("step %d: %s started", step.index, procedure.name)
             self._emit(StepStarted(step.index, procedure.name, procedure.expected_points()))
             context = RunStepContext(self.station, self.control, self._interlocks, writer, self._emit, step.index,
-                                  progress=self._watchdog.touch)
+                                     progress=self._watchdog.touch, resume_from=resume_from)
             context.checkpoint()
             procedure.run(context)
         except AbortRequested as stop:

@@ -30,7 +30,7 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .readback import RunFileError, check_run_path
+from .readback import LIVE_READ_ATTEMPTS, RunFileError, being_written, check_run_path
 from .show_worker import ATTRIBUTES_LABEL, NAMES_LABEL
 
 OBJECT_TIME_LIMIT_S = 5.0  # one object's metadata takes milliseconds; HDF5 looping on damage, forever
@@ -72,6 +72,14 @@ def account(path: str | Path) -> Account:
     if path.is_dir():
         raise RunFileError(folder_message(path))
     check_run_path(path)  # a missing or unreadable file: said before any child starts
+    for _attempt in range(LIVE_READ_ATTEMPTS - 1):
+        shown = _account_once(path)
+        if not shown.unreadable or not being_written(path):  # a step half-flushed as it was read: again
+            return shown
+    return _account_once(path)
+
+
+def _account_once(path: Path) -> Account:
     shown = Account([str(path)])
     with Reader(path) as reader:
         _ask(reader, shown, ["attributes"], ATTRIBUTES_LABEL)

@@ -29,7 +29,7 @@ from .readback import RunFileError, one_line, open_run_file, parse_parameters, s
 
 _READ_ERRORS = (OSError, RuntimeError, KeyError, ValueError, TypeError)
 ROOT_ATTRIBUTES = ("sqm_version", "created", "finished", "backend", "sample", "sample_file", "operator", "cooldown",
-                   "note", "status", "safe_state", "error")
+                   "note", "status", "safe_state", "error", "resumed")
 # How the root's two parts are named on a line saying they could not be read
 ATTRIBUTES_LABEL, NAMES_LABEL = "  attributes", "  list of steps"
 

@@ -61,6 +61,10 @@ class Backend:
     # The sample, where the backend knows it (the twin: its sample file): name, file,
     # text, ... stored with every run and shown by `sqm show`. Texts only.
     sample: dict[str, str] = field(default_factory=dict)
+    # The instruments' state lives in this process (the twin): a crash loses it, so a resumed
+    # run (sqm.resume) replays the run so far on a fresh backend before it goes on. Real
+    # instruments keep their state across a crash of the program: False.
+    state_in_process: bool = False
 
     @property
     def label(self) -> str:

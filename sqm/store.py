@@ -48,7 +48,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from . import __version__, nexus
+from . import __version__, nexus, writer_flags
 from .errors import SqmError
 
 logger = logging.getLogger(__name__)
@@ -62,6 +62,9 @@ DISK_RESERVE_BYTES = 64 * 1024
 # What HDF5 may add besides the raw data of one write (B-tree nodes, object headers).
 METADATA_ALLOWANCE_BYTES = 16 * 1024
 SERIES_CHUNK_POINTS = 256  # 2 kB a column: a nearly full disk still takes a batch
+# HDF5 1.10's file format, the first with SWMR: readable by HDF5 1.10 and later (h5py >= 2.7), and
+# no newer format that an older HDF5 could not read.
+FILE_FORMAT = ("v110", "v110")
 # The heartbeat is refreshed at most this often (wall s): a fixed-size attribute, rewritten in place.
 HEARTBEAT_INTERVAL_S = 1.0
 
@@ -159,12 +162,12 @@ def _create_run_file(path: Path) -> h5py.File:
         _reserved.discard(key)
     if reserved and path.is_file() and path.stat().st_size == 0:
         try:
-            return h5py.File(path, "w", rdcc_nbytes=0)  # the empty file reserve_run_path created for us
+            return h5py.File(path, "w", rdcc_nbytes=0, libver=FILE_FORMAT)  # reserve_run_path's empty file
         except BaseException:
             path.unlink(missing_ok=True)  # ours and empty: leave no litter
             raise
     try:
-        return h5py.File(path, "x", rdcc_nbytes=0)
+        return h5py.File(path, "x", rdcc_nbytes=0, libver=FILE_FORMAT)
     except FileExistsError:
         raise FileExistsError(
             errno.EEXIST, "a file of that name exists; a run file is never overwritten", str(path)
@@ -193,12 +196,7 @@ class RunStore:
     ) -> None:
         self.path = Path(path)
         self.flush_interval = flush_interval
-        self._lock = threading.RLock()
-        self._failure: StoreError | None = None  # the first write failure reported to a caller
-        self._frozen = False  # a write failed and the file could not be reopened: no more writes
-        self._generation = 0  # bumped when the file is reopened: StepWriters look their groups up again
-        self._next_heartbeat = 0.0
-        self._steps: list[StepWriter] = []  # steps whose points may still be buffered
+        self._init_state()
         if in_memory:  # for dry runs: nothing touches the disk; a unique name lets several coexist
             self._guard: DiskGuard | None = None
             self._file = h5py.File(f"{self.path.name}-{uuid.uuid4().hex}", "w", driver="core", backing_store=False)
@@ -230,10 +228,72 @@ class RunStore:
             attrs["writer_host"] = socket.gethostname()
             attrs["writer_pid"] = os.getpid()
             self._flush_file()
+            self._start_live_reading()
         except (OSError, RuntimeError) as error:
             self._discard_unwritten_file()
             raise StoreError(
                 f"{self.path}: cannot create the run file ({type(error).__name__}: {one_line(error)})") from None
+
+    @classmethod
+    def continue_file(cls, path: str | Path, *, flush_interval: float = 0.5, resumed: dict | None = None,
+                      interrupted_group: str | None = None) -> "RunStore":
+        """Open the file of an interrupted run to write the rest of it (`sqm resume`).
+
+        Its writer must be gone (the caller checked, `sqm.readback.writer_state`): the "open
+        for write" flags a killed writer left are cleared first. The root's status is
+        `running` again, with this process as its writer, and `resumed` (a JSON list) gains
+        `resumed` (when, from which step and point) for this continuation. The end recorded
+        on `interrupted_group` (status, error, end time) is moved into its `resumed` history
+        by `continue_step`; here, before live reading starts (HDF5 deletes nothing then),
+        it is taken off the group.
+        """
+        store = cls.__new__(cls)
+        store.path = Path(path)
+        store.flush_interval = flush_interval
+        store._init_state()
+        store._guard = DiskGuard(store.path.parent)
+        store._guard.require(4 * METADATA_ALLOWANCE_BYTES, "the continuation of a run")
+        writer_flags.clear_writer_flags(store.path)
+        store._file = h5py.File(store.path, "r+", rdcc_nbytes=0, libver=FILE_FORMAT)
+        try:
+            attrs = store._file.attrs
+            store._metadata = {key: _text(attrs[key]) for key in RUN_METADATA if key in attrs}
+            history = json.loads(_text(attrs["resumed"])) if "resumed" in attrs else []
+            history.append({"started": utc_now(), **(resumed or {}),
+                            "previous_status": _text(attrs.get("status", ""))})
+            attrs["status"] = "running"
+            for key in ("finished", "error", "safe_state"):
+                if key in attrs:  # how the interrupted part ended stays in the history above
+                    history[-1][f"previous_{key}"] = _text(attrs[key])
+                    del attrs[key]
+            attrs["resumed"] = json.dumps(history)
+            if interrupted_group is not None:
+                _clear_step_end(store._file[interrupted_group])
+            attrs["writer_host"] = socket.gethostname()
+            attrs["writer_pid"] = os.getpid()
+            store._flush_file()
+            store._start_live_reading()
+        except (OSError, RuntimeError, ValueError) as error:
+            store._file.close()
+            raise StoreError(f"{store.path}: cannot continue the run file ({type(error).__name__}: "
+                             f"{one_line(error)})") from None
+        return store
+
+    def _init_state(self) -> None:
+        self._lock = threading.RLock()
+        self._failure: StoreError | None = None  # the first write failure reported to a caller
+        self._frozen = False  # a write failed and the file could not be reopened: no more writes
+        self._generation = 0  # bumped when the file is reopened: StepWriters look their groups up again
+        self._next_heartbeat = 0.0
+        self._steps: list[StepWriter] = []  # steps whose points may still be buffered
+
+    def _start_live_reading(self) -> None:
+        """Switch the file to SWMR writing: from here on other programs open it read-only
+        with `swmr=True` (as `sqm show`, the GUI and `sqm serve` do) while it grows, and see
+        it as of the writer's last flush. Until the file is closed, plain `h5py.File(path)`
+        refuses it ("already open for write"), also after a kill; see sqm.writer_flags."""
+        if self._guard is not None:  # on disk (an in-memory dry run has no readers)
+            self._file.swmr_mode = True
 
     def _discard_unwritten_file(self) -> None:
         """A file that failed while being created holds nothing: release it and remove it."""
@@ -297,7 +357,9 @@ class RunStore:
             return  # in memory: nothing on disk to protect
         self._freeze()
         try:
-            self._file = h5py.File(self.path, "r+", rdcc_nbytes=0)
+            writer_flags.clear_writer_flags(self.path)  # our own, left set by the frozen close
+            self._file = h5py.File(self.path, "r+", rdcc_nbytes=0, libver=FILE_FORMAT)
+            self._start_live_reading()
             self._generation += 1
             self._frozen = False  # a clean file again: later writes go through the disk guard as before
         except Exception:
@@ -319,13 +381,14 @@ class RunStore:
             raise failure from error
 
     def begin_step(self, index: int, procedure: str, parameters: dict, snapshot: dict,
-                   measures: bool = True) -> "StepWriter":
+                   measures: bool = True, group_name: str | None = None) -> "StepWriter":
         """Open the group of step `index` (1-based) and record its start. `measures`: the
-        step measures something (a viewer opening the file shows the first that does)."""
+        step measures something (a viewer opening the file shows the first that does).
+        `group_name`: default `NNN_<procedure>` (a step run again after a resume: another)."""
         what = f"the start of step {index} ({procedure})"
         with self._lock, self._writing(what):
             self._require_space(len(json.dumps(snapshot, default=str)) + 2 * METADATA_ALLOWANCE_BYTES, what)
-            group = self._file.create_group(f"{index:03d}_{procedure}")
+            group = self._file.create_group(group_name or f"{index:03d}_{procedure}")
             group.attrs["NX_class"] = "NXentry"
             group.attrs["procedure"] = procedure
             group.attrs["parameters"] = json.dumps(parameters)
@@ -339,6 +402,24 @@ class RunStore:
                     role_group.attrs[key] = _attr_value(value)
             nexus.mark_instrument(snap)
             step = StepWriter(self, group.name, measures)
+            self._steps.append(step)
+            self._flush_file()
+            return step
+
+    def continue_step(self, group_name: str, measures: bool = True, resumed_from: int = 0) -> "StepWriter":
+        """The writer of an interrupted step's group, to write the rest of it after a resume:
+        its series and images are attached when the step declares them again, and the
+        group's `resumed` (a JSON list) records when and from which point or line."""
+        what = f"the continuation of {group_name}"
+        with self._lock, self._writing(what):
+            self._require_space(2 * METADATA_ALLOWANCE_BYTES, what)
+            group = self._file[group_name]
+            history = json.loads(_text(group.attrs["resumed"])) if "resumed" in group.attrs else []
+            history.append({"started": utc_now(), "from": resumed_from,
+                            **json.loads(_text(group.attrs.get("previous_end", "{}")))})
+            group.attrs["resumed"] = json.dumps(history)
+            group.attrs["status"] = "running"
+            step = StepWriter(self, group.name, measures, continued=True)
             self._steps.append(step)
             self._flush_file()
             return step
@@ -481,8 +562,9 @@ class StepWriter:
     reopens the file, and the writer then finds its group in the reopened file.
     """
 
-    def __init__(self, store: RunStore, group_name: str, measures: bool = True) -> None:
+    def __init__(self, store: RunStore, group_name: str, measures: bool = True, continued: bool = False) -> None:
         self._store = store
+        self.continued = continued  # the group holds the data of an interrupted step: declarations attach
         self._group_name = group_name
         self._measures = measures
         self._has_data = False
@@ -532,6 +614,8 @@ class StepWriter:
         """
         if signal not in columns or any(axis not in columns for axis in axes):
             raise ValueError("signal and axes must be declared columns")
+        if self.continued and not self._has_data and self._attach_series(columns):
+            return
         if self._has_data:
             raise ValueError(f"{self.name}: a series is declared first, and once")
         what = f"the data group of {self.name}"
@@ -552,6 +636,43 @@ class StepWriter:
             self._created_data(data)
             self._columns = dict(columns)
             self._store._flush_file()
+
+    def _attach_series(self, columns: dict[str, str]) -> bool:
+        """After a resume: take up the series the interrupted step declared, if it holds
+        exactly these columns (else False: declared anew). All columns are cut to the
+        shortest, so a record half-written at the kill is not kept."""
+        with self._store._lock, self._store._writing(f"the data group of {self.name}"):
+            data = self._group.get("data")
+            if not isinstance(data, h5py.Group) or sorted(
+                    key for key, item in data.items() if isinstance(item, h5py.Dataset)) != sorted(columns):
+                return False
+            length = min(data[name].shape[0] for name in columns)
+            for name in columns:
+                if data[name].shape[0] != length:
+                    data[name].resize((length,))
+            self._created_data(data)
+            self._columns = dict(columns)
+            return True
+
+    def stored_points(self) -> int:
+        """Points of the series in the file (a resumed step: from before too), buffered ones not counted."""
+        if not self._columns:
+            return 0
+        with self._store._lock:
+            return int(min(self._data[name].shape[0] for name in self._columns))
+
+    def _attach_image(self, name: str, shape: tuple[int, int]) -> bool:
+        """After a resume: take up image `name` the interrupted step declared, if it has this shape."""
+        for group_name in ["data", *sorted(key for key in self._group if key.startswith("data_"))]:
+            group = self._group.get(group_name)
+            if isinstance(group, h5py.Group) and isinstance(group.get(name), h5py.Dataset):
+                if group[name].shape != shape:
+                    return False
+                self._image_groups[name] = group_name
+                if not self._has_data:
+                    self._created_data(self._group["data"])
+                return True
+        return False
 
     def declare_image(
         self,
@@ -574,6 +695,9 @@ class StepWriter:
         what = f"the image {name!r} of {self.name}"
         axes = [(rows[0], rows[1], rows[2]), (columns[0], columns[1], columns[2])]
         axes += [(key, values, unit) for key, (values, unit) in (extra_axes or {}).items()]
+        if self.continued and name not in self._image_groups and self._attach_image(
+                name, (len(row_values), len(column_values))):
+            return
         self._refuse_a_name_in_use(name)
         with self._store._lock, self._store._writing(what):
             axes_bytes = sum(8 * np.size(values) for _, values, _ in axes)
@@ -656,6 +780,13 @@ class StepWriter:
                 nexus.long_name(dataset, key, units)
             self._group.attrs["default"] = name  # what the step found, rather than its log
             self._store._flush_file()
+
+    def read_series(self, name: str) -> np.ndarray:
+        """Column `name` of the series as stored so far, buffered points included."""
+        with self._store._lock:
+            stored = np.asarray(self._data[name][()])
+            buffered = [row.get(name, np.nan) for row in self._buffer]
+            return np.concatenate([stored, np.asarray(buffered, dtype="f8")])
 
     def read_image(self, name: str) -> np.ndarray:
         """Image `name` as stored so far (NaN where no line is written yet)."""
@@ -781,6 +912,18 @@ class StepWriter:
                 raise store_error
             if self in self._store._steps:  # nothing left to write: RunStore.flush/flush_if_due skip it
                 self._store._steps.remove(self)
+
+
+def _clear_step_end(group: h5py.Group) -> None:
+    """Take the recorded end off an interrupted step's group, keeping it in `previous_end`
+    (JSON) beside the data: the step is about to go on."""
+    ended = {key: _text(group.attrs[key]) for key in ("status", "error", "finished") if key in group.attrs}
+    group.attrs["previous_end"] = json.dumps(ended)
+    for key in ("error", "finished", "traceback"):
+        if key in group.attrs:
+            del group.attrs[key]
+    if "end_time" in group:
+        del group["end_time"]
 
 
 def _write_sample(attrs, sample: dict[str, str]) -> None:

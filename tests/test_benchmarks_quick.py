@@ -143,3 +143,11 @@ def test_squid_benchmark_quick():
     rows = _table(_run_quick("bench_squid.py"), "| measure | wall time | lab time | against |")
     (row,) = rows
     assert row[0].startswith("I-V (") and int(row[0].split("(")[1].split()[0]) > 30  # the SQUID's voltage was read
+
+
+def test_swmr_benchmark_quick():
+    rows = _table(_run_quick("bench_swmr.py"), "| workload |")
+    assert [row[0] for row in rows] == ["point, flushed one by one", "point, in 0.5 s batches",
+                                        "line of 64 pixels, flushed"]
+    assert all(row[4].endswith("x") and float(row[4][:-1]) > 0 for row in rows)  # SWMR against before, measured
+

@@ -175,6 +175,11 @@ class Procedure(ABC):
     # False for steps that only prepare (a cool-down, a move, a setpoint): a viewer opening
     # a run file shows the first step that measures (the NeXus default, sqm.nexus).
     measures: ClassVar[bool] = True
+    # True for steps that continue where an interrupted run stopped (`sqm resume`): their
+    # `run` starts at `ctx.resume_from` points (a series) or lines (an image) already in the
+    # file, as the uninterrupted step would have gone on from there. A step that is not
+    # resumable is run again from its start.
+    resumable: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

@@ -50,6 +50,7 @@ class BiasSweep(Procedure):
     integration_time: float = param("time", "0.5 s", "flux averaged this long at each point (s)", positive=True)
     record_voltage: bool = param("flag", False, "also read the four-probe voltage (flags a resistive film)")
     leads: tuple[str, str] | None = lead_pair_param()
+    resumable = True  # a resumed sweep goes on from its next point, ramping from the measured bias
 
     def check_consistency(self) -> None:
         if self.settle < 0:
@@ -74,8 +75,8 @@ class BiasSweep(Procedure):
         if self.record_voltage:
             columns["voltage"] = "V"
         ctx.declare_series(columns, signal="flux", axes=["bias_current"])
-        fluxes = []
-        for current, branch in sweep_points(self.points, self.step):
+        fluxes = list(ctx.read_series("flux")) if ctx.resume_from else []
+        for current, branch in sweep_points(self.points, self.step)[ctx.resume_from:]:
             source.ramp_to(current, ctx, self.rate)
             ctx.wait(self.settle)
             flux = squid.read_flux(self.integration_time, ctx)

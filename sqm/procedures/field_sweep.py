@@ -22,6 +22,8 @@ class FieldSweep(Procedure):
     rate: float | None = param("field_rate", None, "ramp rate (T/s); default: the station's", positive=True)
     integration_time: float = param("time", "1 s", "flux averaged this long at each point (s)", positive=True)
 
+    resumable = True  # a resumed sweep goes on from its next point, ramping from the measured field
+
     def check_consistency(self) -> None:
         check_sweep_size(self.points, self.step)
 
@@ -41,8 +43,9 @@ class FieldSweep(Procedure):
         columns.update({f"flux_{name}": "Phi0" for name in self.probes})
         probe_columns = [f"flux_{name}" for name in self.probes]
         ctx.declare_series(columns, signal=probe_columns[0], axes=["field"], auxiliary_signals=probe_columns)
-        recorded: dict[str, list[float]] = {column: [] for column in probe_columns}
-        for field, branch in sweep_points(self.points, self.step):
+        recorded: dict[str, list[float]] = {
+            column: list(ctx.read_series(column)) if ctx.resume_from else [] for column in probe_columns}
+        for field, branch in sweep_points(self.points, self.step)[ctx.resume_from:]:
             station.magnet.ramp_to(field, ctx, self.rate)
             readings = read_probes(ctx, self.probes, self.height, self.integration_time)
             for column in probe_columns:

@@ -53,6 +53,8 @@ class RasterScan(Procedure):
     repeat_unlocked_lines: int = param("dimensionless", 0, "take a line again (up to this many times) when the "
                                        "SQUID's loop lost lock during it, once it has relocked")
 
+    resumable = True  # a resumed scan goes on from its next line
+
     def check_consistency(self) -> None:
         if self.repeat_unlocked_lines != int(self.repeat_unlocked_lines) or self.repeat_unlocked_lines < 0:
             raise UserInputError("repeat_unlocked_lines: a whole number, 0 or more, got "
@@ -153,8 +155,9 @@ class RasterScan(Procedure):
             station.current_source.ramp_to(self.bias_current, ctx)
         if self.field is not None:
             station.magnet.ramp_to(self.field, ctx)
+        first_row = ctx.resume_from  # lines already in the file (a resumed scan), else 0
         scanner.retract(ctx)
-        scanner.move_to(xs[0], ys[0], ctx)
+        scanner.move_to(xs[0], ys[min(first_row, len(ys) - 1)], ctx)
         scanner.approach(self.height, ctx)
         ctx.note("bias_current_A", station.current_source.read_current())
         ctx.note("field_T", station.magnet.read_field())
@@ -167,7 +170,15 @@ class RasterScan(Procedure):
         unlocked = np.zeros(len(ys), dtype=bool)  # the line kept was taken while the loop was unlocked
         attempts = np.ones(len(ys), dtype=int)
         jumps = 0
+        if first_row:  # what the interrupted part took: the rest is computed on the whole image
+            for name in names:
+                before = ctx.read_image(name)[:first_row]
+                jumps += sum(jumps_in(values) for values in before) if self.signal == "flux" else 0
+                if image is not None and name == self.signal:
+                    image[:first_row] = before
         for row, line in enumerate(lines):
+            if row < first_row:
+                continue
             scanned, unlocked[row], attempts[row] = self._scan_line(ctx, line)
             for name in names:
                 ctx.record_line(name, row, scanned[name])

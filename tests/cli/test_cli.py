@@ -191,7 +191,7 @@ def test_sigkill_leaves_a_readable_file_with_every_flushed_point_intact(tmp_path
     os.kill(child.pid, signal.SIGKILL)
     child.wait(timeout=10)
     (path,) = (tmp_path / "out").glob("*.h5")
-    with h5py.File(path, "r") as h5:
+    with h5py.File(path, "r", swmr=True) as h5:
         assert h5.attrs["status"] == "running"  # nobody could record an end
         sweep = h5["002_bias_sweep"]
         assert sweep.attrs["status"] == "running"

@@ -190,7 +190,7 @@ def test_a_run_store_whose_program_died_is_reported_gone(tmp_path):
         "os._exit(9)  # killed: no close, status stays running\n"
     )
     subprocess.run([sys.executable, "-c", code], env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=60)
-    with h5py.File(path, "r", locking=False) as h5:
+    with h5py.File(path, "r", swmr=True) as h5:
         if "writer_pid" not in h5.attrs:
             pytest.skip("this store does not record its writer yet")
     status, out, err, _ = _sqm_show(path)

@@ -142,7 +142,7 @@ def test_points_recorded_before_a_long_wait_survive_sigkill(tmp_path):
         tmp_path,
     )
     assert child.returncode == -signal.SIGKILL, child.stderr
-    with h5py.File(tmp_path / "run.h5", "r") as h5:
+    with h5py.File(tmp_path / "run.h5", "r", swmr=True) as h5:
         data = h5["001_bias_sweep/data"]
         np.testing.assert_allclose(data["bias_current"][()], [0.0, 1e-6, 2e-6])
         np.testing.assert_allclose(data["flux"][()], [0.0, 0.1, 0.2])
@@ -164,7 +164,7 @@ def test_declared_series_and_images_are_on_disk_at_once(tmp_path):
         tmp_path,
     )
     assert child.returncode == -signal.SIGKILL, child.stderr
-    with h5py.File(tmp_path / "run.h5", "r") as h5:
+    with h5py.File(tmp_path / "run.h5", "r", swmr=True) as h5:
         series = h5["002_bias_sweep/data"]
         assert series.attrs["signal"] == "flux"
         assert {name: series[name].attrs["units"] for name in series} == {"bias_current": "A", "flux": "Phi0"}
@@ -333,7 +333,7 @@ def test_a_write_that_fails_on_one_column_leaves_all_columns_aligned(tmp_path, m
     writer.append(a=4.0, c=6.0)
     writer.finish("completed")
     store.close()
-    with h5py.File(tmp_path / "run.h5", "r") as h5:
+    with h5py.File(tmp_path / "run.h5", "r", swmr=True) as h5:
         data = h5["001_bias_sweep/data"]
         assert data["a"][()].tolist() == [1.0, 4.0] and data["c"][()].tolist() == [3.0, 6.0]
         assert data["b"][0] == 2.0 and np.isnan(data["b"][1])

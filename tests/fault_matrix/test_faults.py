@@ -62,7 +62,7 @@ def test_sigkill_mid_sweep_loses_at_most_the_flush_interval(tmp_path, attempt):
     os.kill(child.pid, signal.SIGKILL)
     child.wait(timeout=10)
     (path,) = (tmp_path / "out").glob("*.h5")
-    with h5py.File(path, "r") as h5:
+    with h5py.File(path, "r", swmr=True) as h5:
         data = h5["002_bias_sweep/data"]
         lengths = {len(data[name]) for name in data}
         last_flush = h5.attrs["heartbeat"].decode()

@@ -344,3 +344,34 @@ def test_the_editor_names_the_station_limit_before_the_size_of_a_sweep(window):
     assert not panel.load_text("steps:\n  - bias_sweep: {points: [0, 200, 0]}\n", "typo.yaml")
     message = window.statusBar().currentMessage()
     assert "200 A is outside the station limits" in message and "points asked for" not in message
+
+
+# 9. The run browser says a file is being written, or that its writer is gone ------------
+
+def test_run_browser_says_a_running_file_is_being_written_and_a_killed_one_can_be_resumed(qtbot, tmp_path):
+    import subprocess
+
+    from sqm.gui.run_browser import RunBrowser
+    from sqm.store import RunStore
+
+    live = tmp_path / "live.h5"
+    store = RunStore(live, backend="sim", station_text="station", procedure_text="procedure", flush_interval=0.0)
+    step = store.begin_step(1, "bias_sweep", {}, {})
+    step.declare_series({"bias_current": "A", "flux": "Phi0"}, "flux", ["bias_current"])
+    step.append(bias_current=0.0, flux=0.0)
+    killed = tmp_path / "killed.h5"
+    code = (f"import os\nfrom sqm.store import RunStore\nstore = RunStore({str(killed)!r}, backend='sim', "
+            "station_text='', procedure_text='')\nstore.begin_step(1, 'bias_sweep', {}, {})\nstore.flush()\n"
+            "os._exit(9)\n")
+    subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[2], timeout=60, check=False)
+    browser = RunBrowser()
+    qtbot.addWidget(browser)
+    try:
+        assert browser.open_file(live)
+        assert "run running" in browser.file_label.text() and "being written" in browser.file_label.text()
+        assert browser.table.rowCount() == 1
+        assert browser.open_file(killed)
+        label = browser.file_label.text()
+        assert "is gone" in label and f"sqm resume {killed}" in label
+    finally:
+        store.close()

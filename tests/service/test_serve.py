@@ -137,15 +137,27 @@ def test_the_generated_key_is_required(served):
     assert httpx.get(f"{server.api_url}/metadata/", timeout=5, trust_env=False).status_code == 401  # no key
 
 
-def test_a_run_being_written_is_listed_as_unavailable_and_readable_once_it_ends(served):
+def test_a_run_being_written_is_served_as_it_grows_and_whole_once_it_ends(served):
     server, run_file = served
     being_written = run_file.parent / "zz_being_written.h5"
-    store = RunStore(being_written, backend="sim", station_text="station", procedure_text="procedure")
-    try:  # the writer holds the file (and HDF5's lock on it) open, as during a run
+    store = RunStore(being_written, backend="sim", station_text="station", procedure_text="procedure",
+                     flush_interval=0.0)
+    try:  # the writer holds the file open, in SWMR mode, as during a run
+        step = store.begin_step(1, "bias_sweep", {}, {})
+        step.declare_series({"bias_current": "A", "flux": "Phi0"}, "flux", ["bias_current"])
+        for index in range(5):
+            step.append(bias_current=index * 1e-6, flux=0.1 * index)
         runs = from_uri(server.connect_url)
         assert list(runs) == [run_file.stem, "zz_being_written"]
-        assert runs["zz_being_written"].metadata[UNAVAILABLE_KEY] == LOCKED_BY_WRITER
+        live = runs["zz_being_written"]
+        assert live.metadata["status"] == "running" and UNAVAILABLE_KEY not in live.metadata
+        np.testing.assert_allclose(live["001_bias_sweep"]["data"]["flux"].read(), 0.1 * np.arange(5))
+        for index in range(5, 12):
+            step.append(bias_current=index * 1e-6, flux=0.1 * index)
+        grown = from_uri(server.connect_url)["zz_being_written"]["001_bias_sweep"]["data"]["flux"].read()
+        np.testing.assert_allclose(grown, 0.1 * np.arange(12))  # asked again: the points flushed since
         assert len(runs[run_file.stem]["003_bias_sweep"]["data"]["flux"].read()) == 25  # the others still served
+        step.finish("completed")
     finally:
         store.set_run_status("completed")
         store.close()
@@ -238,3 +250,21 @@ def test_the_tree_holds_run_files_and_subfolders_and_says_why_a_file_is_unreadab
 ])
 def test_which_hosts_count_as_loopback(host, loopback):
     assert is_loopback(host) is loopback
+
+
+def test_a_file_held_by_a_writer_not_in_swmr_mode_is_listed_as_unavailable(tmp_path):
+    held = tmp_path / "held.h5"
+    holder = subprocess.Popen([sys.executable, "-c", f"""
+import h5py, sys, time
+h5 = h5py.File({str(held)!r}, "w")  # another program's writer: HDF5's lock, no SWMR
+h5["x"] = [1.0, 2.0]
+h5.flush()
+print("holding", flush=True)
+sys.stdin.read()
+"""], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "holding"
+        node = run_folder_tree(tmp_path)["held"]
+        assert node.metadata()[UNAVAILABLE_KEY] == LOCKED_BY_WRITER
+    finally:
+        holder.communicate("", timeout=30)
