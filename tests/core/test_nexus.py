@@ -52,6 +52,21 @@ def test_every_demo_file_opens_on_its_measurement(demo_files, name):
 
 
 @pytest.mark.parametrize("name", DEMO)
+def test_silx_opens_every_demo_file_on_its_measurement(demo_files, name):
+    nxdata = pytest.importorskip("silx.io.nxdata")
+    with h5py.File(demo_files[name]) as h5:
+        measuring = _first_measuring_entry(h5)
+        main_plot = f"/{measuring}/{h5[measuring].attrs['default']}"
+        found = nxdata.get_default(h5)  # silx's viewer follows the same @default chain
+        assert found is not None and found.group.name == main_plot and found.is_valid
+        assert found.signal.name == f"{main_plot}/{h5[main_plot].attrs['signal']}"
+        assert found.signal_name == h5[found.signal.name].attrs["long_name"]  # silx labels the plot with it
+        for entry in (h5[key] for key in h5 if isinstance(h5[key], h5py.Group) and "procedure" in h5[key].attrs):
+            default = nxdata.get_default(entry)
+            assert default is not None and default.is_valid, entry.name
+
+
+@pytest.mark.parametrize("name", DEMO)
 def test_entries_carry_times_instrument_sample_and_long_names(demo_files, name):
     with h5py.File(demo_files[name]) as h5:
         assert h5.attrs["file_name"] == demo_files[name].name
