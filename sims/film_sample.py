@@ -25,6 +25,7 @@ in its file; the phenomenological ones are labelled there and in docs/physics.md
 
 from __future__ import annotations
 
+import json
 import math
 import sys
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ from functools import cached_property, lru_cache
 
 import numpy as np
 import scipy.interpolate
+import yaml
 
 from . import region_magnet, sample_file, solve_cache
 from .film import anomalous as anomalous_module
@@ -121,10 +123,25 @@ def film_geometry(sample: SampleDescription) -> FilmGeometry:
 
 def _cached(kind: str, sample: SampleDescription, compute, **key) -> dict[str, np.ndarray]:
     """Arrays of one solve, from the disk cache when it has them (keyed by the sample
-    file's text, the grid, the code and `key`)."""
-    cache_key = solve_cache.cache_key(kind=kind, sample=sample.text, cell=sample.cell, margin=sample.margin,
-                                      code=_fingerprint(), **key)
+    file's film, `film_key`, the grid, the code and `key`)."""
+    cache_key = solve_cache.cache_key(kind=kind, sample=film_key(sample.text), cell=sample.cell,
+                                      margin=sample.margin, code=_fingerprint(), **key)
     return solve_cache.SolveCache().get_or_compute(cache_key, compute)
+
+
+@lru_cache(maxsize=32)
+def film_key(text: str) -> str:
+    """What the film's solves depend on: the sample file's text with the numbers of its
+    regions' magnetism left out (which regions are magnetic is kept). The cached solves,
+    the film's screening and the polarisation patterns per unit state, take only the
+    outline, regions, Pearl lengths, transition and leads; so a batch or a fit that varies
+    a coercivity or a drive scale reuses them (sqm sweep, sqm fit)."""
+    data = yaml.safe_load(text)
+    regions = data.get("regions") if isinstance(data, dict) else None
+    for region in (regions or {}).values():
+        if isinstance(region, dict) and "magnetism" in region:
+            region["magnetism"] = "magnetic"
+    return json.dumps(data, sort_keys=True, default=str)
 
 
 @lru_cache(maxsize=16)

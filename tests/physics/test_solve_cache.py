@@ -96,6 +96,24 @@ def test_a_changed_sample_file_makes_new_entries(tmp_path, monkeypatch):
     assert set((tmp_path / "cache").glob("*.npz")) > before
 
 
+def test_a_sample_that_differs_only_in_its_magnetic_numbers_reuses_the_film_solves(tmp_path, monkeypatch):
+    """A batch or a fit varying a coercivity (sqm sweep, sqm fit) must not solve the film again:
+    no cached solve depends on a region's magnetic numbers, only on which regions are magnetic."""
+    flake = CONFIGS / "samples" / "fese_flake.yaml"
+    text = flake.read_text()
+    harder = tmp_path / "harder.yaml"
+    line = next(line for line in text.splitlines() if "coercivity:" in line)
+    harder.write_text(text.replace(line, line.split("coercivity:")[0] + "coercivity: 7.5 A/m"))
+    assert load_sample(harder).text != load_sample(flake).text
+    _forget_this_process(monkeypatch, tmp_path / "cache")
+    first = _build(load_sample(flake))
+    solves = _count_solves(monkeypatch)
+    _forget_this_process(monkeypatch, tmp_path / "cache")
+    second = _build(load_sample(harder))
+    assert solves[0] == 0
+    np.testing.assert_array_equal(second._map("bias", 1e-6), first._map("bias", 1e-6))
+
+
 def test_a_damaged_entry_is_solved_again(tmp_path):
     cache = SolveCache(tmp_path, enabled=True)
     key = cache_key(kind="test", value=1.0)
