@@ -108,10 +108,14 @@ def build_backend(config: dict, limits: StationLimits, tolerant: bool = False, c
     roles, failures = {}, {}
     try:
         for role_name in role_names(config):
-            block = config[role_name]
+            block = dict(config[role_name])
             adapter_class = _adapter_class(block["driver"])
+            remote = _remote(block.pop("remote", None), role_name)
             try:
-                roles[role_name] = adapter_class.from_config(dict(block), context)
+                roles[role_name] = adapter_class.from_config(block, context if remote is None
+                                                             else context.for_remote(remote))
+                if remote is not None:
+                    roles[role_name].location = remote.describe()
             except ImportError as error:  # pymeasure/pyvisa are the hardware extra
                 raise UserInputError(
                     f"hardware.{role_name}: needs the hardware extra (pip install -e '.[hardware]'): {error}"
@@ -474,7 +478,24 @@ DRIVERS: dict[str, str] = {name: driver.adapter for name, driver in DRIVER_SETTI
 
 
 def _check_role_block(role_name: str, block: object) -> None:
-    check_driver_block(block, role_name, f"hardware.{role_name}")
+    where = f"hardware.{role_name}"
+    if isinstance(block, dict) and "remote" in block:  # an instrument on another PC (drivers/leco.py)
+        _remote(block["remote"], role_name)
+        driver = block.get("driver")
+        if driver in DRIVER_SETTINGS and "address" not in DRIVER_SETTINGS[driver].settings:
+            raise UserInputError(f"{where}.remote: the {driver} is not reached through VISA; only an instrument "
+                                 "with an address can be on another PC")
+        block = {key: value for key, value in block.items() if key != "remote"}
+    check_driver_block(block, role_name, where)
+
+
+def _remote(block: object, role_name: str):
+    """The RemoteSpec of a role's `remote:` block, or None without one."""
+    if block is None:
+        return None
+    from .leco import RemoteSpec
+
+    return RemoteSpec.from_block(block, f"hardware.{role_name}.remote")
 
 
 def check_driver_block(block: object, role_name: str, where: str) -> None:

@@ -20,7 +20,7 @@ import re
 import reprlib
 import weakref
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Iterator
 
 from sqm.clock import Clock
@@ -45,9 +45,22 @@ class HardwareContext:
     clock: Clock
     shared: dict[str, Any] = field(default_factory=dict)  # e.g. one DAQ device used by two roles
     closers: list[Callable[[], None]] = field(default_factory=list)
+    remote: Any = None  # a RemoteSpec (sqm.drivers.leco) for a role whose instrument is on another PC
+
+    def for_remote(self, remote: Any) -> "HardwareContext":
+        """The same context (its clock, shared devices, closers) for a role reached through a LECO Actor."""
+        return replace(self, remote=remote)
 
     def visa_adapter(self, address: str, **settings):
-        """A pymeasure VISAAdapter on `address` through this station's VISA library."""
+        """A pymeasure adapter on `address`: a VISAAdapter through this station's VISA library,
+        or, for a remote role, one that reaches the resource through its LECO Actor."""
+        if self.remote is not None:
+            from .leco import leco_adapter
+
+            timeout_s = float(settings.get("timeout", 5000)) / 1000.0
+            adapter = leco_adapter(self.remote, address, timeout_s=2 * timeout_s + 1.0, **settings)
+            self.closers.append(adapter.close)
+            return adapter
         from pymeasure.adapters import VISAAdapter
 
         try:

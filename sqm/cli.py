@@ -63,6 +63,30 @@ def _parser() -> argparse.ArgumentParser:
     resume.add_argument("file", type=Path)
     resume.add_argument("--station", type=Path, default=None,
                         help="the station to continue on (default: the one the run was started with, from the file)")
+    sweep = commands.add_parser("sweep", help="a procedure on the twin for every combination of --vary values, "
+                                "in parallel (Dask); one file per run and a summary table", parents=[logs])
+    sweep.add_argument("procedure", type=Path)
+    sweep.add_argument("--vary", action="append", default=[], metavar="KEY=START:STOP:N",
+                       help="a key of the station file (sim.flux_noise) or of its sample file "
+                       "(sample.regions.lower_right.magnetism.coercivity); repeat for a grid")
+    sweep.add_argument("--station", type=Path, default=DEFAULT_STATION)
+    sweep.add_argument("--out", type=Path, default=Path("sweep-output"))
+    sweep.add_argument("--workers", type=int, default=2, help="local worker processes (0: one run after another here)")
+    sweep.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                       help="a running Dask scheduler (tcp://host:8786) instead of a local cluster")
+    fit = commands.add_parser("fit", help="fit twin parameters to a measured bias or field loop (least squares, "
+                              "the twin runs in parallel through Dask); writes the fitted station file", parents=[logs])
+    fit.add_argument("measured", type=Path, metavar="MEASURED.h5")
+    fit.add_argument("--station", type=Path, default=DEFAULT_STATION, help="the twin to fit (its sim block and sample)")
+    fit.add_argument("--params", action="append", default=[], metavar="KEY[=START]",
+                     help="a key as sweep --vary takes it; starts at the file's value unless given")
+    fit.add_argument("--out", type=Path, default=Path("fitted-station.yaml"))
+    fit.add_argument("--workers", type=int, default=2, help="local worker processes (0: here, one after another)")
+    fit.add_argument("--scheduler", default=None, metavar="ADDRESS", help="a running Dask scheduler instead")
+    actor = commands.add_parser("actor", help="host one instrument of a station on this PC as a LECO Actor "
+                                "(the remote extra), until Ctrl-C", parents=[logs])
+    actor.add_argument("--station", type=Path, required=True)
+    actor.add_argument("--instrument", required=True, metavar="ROLE", help="the role whose instrument this PC holds")
     check = commands.add_parser("check", help="validate a procedure file and dry-run it on the twin", parents=[logs])
     check.add_argument("procedure", type=Path)
     check.add_argument("--station", type=Path, default=DEFAULT_STATION)
@@ -189,6 +213,40 @@ def _cmd_resume(arguments) -> int:
     return report_outcome(outcome)
 
 
+def _cmd_sweep(arguments) -> int:
+    from .batch.sweep import plan_sweep, run_sweep
+
+    if arguments.workers < 0:
+        raise UserInputError(f"--workers must be 0 or more, got {arguments.workers}")
+    jobs, units = plan_sweep(arguments.procedure, arguments.station, arguments.vary, arguments.out)
+    print(f"sqm: sweep of {len(jobs)} runs into {arguments.out}", file=sys.stderr)
+    result = run_sweep(jobs, arguments.out, units, arguments.scheduler, arguments.workers)
+    failed = [row for row in result.rows if row.status != "completed"]
+    print(result.csv_path)
+    print(result.hdf5_path)
+    if failed:
+        print(f"sqm: {len(failed)} of {len(result.rows)} runs did not complete: "
+              + "; ".join(f"{row.name} {row.status} ({row.error})" for row in failed[:3]), file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def _cmd_fit(arguments) -> int:
+    from .batch.fit import fit_loop
+
+    if arguments.workers < 0:
+        raise UserInputError(f"--workers must be 0 or more, got {arguments.workers}")
+    result = fit_loop(arguments.measured, arguments.station, arguments.params, arguments.out,
+                      arguments.scheduler, arguments.workers)
+    for key, unit, start, value, sigma in zip(result.keys, result.units, result.start, result.values,
+                                              result.uncertainties):
+        print(f"{key} = {value:.6g} +- {sigma:.2g} {unit}  (from {start:.6g})")
+    print(f"residual rms {result.residual_rms:.3g} Phi0 over {result.points} points; {result.evaluations} twin runs",
+          file=sys.stderr)
+    print(result.station_path)
+    return EXIT_OK
+
+
 def report_outcome(outcome: RunOutcome) -> int:
     """The run's last line on stderr (and a warning if the station is not confirmed safe);
     returns the exit status."""
@@ -297,6 +355,11 @@ def _cmd_emulate(arguments) -> int:
     return _command("emulate", "the emulators are not installed (pip install -e '.[dev]')")(arguments.station)
 
 
+def _cmd_actor(arguments) -> int:
+    actor = _command("actor", "remote instruments are not installed (pip install -e '.[remote]')")
+    return actor(str(arguments.station), arguments.instrument)
+
+
 def _cmd_serve(arguments) -> int:
     serve = _command("serve", "serving is not installed (pip install -e '.[serve]')")
     return serve(arguments.directory, host=arguments.host, port=arguments.port, api_key=arguments.api_key)
@@ -328,6 +391,9 @@ COMMANDS = {
     "emulate": _cmd_emulate,
     "serve": _cmd_serve,
     "resume": _cmd_resume,
+    "sweep": _cmd_sweep,
+    "fit": _cmd_fit,
+    "actor": _cmd_actor,
 }
 
 if __name__ == "__main__":

@@ -82,6 +82,9 @@ class Role(ABC):
     finite_readings: tuple[str, ...] = ()
     # The primitives that command the instrument: refused from a fenced thread.
     commands: tuple[str, ...] = ()
+    # Where the instrument is reached when it is not attached to this PC (a LECO Actor on
+    # another lab computer, set by the backend); "" for a local one. Kept in every snapshot.
+    location: str = ""
 
     def __init_subclass__(cls, **kwargs) -> None:
         super().__init_subclass__(**kwargs)

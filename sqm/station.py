@@ -164,6 +164,8 @@ class Station:
                 result[name] = role.snapshot()
             except Exception as error:  # a snapshot must never stop a run from being recorded
                 result[name] = {"error": f"{type(error).__name__}: {error}"}
+            if role.location:  # the file says which instruments were on another PC
+                result[name] = {**result[name], "reached_via": role.location}
         return result
 
     def make_safe(self) -> list[str]:

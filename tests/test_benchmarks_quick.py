@@ -151,3 +151,9 @@ def test_swmr_benchmark_quick():
                                         "line of 64 pixels, flushed"]
     assert all(row[4].endswith("x") and float(row[4][:-1]) > 0 for row in rows)  # SWMR against before, measured
 
+
+def test_batch_benchmark_quick():
+    pytest.importorskip("dask.distributed")
+    rows = dict(row[:2] for row in _table(_run_quick("bench_batch.py"), "| measure | value |"))
+    assert rows["same figures as serial"] == "yes"  # the cluster gives the serial runs' numbers
+    assert float(rows["speed-up (runs)"].rstrip("x")) > 0
