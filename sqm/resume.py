@@ -95,10 +95,10 @@ def plan_resume(path: str | Path, station_path: str | Path | None = None) -> Res
         groups = _step_groups(h5)
     procedure_file = parse_procedure_text(procedure_text, source=f"{path} (its procedure)")
     steps = procedure_file.steps
-    for index, (name, _status) in groups.items():
-        if index > len(steps) or not name.endswith(steps[index - 1].procedure.name):
+    for index, (name, _status, procedure) in groups.items():
+        if index > len(steps) or procedure != steps[index - 1].procedure.name:
             raise _refuse(path, f"its group {name} does not match step {index} of its own procedure")
-    first = next((step.index for step in steps if groups.get(step.index, ("", ""))[1] != "completed"), None)
+    first = next((step.index for step in steps if groups.get(step.index, ("", "", ""))[1] != "completed"), None)
     if first is None:
         raise _refuse(path, "every step completed; nothing is left to do")
     station = (Station.from_file(station_path) if station_path is not None
@@ -117,9 +117,10 @@ def plan_resume(path: str | Path, station_path: str | Path | None = None) -> Res
         raise
 
 
-def _step_groups(h5: h5py.File) -> dict[int, tuple[str, str]]:
-    """{step index: (group name, status)}: each step's first group (a rerun's is later)."""
-    groups: dict[int, tuple[str, str]] = {}
+def _step_groups(h5: h5py.File) -> dict[int, tuple[str, str, str]]:
+    """{step index: (group name, status, procedure)}: each step's first group, or the rerun
+    that completed it (`NNN_<procedure>_rerun`, after an earlier resume)."""
+    groups: dict[int, tuple[str, str, str]] = {}
     for name in sorted(h5, key=step_order):
         match = _STEP_GROUP.match(name)
         item = h5.get(name)
@@ -127,7 +128,7 @@ def _step_groups(h5: h5py.File) -> dict[int, tuple[str, str]]:
             index = int(match.group(1))
             status = text_attr(item.attrs.get("status", ""))
             if index not in groups or status == "completed":  # a rerun that completed counts
-                groups[index] = (name, status)
+                groups[index] = (name, status, text_attr(item.attrs["procedure"]))
     return groups
 
 

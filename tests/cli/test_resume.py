@@ -221,3 +221,29 @@ def test_bad_paths_are_one_line(tmp_path):
     for path, reason in ((tmp_path / "nowhere.h5", "no such file"), (tmp_path, "is a folder")):
         refused = _sqm("resume", str(path))
         assert refused.returncode == 2 and len(refused.stderr.splitlines()) == 1 and reason in refused.stderr
+
+
+def test_a_step_run_again_after_an_earlier_resume_is_recognised(tmp_path):
+    """A step that is not resumable runs again as NNN_<procedure>_rerun; a second resume must
+    take that group for the step it is, not refuse the file."""
+    from sqm.resume import plan_resume
+    from sqm.store import RunStore
+
+    procedure = "steps:\n  - park: {x: 30 um, y: -15 um}\n  - bias_sweep: {points: [0, 10 uA], step: 5 uA}\n"
+    path = tmp_path / "twice.h5"
+    store = RunStore(path, backend="sim", station_text=twin_station_text(flux_noise=0.0), procedure_text=procedure)
+    store.begin_step(1, "park", {}, {}, measures=False).finish("aborted", "SIGINT")
+    store.begin_step(1, "park", {}, {}, measures=False, group_name="001_park_rerun").finish("completed")
+    sweep = store.begin_step(2, "bias_sweep", {}, {})
+    sweep.declare_series({"bias_current": "A", "flux": "Phi0", "temperature": "K", "time": "s", "branch": "1"},
+                         "flux", ["bias_current"])
+    sweep.append(bias_current=0.0, flux=0.0, temperature=1.5, time=0.0, branch=0.0)
+    sweep.finish("aborted", "SIGINT")
+    store.set_run_status("aborted", safe_state="safe")
+    store.close()
+    plan = plan_resume(path)
+    try:
+        assert plan.first_step == 2 and plan.continuation is not None
+        assert plan.continuation.group == "002_bias_sweep" and plan.continuation.done == 1
+    finally:
+        plan.station.close()
