@@ -30,6 +30,7 @@ station-file problem: one line, nothing started.
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 import uuid
 from dataclasses import dataclass
@@ -251,7 +252,7 @@ def host_role(station_path: str, role: str, stop: threading.Event | None = None,
     actor = Actor(spec.actor.rsplit(".", 1)[-1], device_class=ResourceHost, host=spec.host, port=spec.port)
     actor.device = ResourceHost(visa_library, str(block["address"]))
     print(f"sqm: actor {spec.actor} hosts {role} ({block.get('driver')} at {block['address']}) via the "
-          f"Coordinator at {spec.coordinator}; Ctrl-C stops it", file=__import__("sys").stderr, flush=True)
+          f"Coordinator at {spec.coordinator}; Ctrl-C stops it", file=sys.stderr, flush=True)
     if ready is not None:
         ready.set()
     try:

@@ -19,7 +19,6 @@ The file says what the run was (its station and procedure texts) and how far it 
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from dataclasses import dataclass
@@ -90,31 +89,31 @@ def plan_resume(path: str | Path, station_path: str | Path | None = None) -> Res
             if state is None or not state.startswith("the writer"):
                 who = f"pid {text_attr(attrs.get('writer_pid', '?'))} on {text_attr(attrs.get('writer_host', '?'))}"
                 raise _refuse(path, f"it is still being written ({state or who}); stop that run first")
-        procedure_text, station_text = text_attr(attrs["procedure"]), text_attr(attrs["station"])
+        station_text = text_attr(attrs["station"])
         made_safe = "safe_state" in attrs
+        procedure_file = parse_procedure_text(text_attr(attrs["procedure"]), source=f"{path} (its procedure)")
+        steps = procedure_file.steps
         groups = _step_groups(h5)
-    procedure_file = parse_procedure_text(procedure_text, source=f"{path} (its procedure)")
-    steps = procedure_file.steps
-    for index, (name, _status, procedure) in groups.items():
-        if index > len(steps) or procedure != steps[index - 1].procedure.name:
-            raise _refuse(path, f"its group {name} does not match step {index} of its own procedure")
-    first = next((step.index for step in steps if groups.get(step.index, ("", "", ""))[1] != "completed"), None)
-    if first is None:
-        raise _refuse(path, "every step completed; nothing is left to do")
+        for index, (name, _status, procedure) in groups.items():
+            if index > len(steps) or procedure != steps[index - 1].procedure.name:
+                raise _refuse(path, f"its group {name} does not match step {index} of its own procedure")
+        first = next((step.index for step in steps if groups.get(step.index, ("", "", ""))[1] != "completed"), None)
+        if first is None:
+            raise _refuse(path, "every step completed; nothing is left to do")
+        continuation, unit = None, "points"
+        if first in groups:  # the interrupted step was begun: how far it got
+            group = groups[first][0]
+            done, unit = _done_in(h5[group])
+            continuation = Continuation(first, group, done, _rerun_group(h5, group))
     station = (Station.from_file(station_path) if station_path is not None
                else Station.from_text(station_text, source=f"{path} (its station)"))
     try:
         _check_remaining(path, station, steps, first)
-        continuation, unit = None, "points"
-        if first in groups:
-            group = groups[first][0]
-            done, unit = _done_in(path, group)
-            continuation = Continuation(first, group, done, _rerun_group(path, group))
-        return ResumePlan(path, station, procedure_file, first, continuation,
-                          replayed=station.backend.state_in_process, made_safe=made_safe, done_unit=unit)
     except BaseException:
         station.close()
         raise
+    return ResumePlan(path, station, procedure_file, first, continuation,
+                      replayed=station.backend.state_in_process, made_safe=made_safe, done_unit=unit)
 
 
 def _step_groups(h5: h5py.File) -> dict[int, tuple[str, str, str]]:
@@ -154,36 +153,33 @@ def _check_remaining(path: Path, station: Station, steps: list[Step], first: int
         known |= step.procedure.provides
 
 
-def _done_in(path: Path, group_name: str) -> tuple[int, str]:
+def _done_in(group: h5py.Group) -> tuple[int, str]:
     """Points (a series: the shortest column) or lines (images: rows written from the
-    first, in every image) the interrupted step holds, and which of the two."""
-    with open_run_file(path) as h5:
-        group = h5[group_name]
-        counts, unit = [], "points"
-        for data_name in [name for name in group if name == "data" or name.startswith("data_")]:
-            data = group[data_name]
-            if not isinstance(data, h5py.Group):
-                continue
-            datasets = [item for item in data.values() if isinstance(item, h5py.Dataset)]
-            images = [item for item in datasets if item.ndim == 2]
-            if images:
-                unit = "lines"
-                for image in images:
-                    written = ~np.all(np.isnan(image[()]), axis=1)
-                    counts.append(int(np.argmin(written)) if not written.all() else len(written))
-            elif data_name == "data":
-                counts.append(min((item.shape[0] for item in datasets if item.ndim == 1), default=0))
-        return min(counts, default=0), unit
+    first, in every image) the interrupted step's group holds, and which of the two."""
+    counts, unit = [], "points"
+    for data_name in [name for name in group if name == "data" or name.startswith("data_")]:
+        data = group[data_name]
+        if not isinstance(data, h5py.Group):
+            continue
+        datasets = [item for item in data.values() if isinstance(item, h5py.Dataset)]
+        images = [item for item in datasets if item.ndim == 2]
+        if images:
+            unit = "lines"
+            for image in images:
+                written = ~np.all(np.isnan(image[()]), axis=1)
+                counts.append(int(np.argmin(written)) if not written.all() else len(written))
+        elif data_name == "data":
+            counts.append(min((item.shape[0] for item in datasets if item.ndim == 1), default=0))
+    return min(counts, default=0), unit
 
 
-def _rerun_group(path: Path, group_name: str) -> str:
+def _rerun_group(h5: h5py.File, group_name: str) -> str:
     """A new group name for a step run again: `<group>_rerun`, `_rerun2`, ..."""
-    with open_run_file(path) as h5:
-        candidate, count = f"{group_name}_rerun", 1
-        while candidate in h5:
-            count += 1
-            candidate = f"{group_name}_rerun{count}"
-        return candidate
+    candidate, count = f"{group_name}_rerun", 1
+    while candidate in h5:
+        count += 1
+        candidate = f"{group_name}_rerun{count}"
+    return candidate
 
 
 class _ReplayReached(Exception):
@@ -256,10 +252,10 @@ def replay(plan: ResumePlan) -> None:
 
 def resumed_details(plan: ResumePlan) -> dict:
     """What the root's `resumed` history records of this continuation."""
-    details = {"from_step": plan.first_step, "replayed": plan.replayed}
+    details: dict = {"from_step": plan.first_step, "replayed": plan.replayed}
     if plan.continuation is not None:
         details["from"] = plan.continuation.done
-    return json.loads(json.dumps(details))
+    return details
 
 
 def start_resumed_run(plan: ResumePlan, on_event=None, unattended: bool = False):

@@ -654,13 +654,6 @@ class StepWriter:
             self._columns = dict(columns)
             return True
 
-    def stored_points(self) -> int:
-        """Points of the series in the file (a resumed step: from before too), buffered ones not counted."""
-        if not self._columns:
-            return 0
-        with self._store._lock:
-            return int(min(self._data[name].shape[0] for name in self._columns))
-
     def _attach_image(self, name: str, shape: tuple[int, int]) -> bool:
         """After a resume: take up image `name` the interrupted step declared, if it has this shape."""
         for group_name in ["data", *sorted(key for key in self._group if key.startswith("data_"))]:

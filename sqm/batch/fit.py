@@ -22,7 +22,6 @@ from functools import partial
 from pathlib import Path
 
 import numpy as np
-import yaml
 from scipy.optimize import least_squares
 
 from ..errors import UserInputError
@@ -82,11 +81,10 @@ class LoopModel:
         settings = dict(zip(self.variations, (float(value) for value in values)))
         name = f"candidate-{self.evaluations + index:05d}"
         sample_file = self.scratch / f"{name}.yaml"
-        station_text, sample_text = self.base.texts(settings, sample_file)
-        station = yaml.safe_load(station_text)
-        station["sim"]["flux_noise"] = 0.0  # the model is the loop; the noise is the measurement's
+        # the model is the loop; the noise is the measurement's
+        station_text, sample_text = self.base.texts(settings, sample_file, sim_overrides={"flux_noise": 0.0})
         return RunJob(index, name, {v.key: float(x) for v, x in zip(self.variations, values)},
-                      yaml.safe_dump(station, sort_keys=False), self.loop.procedure_text, str(self.scratch),
+                      station_text, self.loop.procedure_text, str(self.scratch),
                       sample_text, str(sample_file) if sample_text is not None else None)
 
     def loops(self, candidates: list[np.ndarray]) -> list[np.ndarray]:

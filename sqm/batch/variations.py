@@ -12,6 +12,7 @@ options make a grid: every combination is one run.
 
 from __future__ import annotations
 
+import copy
 import itertools
 import re
 from dataclasses import dataclass
@@ -147,14 +148,17 @@ class BatchBase:
         present, units = self.present(key)
         return Variation(key, (_number(start, units, key) if equals else present,), units)
 
-    def texts(self, settings: dict[Variation, float], sample_file: Path) -> tuple[str, str | None]:
+    def texts(self, settings: dict[Variation, float], sample_file: Path,
+              sim_overrides: dict[str, Any] | None = None) -> tuple[str, str | None]:
         """The station text of one run and, if it varies the sample, its sample text (to be
-        written at `sample_file`, which the station text then names)."""
-        station = yaml.safe_load(self.station_text)
+        written at `sample_file`, which the station text then names). `sim_overrides`: sim:
+        settings replaced besides (a fit's candidates run without sensor noise)."""
+        station = copy.deepcopy(self.station)
+        station["sim"].update(sim_overrides or {})
         sample = None
         for variation, value in settings.items():
             if variation.key.startswith(SAMPLE_PREFIX):
-                sample = sample if sample is not None else yaml.safe_load(self.sample_path.read_text())
+                sample = sample if sample is not None else copy.deepcopy(self.sample)
                 _set(sample, _path(variation.key[len(SAMPLE_PREFIX):]), variation.text(value))
             else:
                 _set(station, _path(variation.key), variation.text(value))
